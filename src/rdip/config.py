@@ -1,0 +1,123 @@
+"""One typed configuration for a fit, shared by the API, the CLI and the experiments.
+
+Every choice the paper leaves open (design.md §2) is a field here, and the whole object is saved
+with every result (:meth:`FitConfig.to_dict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .padding import check_mode
+
+OPTIMIZERS = ("sgd", "adam")
+REDUCTIONS = ("sum", "mean")
+H_MODES = ("sum", "mean", "leaky", "none")
+DTYPES = ("float32", "float64", "bfloat16")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How to fit one recurrent deep image prior to one noisy image.
+
+    Attributes
+    ----------
+    iters: T, the number of time steps = optimisation iterations (paper: 2000).
+    optimizer: ``sgd`` (the paper's "stochastic gradient descent") or ``adam``.
+    lr: learning rate (paper: 0.001). momentum: SGD momentum (0 = plain SGD).
+    loss_reduction: ``sum`` (squared Frobenius norm, as written) or ``mean`` (PyTorch's MSELoss).
+    epsilon: ε of Eq. 1 (paper: 0.1). z_noise_std: standard deviation of ``z_noise`` (not given).
+    h_mode, h_leak: how the hidden state accumulates (:meth:`rdip.model.RecurrentDIP.step`).
+    padding, pad_width: padding of the target (paper: none, edge, reflect; width 4).
+    ema: weight of an exponential average of the output (0 = report the last output).
+    seed: seeds the network's weights and ``z_noise`` (not the noise of the image).
+    device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``. dtype: ``float32`` or ``float64``;
+    ``bfloat16`` runs the network under autocast (weights and optimiser stay float32).
+    eval_every: with a clean reference, compute SSIM/PSNR every this many iterations.
+    chunk: at most this many networks in one batched pass (bounds memory).
+    """
+
+    iters: int = 2000
+    optimizer: str = "adam"
+    lr: float = 1e-4
+    momentum: float = 0.0
+    loss_reduction: str = "mean"
+    epsilon: float = 0.1
+    z_noise_std: float = 0.1
+    h_mode: str = "sum"
+    h_leak: float = 0.9
+    padding: str = "none"
+    pad_width: int = 4
+    ema: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "float32"
+    eval_every: int = 50
+    chunk: int = 64
+    preset: str = field(default="custom", compare=False)
+
+    def __post_init__(self):
+        checks = [
+            (self.iters >= 1, f"iters must be >= 1, got {self.iters}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
+            (self.lr > 0, f"lr must be > 0, got {self.lr}"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            (self.loss_reduction in REDUCTIONS, f"loss_reduction must be one of {REDUCTIONS}, got {self.loss_reduction!r}"),
+            (0 <= self.epsilon <= 1, f"epsilon must be in [0, 1], got {self.epsilon}"),
+            (self.z_noise_std >= 0, f"z_noise_std must be >= 0, got {self.z_noise_std}"),
+            (self.h_mode in H_MODES, f"h_mode must be one of {H_MODES}, got {self.h_mode!r}"),
+            (self.pad_width >= 0, f"pad width must be >= 0, got {self.pad_width}"),
+            (0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}"),
+            (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+             f"device must be auto, cpu or cuda, got {self.device!r}"),
+            (self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}"),
+            (self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}"),
+            (self.chunk >= 1, f"chunk must be >= 1, got {self.chunk}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+        check_mode(self.padding)
+
+    def replace(self, **changes) -> "FitConfig":
+        """A copy with ``changes`` applied (validated again); ``preset`` is kept."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FitConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+#: Named presets (design.md §3).
+#: - ``paper-literal``: every choice as the paper writes it: plain SGD, lr 0.001, summed squared
+#:   error, T = 2000, ε = 0.1, h summed without bound, ``z_noise`` ~ N(0, 1). It does not denoise
+#:   (design.md §2.3); it is kept so anyone can see that.
+#: - ``paper``: PROVISIONAL until the reproduction issue (#4) settles it by the ablation study:
+#:   Adam, lr 1e-5, mean squared error, T = 2000, ``z_noise`` std 0.1, which is the reading of
+#:   design.md §2.3 that still holds a gain at T = 2000.
+#: - ``default``: PROVISIONAL until the comparison issue (#5) chooses it: Adam 1e-4 stopped at
+#:   T = 400 (near the measured SSIM peak of that reading, design.md §2.3) with an exponential
+#:   average of the output; five times cheaper than ``paper``.
+PRESETS: dict[str, FitConfig] = {
+    "paper-literal": FitConfig(iters=2000, optimizer="sgd", lr=1e-3, loss_reduction="sum",
+                               z_noise_std=1.0, h_mode="sum", preset="paper-literal"),
+    "paper": FitConfig(iters=2000, optimizer="adam", lr=1e-5, loss_reduction="mean",
+                       z_noise_std=0.1, h_mode="sum", preset="paper"),
+    "default": FitConfig(iters=400, optimizer="adam", lr=1e-4, loss_reduction="mean",
+                         z_noise_std=0.1, h_mode="sum", ema=0.9, preset="default"),
+}
+
+
+def preset(name: str, **changes) -> FitConfig:
+    """The preset ``name`` with ``changes`` applied, e.g. ``preset("paper", padding="edge")``."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
+    return PRESETS[name].replace(**changes)

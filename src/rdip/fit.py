@@ -1,0 +1,260 @@
+"""The fitting loop: one engine that fits N independent networks in one pass (Eq. 1, §III).
+
+:func:`fit_many` is the engine; :func:`fit` and :func:`denoise` are its one-image forms.
+Networks whose padded targets share a shape and whose configurations differ only in seed and
+padding mode run as one group, ``config.chunk`` networks at a time, as one stacked
+:class:`~rdip.model.RecurrentDIP` (grouped convolutions). The loss of the stack is the sum of the
+networks' own losses, and both optimisers (SGD, Adam) update each weight element by element, so
+network ``i`` follows exactly the trajectory it would follow alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .config import FitConfig, PRESETS
+from .metrics import scores
+from .model import MIN_SIZE, RecurrentDIP
+from .padding import crop, pad
+
+
+@dataclass
+class Progress:
+    """What a callback sees after each iteration of a group of ``n`` networks.
+
+    ``t`` (1-based) of ``iters``; ``loss``: tensor ``(n,)`` on the fitting device (call
+    ``.tolist()`` to read it; that waits for the device); ``metrics``: per network, the
+    scores of this iteration when they were computed (``eval_every``) and a clean image was given,
+    else ``None``; ``indices``: the positions of the group's images in the caller's list.
+    """
+
+    t: int
+    iters: int
+    loss: torch.Tensor
+    metrics: list[dict] | None
+    indices: list[int]
+
+
+#: A callback returns True to stop the group early.
+Callback = Callable[[Progress], "bool | None"]
+
+
+@dataclass
+class FitResult:
+    """The outcome of one fit.
+
+    ``image``: the denoised image, the input's shape, float64 clipped to [0, 1].
+    ``loss``: per iteration. ``history``: ``{"iter", "ssim_full", "ssim_centre", "psnr"}`` rows
+    every ``eval_every`` iterations (empty without a clean reference). ``metrics``: final scores
+    (empty without a clean reference). ``seconds``: this fit's share of its group's wall time.
+    """
+
+    image: np.ndarray
+    config: FitConfig
+    loss: np.ndarray
+    history: list[dict] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    iters_run: int = 0
+    seconds: float = 0.0
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        """Everything but the image, JSON-ready."""
+        return {"config": self.config.to_dict(), "metrics": self.metrics, "history": self.history,
+                "loss_first": float(self.loss[0]), "loss_last": float(self.loss[-1]),
+                "iters_run": self.iters_run, "seconds": self.seconds, "device": self.device}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without CUDA → an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("CUDA is not available on this machine: use device 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Validate an image array and return it as float64 ``(H, W, C)`` with C in {1, 3}."""
+    a = np.asarray(image)
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise ValueError(f"{name} must be a numeric array, got dtype {a.dtype}")
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3):
+        raise ValueError(f"{name} must be (H, W) grey or (H, W, 3) colour, got shape {np.shape(image)}")
+    if min(a.shape[:2]) < MIN_SIZE:
+        raise ValueError(f"{name} is {a.shape[0]}×{a.shape[1]}: the network needs at least "
+                         f"{MIN_SIZE}×{MIN_SIZE} pixels")
+    a = a.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return a
+
+
+_SHARED_EXCEPT = ("seed", "padding", "preset")
+
+
+def _group_key(cfg: FitConfig, shape: tuple) -> tuple:
+    d = cfg.to_dict()
+    return (shape,) + tuple((k, v) for k, v in sorted(d.items()) if k not in _SHARED_EXCEPT)
+
+
+def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig] | None = None, *,
+             clean: Sequence[np.ndarray | None] | None = None,
+             callback: Callback | None = None) -> list[FitResult]:
+    """Fit one network to each noisy image, many at once; return one :class:`FitResult` each.
+
+    Parameters
+    ----------
+    noisy:
+        Images ``(H, W)`` or ``(H, W, 3)``, floats nominally in [0, 1], each at least 25×25.
+    config:
+        One :class:`FitConfig` for all, or one per image (e.g. other seeds or paddings).
+        Default: the ``default`` preset.
+    clean:
+        Optional clean references (one per image, or None) for SSIM/PSNR during and after fitting.
+    callback:
+        Called after every iteration of every group with a :class:`Progress`; return True to stop
+        that group.
+    """
+    images = [check_image(x, f"image {i}") for i, x in enumerate(noisy)]
+    if config is None:
+        config = PRESETS["default"]
+    configs = [config] * len(images) if isinstance(config, FitConfig) else list(config)
+    cleans = list(clean) if clean is not None else [None] * len(images)
+    if len(configs) != len(images) or len(cleans) != len(images):
+        raise ValueError("give one config (or one for each image) and one clean image per image")
+    cleans = [None if c is None else check_image(c, f"clean image {i}") for i, c in enumerate(cleans)]
+    for i, (x, c) in enumerate(zip(images, cleans)):
+        if c is not None and c.shape != x.shape:
+            raise ValueError(f"clean image {i} has shape {c.shape[:2]}, the noisy one {x.shape[:2]}")
+
+    targets = [pad(x, cfg.pad_width, cfg.padding) for x, cfg in zip(images, configs)]
+    groups: dict[tuple, list[int]] = {}
+    for i, (tgt, cfg) in enumerate(zip(targets, configs)):
+        groups.setdefault(_group_key(cfg, tgt.shape), []).append(i)
+
+    results: list[FitResult] = [None] * len(images)  # type: ignore[list-item]
+    for indices in groups.values():
+        chunk = configs[indices[0]].chunk
+        for start in range(0, len(indices), chunk):
+            part = indices[start:start + chunk]
+            fitted = _fit_group([targets[i] for i in part], [configs[i] for i in part],
+                                [cleans[i] for i in part], part, callback)
+            for i, r in zip(part, fitted):
+                if np.ndim(noisy[i]) == 2:  # grey in, grey out
+                    r.image = r.image[:, :, 0]
+                results[i] = r
+    return results
+
+
+def _fit_group(targets, configs, cleans, indices, callback) -> list[FitResult]:
+    """Fit ``n`` networks to same-shape padded targets ``(H, W, C)`` in one stacked model."""
+    cfg = configs[0]
+    n, (height, width, channels) = len(targets), targets[0].shape
+    device = resolve_device(cfg.device)
+    dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+    autocast = cfg.dtype == "bfloat16"
+    started = time.perf_counter()
+
+    model = RecurrentDIP(channels, [c.seed for c in configs]).to(device=device, dtype=dtype)
+    # (1, n*C, H, W): network i owns channels i*C … (i+1)*C - 1.
+    target = torch.cat([torch.from_numpy(t.transpose(2, 0, 1).copy()) for t in targets])
+    target = target[None].to(device=device, dtype=dtype)
+    z_noise = torch.cat([
+        torch.randn((channels, height, width), generator=torch.Generator().manual_seed(c.seed + 2**32),
+                    dtype=torch.float64) * c.z_noise_std for c in configs])[None].to(device, dtype)
+    f = torch.zeros_like(target)  # f(z_0): no output before the first step
+    h = torch.zeros(model.hidden_shape(height, width), device=device, dtype=dtype)
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+
+    losses = torch.zeros((cfg.iters, n), device=device, dtype=torch.float32)
+    average = torch.zeros_like(target) if cfg.ema > 0 else None
+    history: list[list[dict]] = [[] for _ in range(n)]
+    def estimate() -> torch.Tensor:
+        if average is None:
+            return f
+        return average / (1 - cfg.ema ** t)  # bias-corrected exponential average
+
+    def to_images(x: torch.Tensor) -> list[np.ndarray]:
+        arr = x.detach().to("cpu", torch.float64).numpy().reshape(n, channels, height, width)
+        out = []
+        for a, c in zip(arr, configs):
+            img = np.clip(a.transpose(1, 2, 0), 0.0, 1.0)
+            out.append(crop(img, c.pad_width, c.padding))
+        return out
+
+    t = 0
+    for t in range(1, cfg.iters + 1):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            out, h_new = model.step(z_noise, f, h, cfg.epsilon, cfg.h_mode, t, cfg.h_leak)
+        err = (out.to(dtype) - target).square().reshape(n, -1)
+        per_net = err.sum(1) if cfg.loss_reduction == "sum" else err.mean(1)
+        opt.zero_grad(set_to_none=True)
+        per_net.sum().backward()
+        opt.step()
+        f, h = out.detach().to(dtype), h_new.detach().to(dtype)
+        losses[t - 1] = per_net.detach()
+        if average is not None:
+            average.mul_(cfg.ema).add_(f, alpha=1 - cfg.ema)
+        metrics = None
+        if any(c is not None for c in cleans) and (t % cfg.eval_every == 0 or t == cfg.iters):
+            metrics = [None if c is None else {"iter": t, **scores(img, c)}
+                       for img, c in zip(to_images(estimate()), cleans)]
+            for hist, m in zip(history, metrics):
+                if m is not None:
+                    hist.append(m)
+        if callback is not None and callback(Progress(t, cfg.iters, per_net.detach(), metrics, indices)):
+            break
+
+    images = to_images(estimate())
+    seconds = (time.perf_counter() - started) / n
+    loss_np = losses[:t].cpu().numpy()
+    results = []
+    for i, (img, c, clean) in enumerate(zip(images, configs, cleans)):
+        if clean is not None and not (history[i] and history[i][-1]["iter"] == t):
+            history[i].append({"iter": t, **scores(img, clean)})  # stopped between evaluations
+        final = {k: v for k, v in history[i][-1].items() if k != "iter"} if clean is not None else {}
+        results.append(FitResult(image=img, config=c, loss=loss_np[:, i], history=history[i],
+                                 metrics=final, iters_run=t, seconds=seconds, device=str(device)))
+    return results
+
+
+def fit(noisy: np.ndarray, config: FitConfig | None = None, *, clean: np.ndarray | None = None,
+        callback: Callback | None = None) -> FitResult:
+    """Fit one network to one noisy image (:func:`fit_many` with one image)."""
+    return fit_many([noisy], config, clean=None if clean is None else [clean], callback=callback)[0]
+
+
+def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, **changes) -> np.ndarray:
+    """Denoise one image with the recurrent deep image prior; arrays in, array out.
+
+    Parameters
+    ----------
+    noisy:
+        ``(H, W)`` or ``(H, W, 3)`` floats nominally in [0, 1], at least 25×25.
+    config:
+        A :class:`FitConfig` or a preset name (``default``, ``paper``, ``paper-literal``).
+    **changes:
+        Fields of :class:`FitConfig` to override, e.g. ``padding="edge", seed=1``.
+
+    Returns
+    -------
+    The denoised image, same shape, float64 in [0, 1].
+    """
+    from .config import preset
+
+    if config is None or isinstance(config, str):
+        config = preset(config or "default", **changes)
+    elif changes:
+        config = config.replace(**changes)
+    return fit(noisy, config).image

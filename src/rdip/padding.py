@@ -1,0 +1,41 @@
+"""Padding of the target image before fitting, and the exact crop back (paper §V, Experiment 2).
+
+Arrays are NumPy ``(H, W)`` or ``(H, W, C)``; only the two spatial axes are padded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Padding modes: our name → ``numpy.pad`` mode.
+MODES = {"none": None, "zero": "constant", "edge": "edge", "reflect": "reflect", "circular": "wrap"}
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ValueError(f"unknown padding {mode!r}: use one of {', '.join(MODES)}")
+    return mode
+
+
+def pad(image: np.ndarray, width: int, mode: str) -> np.ndarray:
+    """Pad the spatial axes of ``image`` by ``width`` pixels on every side.
+
+    ``mode``: ``none`` (returned unchanged), ``zero``, ``edge`` (replicate the border pixel),
+    ``reflect`` (mirror without repeating the border pixel: ``[a b c] → [c b a b c b a]``) or
+    ``circular`` (wrap around). Any ``width >= 0``; reflect and circular repeat as needed when
+    ``width`` exceeds the image.
+    """
+    check_mode(mode)
+    if width < 0:
+        raise ValueError(f"pad width must be >= 0, got {width}")
+    if mode == "none" or width == 0:
+        return image
+    spec = [(width, width), (width, width)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, spec, mode=MODES[mode])
+
+
+def crop(image: np.ndarray, width: int, mode: str = "edge") -> np.ndarray:
+    """Undo :func:`pad`: remove ``width`` pixels from every side (nothing for ``mode='none'``)."""
+    if mode == "none" or width == 0:
+        return image
+    return image[width:-width, width:-width]

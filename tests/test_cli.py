@@ -1,0 +1,144 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rdip.cli import run
+from rdip.io import read_image
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run ``rdip ARGS…`` in this process; return (exit code, stdout, stderr)."""
+
+    def call(*args):
+        monkeypatch.setattr(sys, "argv", ["rdip", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_:
+            run()
+        out, err = capsys.readouterr()
+        return exit_.value.code, out, err
+
+    return call
+
+
+@pytest.fixture
+def clean_png(tmp_path, cifar):
+    path = tmp_path / "clean.png"
+    Image.fromarray(np.round(cifar[0] * 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_denoise_end_to_end_writes_image_and_json(cli, clean_png, tmp_path):
+    out = tmp_path / "out.png"
+    code, stdout, err = cli("denoise", clean_png, "-o", out, "--add-noise", 0.1, "--iters", 150,
+                            "--device", "cpu", "--seed", 1)
+    assert code == 0, err
+    image, info = read_image(out)
+    assert image.shape == (32, 32, 3) and info.dtype == "uint8"
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["config"]["iters"] == 150 and record["config"]["preset"] == "default"
+    assert record["config"]["seed"] == 1 and record["sigma"] == 0.1 and record["add_noise"] == 0.1
+    assert record["metrics"]["ssim_full"] > record["noisy_metrics"]["ssim_full"]
+    assert {"read_s", "fit_s", "write_s", "total_s"} <= set(record["timings"])
+    assert "SSIM" in stdout and sorted(p.name for p in tmp_path.iterdir()) == ["clean.png", "out.json", "out.png"]
+
+
+def test_denoise_with_clean_reference_grey_npy(cli, tmp_path, rng):
+    clean = rng.random((30, 30))
+    np.save(tmp_path / "clean.npy", clean)
+    np.save(tmp_path / "noisy.npy", clean + rng.normal(0, 0.1, clean.shape))
+    code, _, err = cli("denoise", tmp_path / "noisy.npy", "-o", tmp_path / "out.npy", "--clean",
+                       tmp_path / "clean.npy", "--iters", 3, "--padding", "reflect", "--pad-width", 2)
+    assert code == 0, err
+    assert np.load(tmp_path / "out.npy").shape == (30, 30)
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["config"]["padding"] == "reflect" and record["metrics"]["psnr"] > 0
+    assert record["sigma_source"].startswith("estimated")
+
+
+def test_version_and_help(cli):
+    code, out, _ = cli("--version")
+    assert code == 0 and out.startswith("rdip, version ")
+    code, out, _ = cli("denoise", "--help")
+    assert code == 0 and "--add-noise" in out
+
+
+def _write_bad_inputs(tmp_path, rng):
+    good = tmp_path / "good.png"
+    Image.fromarray(rng.integers(0, 256, (30, 30, 3)).astype(np.uint8)).save(good)
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
+    (tmp_path / "image.bmp").write_bytes(b"BM")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "small.png")
+    np.save(tmp_path / "nan.npy", np.full((30, 30), np.inf))
+    np.save(tmp_path / "four.npy", np.zeros((1, 30, 30, 3)))
+    (tmp_path / "existing.png").write_bytes(b"keep me")
+    unreadable = tmp_path / "unreadable.png"
+    unreadable.write_bytes(good.read_bytes())
+    unreadable.chmod(0)
+    return good
+
+
+# (arguments after "denoise"; {d} is the test's folder), the message the one-line error must hold
+BAD = [
+    ("{d}/missing.png -o {d}/out.png", "no such file"),
+    ("{d}/empty.png -o {d}/out.png", "the file is empty"),
+    ("{d}/corrupt.png -o {d}/out.png", "cannot read it as PNG"),
+    ("{d}/image.bmp -o {d}/out.png", "unsupported format '.bmp'"),
+    ("{d}/good.png -o {d}/out.gif", "unsupported format '.gif'"),
+    ("{d}/small.png -o {d}/out.png", "at least 25×25"),
+    ("{d}/nan.npy -o {d}/out.png", "NaN or infinite"),
+    ("{d}/four.npy -o {d}/out.png", "4-D array"),
+    ("{d}/good.png -o {d}/existing.png", "already exists; use --force"),
+    ("{d}/good.png -o {d}/nofolder/out.png", "does not exist; create it first"),
+    ("{d}/good.png -o {d}/out.png --sigma -0.1", "-0.1 is not in the range x>=0"),
+    ("{d}/good.png -o {d}/out.png --iters -5", "-5 is not in the range x>=1"),
+    ("{d}/good.png -o {d}/out.png --iters 0", "0 is not in the range x>=1"),
+    ("{d}/good.png -o {d}/out.png --padding mirror", "'mirror' is not one of"),
+    ("{d}/good.png -o {d}/out.png --preset best", "'best' is not one of"),
+    ("{d}/good.png -o {d}/out.png --add-noise -1", "not in the range x>=0"),
+    ("{d}/good.png -o {d}/out.png --clean {d}/small.png", "give the clean version of the same image"),
+    ("{d}/good.png -o {d}/out.png --clean {d}/good.png --add-noise 0.1", "either --add-noise or --clean"),
+    ("{d}/good.png", "Missing option '-o'"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD, ids=[b[1][:30] for b in BAD])
+def test_bad_input_one_line_exit_2_nothing_written(cli, tmp_path, rng, args, message):
+    _write_bad_inputs(tmp_path, rng)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    code, _, err = cli("denoise", "--iters", 2, *args.format(d=tmp_path).split())
+    assert code == 2
+    assert message in err, err
+    assert err.count("\n") == 1 and err.startswith("rdip: error: ") and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "existing.png").read_bytes() == b"keep me"
+
+
+def test_unreadable_file(cli, tmp_path, rng, monkeypatch):
+    _write_bad_inputs(tmp_path, rng)
+    if subprocess.run(["cat", str(tmp_path / "unreadable.png")], capture_output=True).returncode == 0:
+        # root reads any file: make the reader fail the way the system would
+        import rdip.io
+
+        def denied(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(rdip.io.iio, "imread", denied)
+    code, _, err = cli("denoise", tmp_path / "unreadable.png", "-o", tmp_path / "out.png")
+    assert code == 2 and "permission denied" in err and not (tmp_path / "out.png").exists()
+
+
+def test_debug_shows_traceback(cli, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        cli("--debug", "denoise", tmp_path / "missing.png", "-o", tmp_path / "out.png")
+
+
+def test_console_script_runs_as_a_process(tmp_path):
+    result = subprocess.run([sys.executable, "-c", "from rdip.cli import run; run()", "denoise",
+                             str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.startswith("rdip: error:")

@@ -1,0 +1,72 @@
+import pytest
+import torch
+
+from rdip.model import MIN_SIZE, RecurrentDIP, flops_per_iteration
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("size", [(25, 25), (32, 32), (40, 40), (37, 50)])
+def test_shapes(channels, size):
+    h, w = size
+    model = RecurrentDIP(channels, seeds=[0, 1])
+    z = torch.randn(1, 2 * channels, h, w)
+    hidden = torch.zeros(model.hidden_shape(h, w))
+    out, h_t = model.step(z, torch.zeros_like(z), hidden, epsilon=0.1)
+    assert out.shape == z.shape
+    assert h_t.shape == (1, 2 * 256, h - 24, w - 24)  # Table I: 32×32 → 256×8×8
+    assert out.abs().max() <= 1  # f = tanh(V(h))
+
+
+def test_table_one_layers():
+    model = RecurrentDIP(3, seeds=[0])
+    enc = [(l.cin, l.cout, l.kernel) for l in model.encoder.layers]
+    dec = [(l.cin, l.cout, l.kernel) for l in model.decoder.layers]
+    assert enc == [(3, 16, 6), (16, 32, 6), (32, 64, 6), (64, 128, 6), (128, 256, 5)]
+    assert dec == [(256, 128, 5), (128, 64, 6), (64, 32, 6), (32, 16, 6), (16, 3, 6)]
+    assert MIN_SIZE == 25
+
+
+def test_seeded_weights_and_stacking():
+    a = RecurrentDIP(3, seeds=[7])
+    b = RecurrentDIP(3, seeds=[7])
+    stack = RecurrentDIP(3, seeds=[5, 7])
+    for pa, pb, ps in zip(a.parameters(), b.parameters(), stack.parameters()):
+        assert torch.equal(pa, pb)
+        half = ps.shape[0] // 2
+        assert torch.equal(ps[half:], pa)  # network 2 of the stack is the seed-7 network
+        assert not torch.equal(ps[:half], pa)
+
+
+def test_stacked_networks_do_not_mix():
+    """Output i of a stack depends only on input i: the stack equals separate networks."""
+    torch.manual_seed(0)
+    stack = RecurrentDIP(3, seeds=[0, 1, 2])
+    z = torch.randn(1, 9, 32, 32)
+    h = torch.randn(stack.hidden_shape(32, 32)) * 0.1
+    out, _ = stack.step(z, z * 0.5, h, epsilon=0.1)
+    for i in range(3):
+        single = RecurrentDIP(3, seeds=[i])
+        o, _ = single.step(z[:, 3 * i:3 * i + 3], z[:, 3 * i:3 * i + 3] * 0.5,
+                           h[:, 256 * i:256 * (i + 1)], epsilon=0.1)
+        torch.testing.assert_close(out[:, 3 * i:3 * i + 3], o, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["sum", "mean", "leaky", "none"])
+def test_h_modes(mode):
+    model = RecurrentDIP(1, seeds=[0])
+    z = torch.randn(1, 1, 25, 25)
+    prev = torch.ones(model.hidden_shape(25, 25))
+    u = model.encoder(z)  # ε = 0: z_t = z_noise
+    _, h = model.step(z, torch.zeros_like(z), prev, epsilon=0.0, h_mode=mode, t=4, h_leak=0.5)
+    expected = {"sum": u + prev, "mean": prev + (u - prev) / 4, "leaky": 0.5 * prev + u, "none": u}[mode]
+    torch.testing.assert_close(h, expected)
+
+
+def test_flops_match_the_issue_figures():
+    assert flops_per_iteration(32, 32) == pytest.approx(1.5e9, rel=0.02)
+    assert flops_per_iteration(40, 40) == pytest.approx(4.7e9, rel=0.02)
+
+
+def test_bad_channels():
+    with pytest.raises(ValueError, match="channels must be 1 or 3"):
+        RecurrentDIP(4, seeds=[0])
