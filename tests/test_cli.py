@@ -142,3 +142,34 @@ def test_console_script_runs_as_a_process(tmp_path):
                              str(tmp_path / "x.png"), "-o", str(tmp_path / "y.png")],
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.startswith("rdip: error:")
+
+
+def test_demo_writes_figure_and_table(cli, tmp_path):
+    code, out, err = cli("demo", "--out", tmp_path / "demo", "--iters", 3, "--quiet")
+    assert code == 0, err
+    assert {p.name for p in (tmp_path / "demo").iterdir()} == {"demo.png", "demo.csv", "demo.md", "config.json"}
+    assert "padding edge" in (tmp_path / "demo" / "demo.md").read_text() and str(tmp_path / "demo") in out
+    code, _, err = cli("demo", "--out", tmp_path / "demo", "--iters", 3)
+    assert code == 2 and "already holds" in err
+
+
+def test_reproduce_command_and_its_errors(cli, tmp_path):
+    code, _, err = cli("reproduce", "--indices", "0", "--seeds", "0", "--paddings", "none", "--iters", 2,
+                       "--set", "eval_every=1", "--out", tmp_path / "r", "--quiet")
+    assert code == 0, err
+    assert (tmp_path / "r" / "table2.md").exists()
+    for args, message in [(["--set", "colour=1"], "KEY=VALUE"), (["--set", "lr=fast"], "lr needs a float"),
+                          (["--paddings", "mirror"], "unknown value 'mirror'"), (["--indices", "3-1"], "reversed")]:
+        code, _, err = cli("reproduce", *args, "--out", tmp_path / "bad", "--quiet")
+        assert code == 2 and message in err, err
+
+
+def test_bench_json_keys(cli):
+    code, out, err = cli("bench", "--json", "--iters", 2, "--quick")
+    assert code == 0, err
+    record = json.loads(out)
+    for key in ("naive_it_per_s", "batched_it_per_s", "speedup", "model_gflops_per_s",
+                "sgemm_gflops_per_s", "sgemm_fraction", "peak_rss_mb", "device"):
+        assert key in record
+    assert record["speedup"] == pytest.approx(record["batched_it_per_s"] / record["naive_it_per_s"])
+    assert 0 < record["sgemm_fraction"] < 2

@@ -18,6 +18,7 @@ import numpy as np
 from . import __version__
 from .config import PRESETS, preset
 from .padding import MODES
+from .progress import progress_bar, progress_callback
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -34,27 +35,6 @@ def _environment() -> dict:
     return {"rdip": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "machine": platform.machine(),
             "command": sys.argv}
-
-
-def _progress(total: int, desc: str, enabled: bool | None = None):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="it", disable=enabled is False or None, leave=False,
-                file=sys.stderr, dynamic_ncols=True)
-
-
-def progress_callback(bar, every: int = 10):
-    """A fit callback that advances ``bar`` by one per iteration and shows the loss (and
-    SSIM/PSNR of the group's first image when they were computed)."""
-
-    def callback(p) -> None:
-        if p.t % every == 0 or p.t == p.iters or p.metrics:
-            post = {"loss": f"{float(p.loss.mean()):.3g}"}
-            if p.metrics and p.metrics[0]:
-                post.update(ssim=f"{p.metrics[0]['ssim_full']:.3f}", psnr=f"{p.metrics[0]['psnr']:.2f}")
-            bar.set_postfix(post, refresh=False)
-        bar.update(1)
-    return callback
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -129,7 +109,7 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
         sigma_source = "estimated (skimage.restoration.estimate_sigma)"
     read_s = time.perf_counter() - started
 
-    bar = _progress(config.iters, "denoise", None if not quiet else False)
+    bar = progress_bar(config.iters, "denoise", enabled=not quiet)
     with bar:
         result = fit(image, config, clean=clean, callback=progress_callback(bar))
     write_start = time.perf_counter()
@@ -173,6 +153,97 @@ def demo(out_dir, preset_name, iters, seed, device, force, quiet):
 
     run_demo(out_dir, preset_name=preset_name, iters=iters, seed=seed, device=device, force=force,
              progress=not quiet, environment=_environment())
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict:
+    """``("lr=1e-5", "optimizer=sgd")`` → ``{"lr": 1e-05, "optimizer": "sgd"}``, typed by FitConfig."""
+    import dataclasses
+
+    from .config import FitConfig
+
+    types = {f.name: f.type for f in dataclasses.fields(FitConfig)}
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or name not in types or name == "preset":
+            raise UserError(f"--set {item!r}: give KEY=VALUE with KEY one of "
+                            f"{', '.join(k for k in types if k != 'preset')}")
+        kind = types[name]
+        try:
+            out[name] = int(value) if kind == "int" else float(value) if kind == "float" else value
+        except ValueError:
+            raise UserError(f"--set {item!r}: {name} needs a {kind}") from None
+    return out
+
+
+def _split(text: str, choices=None) -> tuple:
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not items:
+        raise UserError(f"empty list {text!r}")
+    if choices is not None:
+        bad = [x for x in items if x not in choices]
+        if bad:
+            raise UserError(f"unknown value {bad[0]!r}: use one of {', '.join(choices)}")
+    return items
+
+
+@main.command()
+@click.option("--preset", "preset_name", default="paper", show_default=True,
+              type=click.Choice(list(PRESETS)))
+@click.option("--indices", default="0-14", show_default=True,
+              help="CIFAR-10 test images, e.g. 0-14 or 0,3,5-7.")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="CIFAR-10 .npz, official archive or folder (default: bundled images 0-14, "
+                   "else the cache).")
+@click.option("--paddings", default="none,edge,reflect", show_default=True)
+@click.option("--seeds", default="0,1,2", show_default=True)
+@click.option("--iters", type=click.IntRange(min=1), default=None, help="T (preset's by default).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override any configuration field, e.g. --set lr=1e-5 (repeatable).")
+@click.option("--clip-noise", is_flag=True, help="Clip the noisy images to [0, 1].")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--force", is_flag=True, help="Redo every fit, replacing saved ones.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def reproduce(preset_name, indices, data, paddings, seeds, iters, sets, clip_noise, device, out,
+              force, quiet):
+    """The paper's Table II and Fig. 3: table2.csv, table2.md, fig3.png, curves.png, config.json.
+
+    Resumable: rerunning the same command skips the fits already saved in OUT/fits.
+    """
+    from .data import parse_indices
+    from .reproduce import Experiment, run_reproduce
+
+    changes = _parse_sets(sets)
+    if iters is not None:
+        changes["iters"] = iters
+    seed_list = tuple(int(s) for s in _split(seeds))
+    exp = Experiment(config=preset(preset_name, device=device, **changes),
+                     indices=tuple(parse_indices(indices)),
+                     paddings=_split(paddings, [m for m in MODES]),
+                     seeds=seed_list, clip_noise=clip_noise, data=str(data) if data else None)
+    run_reproduce(exp, out, force=force, progress=not quiet, environment=_environment(), log=click.echo)
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="A short run (under 2 minutes on 2 CPU cores).")
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations per fit timed.")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
+def bench(quick, device, iters, dtype, as_json):
+    """Time the naive one-image loop against the batched engine (Table II workload)."""
+    import json
+
+    from .bench import run_bench
+
+    record = run_bench(quick=quick, device=device, iters=iters, dtype=dtype,
+                       log=(lambda *_: None) if as_json else click.echo)
+    if as_json:
+        click.echo(json.dumps(record))
+    else:
+        for k, v in record.items():
+            click.echo(f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}")
 
 
 def run() -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io as _io
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -15,44 +12,11 @@ from .fit import fit_many
 from .io import atomic_write, read_image, write_json
 from .metrics import scores
 from .noise import add_noise
+from .progress import progress_bar, progress_callback
+from .results import markdown_table, prepare_out_dir, sample_path, write_csv
 
 PAPER_PADDINGS = ("none", "edge", "reflect")
 PAPER_SIGMA = 0.1
-
-
-def sample_path(name: str = "cifar10_test_0000.png") -> Path:
-    """Path of an image bundled with the package (CIFAR-10 test images; see samples/README.md)."""
-    return Path(str(resources.files("rdip") / "samples" / name))
-
-
-def prepare_out_dir(out_dir: Path, names: list[str], force: bool) -> Path:
-    """Create ``out_dir`` if needed; refuse if any of ``names`` exists there, unless ``force``."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(f"{out_dir}: exists and is not a folder; choose another --out")
-    existing = [n for n in names if (out_dir / n).exists()]
-    if existing and not force:
-        raise FileExistsError(f"{out_dir}: already holds {', '.join(existing)}; "
-                              "use --force to overwrite or choose another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
-
-
-def markdown_table(rows: list[dict], digits: int = 3) -> str:
-    """A GitHub Markdown table of ``rows`` (floats rounded to ``digits``)."""
-    cols = list(rows[0])
-    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def run_demo(out_dir: Path, preset_name: str = "paper", iters: int | None = None, seed: int = 0,
@@ -63,8 +27,6 @@ def run_demo(out_dir: Path, preset_name: str = "paper", iters: int | None = None
     Writes ``demo.png`` (noisy | three results | clean, SSIM full and centre under each),
     ``demo.csv`` and ``demo.md`` (the scores) and ``config.json`` to ``out_dir``; returns the rows.
     """
-    from .cli import progress_callback, _progress
-
     names = ["demo.png", "demo.csv", "demo.md", "config.json"]
     out_dir = prepare_out_dir(out_dir, names, force)
     clean, _ = read_image(sample_path())
@@ -74,7 +36,7 @@ def run_demo(out_dir: Path, preset_name: str = "paper", iters: int | None = None
                for p in PAPER_PADDINGS]
     print(f"rdip demo: CIFAR-10 test image 0, sigma {PAPER_SIGMA}, preset {preset_name}, "
           f"T = {configs[0].iters}, paddings {', '.join(PAPER_PADDINGS)}; writing to {out_dir}/")
-    bar = _progress(configs[0].iters * 2, "demo", None if progress else False)
+    bar = progress_bar(configs[0].iters * 2, "demo", enabled=progress)
     with bar:  # two groups, one after the other: 32×32 unpadded, then 40×40 edge and reflect
         results = fit_many([noisy] * 3, configs, clean=[clean] * 3, callback=progress_callback(bar))
     rows = [{"method": "noisy input", **scores(np.clip(noisy, 0, 1), clean), "seconds": 0.0}]

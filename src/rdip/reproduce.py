@@ -1,0 +1,246 @@
+"""The paper's experiment: Table II and Fig. 3 (15 CIFAR-10 images, σ = 0.1, three paddings).
+
+Every fit is saved as it finishes (``fits/<padding>-<image>-s<seed>.json`` and ``.npy``), so a
+rerun of the same command skips what is done. The noise of an image and the network's seed are
+shared by its paddings, so paddings are compared on the same noisy image and the same initial
+network (seed ``image + 10000·seed``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .config import FitConfig
+from .figures import panel_grid
+from .fit import fit_many
+from .io import atomic_write, write_json
+from .metrics import scores, ssim, ssim_centre
+from .noise import add_noise
+from .progress import progress_bar
+from .results import markdown_table, write_csv
+
+SIGMA = 0.1
+COLUMNS = ("ssim_full_none", "ssim_full_edge", "ssim_full_reflect",
+           "ssim_center_none", "ssim_center_edge", "ssim_center_reflect")
+OUTPUTS = ("table2.csv", "table2.md", "fig3.png", "curves.png", "config.json")
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What ``rdip reproduce`` runs: one fit per image × seed × padding of ``config``."""
+
+    config: FitConfig
+    indices: tuple[int, ...] = tuple(range(15))
+    paddings: tuple[str, ...] = ("none", "edge", "reflect")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    sigma: float = SIGMA
+    clip_noise: bool = False
+    data: str | None = None
+
+    def fit_seed(self, index: int, seed: int) -> int:
+        return index + 10000 * seed
+
+    def key(self) -> dict:
+        """What must match for saved fits to be reused (not the lists of images, seeds, paddings)."""
+        cfg = self.config.to_dict()
+        for k in ("seed", "padding", "device", "chunk", "preset"):
+            cfg.pop(k)
+        return {"config": cfg, "sigma": self.sigma, "clip_noise": self.clip_noise}
+
+
+def paper_table() -> list[dict]:
+    """The paper's Table II (images numbered 1–15, taken to be CIFAR-10 test images 0–14)."""
+    with (resources.files("rdip") / "paper_table2.csv").open() as f:
+        return [{k: (int(v) if k == "image" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _fit_path(out: Path, padding: str, index: int, seed: int) -> Path:
+    return out / "fits" / f"{padding}-{index:04d}-s{seed}"
+
+
+def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: bool = True,
+                  environment: dict | None = None, log=print) -> list[dict]:
+    """Run (or resume) the experiment into ``out``; write the five outputs; return table2 rows."""
+    from .data import load_cifar10
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
+    (out / "fits").mkdir(parents=True, exist_ok=True)
+    key_path = out / "experiment.json"
+    if key_path.exists() and not force and json.loads(key_path.read_text()) != exp.key():
+        raise FileExistsError(f"{out}: holds fits of another configuration; choose another --out "
+                              "or use --force to replace them")
+    write_json(key_path, exp.key(), force=True)
+
+    images, _ = load_cifar10(exp.indices, exp.data)
+    clean = {i: img.astype(np.float64) / 255.0 for i, img in zip(exp.indices, images)}
+    noisy = {(i, s): add_noise(clean[i], exp.sigma, seed=exp.fit_seed(i, s), clip=exp.clip_noise)
+             for i in exp.indices for s in exp.seeds}
+    jobs = [(p, i, s) for s in exp.seeds for p in exp.paddings for i in exp.indices]
+    todo = [j for j in jobs if force or not _fit_path(out, *j).with_suffix(".json").exists()]
+    log(f"rdip reproduce: {len(jobs)} fits ({len(exp.indices)} images × {len(exp.paddings)} paddings × "
+        f"{len(exp.seeds)} seeds), T = {exp.config.iters}, preset {exp.config.preset}; "
+        f"{len(jobs) - len(todo)} already done in {out}/")
+
+    bar = progress_bar(len(todo), "fits", enabled=progress, unit="fit")
+    with bar:
+        chunk = exp.config.chunk or 64  # fits saved after each chunk: bounded loss on a crash
+        by_shape = sorted(todo, key=lambda j: j[0] == "none")  # padded (40×40) and unpadded groups
+        for start in range(0, len(by_shape), chunk):
+            part = by_shape[start:start + chunk]
+            configs = [exp.config.replace(padding=p, seed=exp.fit_seed(i, s)) for p, i, s in part]
+            results = fit_many([noisy[(i, s)] for _, i, s in part], configs,
+                               clean=[clean[i] for _, i, _ in part],
+                               callback=lambda p: bar.update(len(p.indices) / p.iters))
+            for (p, i, s), r in zip(part, results):
+                path = _fit_path(out, p, i, s)
+                np.save(path.with_suffix(".npy"), r.image.astype(np.float32))
+                write_json(path.with_suffix(".json"), {"image": i, "seed": s, "padding": p, **r.to_dict()},
+                           force=True)
+    rows = _summarise(exp, out, clean, noisy, environment or {})
+    log(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
+    return rows
+
+
+def _load_fit(out: Path, p: str, i: int, s: int) -> tuple[dict, np.ndarray]:
+    path = _fit_path(out, p, i, s)
+    return json.loads(path.with_suffix(".json").read_text()), np.load(path.with_suffix(".npy"))
+
+
+def _ci95(values: list[float]) -> float:
+    """Half-width of the 95% confidence interval of the mean (Student t)."""
+    from scipy.stats import t
+
+    n = len(values)
+    return float(t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+
+
+def _summarise(exp: Experiment, out: Path, clean, noisy, environment: dict) -> list[dict]:
+    fits = {(p, i, s): _load_fit(out, p, i, s)
+            for p in exp.paddings for i in exp.indices for s in exp.seeds}
+    per_fit: dict[tuple, dict] = {}
+    for (p, i, s), (record, image) in fits.items():
+        per_fit[(p, i, s)] = {**record["metrics"],
+                              "ssim_full_dr2": ssim(image, clean[i], data_range=2),
+                              "ssim_centre_dr2": ssim_centre(image, clean[i], data_range=2)}
+    rows = []
+    for i in exp.indices:
+        row: dict = {"image": i}
+        for kind, metric in (("full", "ssim_full"), ("center", "ssim_centre"), ("psnr", "psnr"),
+                             ("full_dr2", "ssim_full_dr2"), ("center_dr2", "ssim_centre_dr2")):
+            for p in exp.paddings:
+                name = f"{kind}_{p}" if kind == "psnr" else f"ssim_{kind}_{p}"
+                row[name] = float(np.mean([per_fit[(p, i, s)][metric] for s in exp.seeds]))
+        noisy_scores = [scores(np.clip(noisy[(i, s)], 0, 1), clean[i]) for s in exp.seeds]
+        row["ssim_full_noisy"] = float(np.mean([n["ssim_full"] for n in noisy_scores]))
+        row["ssim_center_noisy"] = float(np.mean([n["ssim_centre"] for n in noisy_scores]))
+        for p in exp.paddings:
+            for s in exp.seeds:
+                row[f"ssim_full_{p}_s{s}"] = per_fit[(p, i, s)]["ssim_full"]
+                row[f"ssim_center_{p}_s{s}"] = per_fit[(p, i, s)]["ssim_centre"]
+        rows.append(row)
+    # the issue's column order first, then everything else
+    first = ["image"] + [c for c in COLUMNS if c in rows[0]]
+    rows = [{**{k: r[k] for k in first}, **{k: v for k, v in r.items() if k not in first}} for r in rows]
+    write_csv(out / "table2.csv", rows)
+    atomic_write(out / "table2.md", lambda tmp: Path(tmp).write_text(_table_markdown(exp, rows, per_fit)))
+    _fig3(exp, out, fits, clean, noisy)
+    _curves(exp, out, fits)
+    write_json(out / "config.json", {"experiment": {**asdict(exp), "config": exp.config.to_dict()},
+                                     "noise_seed": "image + 10000 * seed",
+                                     "environment": environment}, force=True)
+    return rows
+
+
+def _table_markdown(exp: Experiment, rows: list[dict], per_fit: dict) -> str:
+    paper = {r["image"] - 1: r for r in paper_table()}
+    lines = [f"# Table II: ours (preset `{exp.config.preset}`, T = {exp.config.iters}, "
+             f"seeds {list(exp.seeds)}) beside the paper's", "",
+             "SSIM with `data_range=1` (scikit-image, 7×7 window); centre = the 16×16 crop at rows and "
+             "columns 8–23. Paper image k is taken to be CIFAR-10 test image k−1. Means over seeds "
+             "per image; 95% confidence intervals (Student t) over images × seeds.", ""]
+    cols = [c for c in COLUMNS if c in rows[0]]
+    summary = []
+    for c in cols:
+        padding, kind = c.split("_")[-1], "ssim_full" if "_full_" in c else "ssim_centre"
+        values = [per_fit[(padding, i, s)][kind] for i in exp.indices for s in exp.seeds]
+        dr2 = [per_fit[(padding, i, s)][kind + "_dr2"] for i in exp.indices for s in exp.seeds]
+        ours = float(np.mean(values))
+        theirs = [paper[i][c] for i in exp.indices if i in paper]
+        row = {"column": c, "ours": ours, "95% CI ±": _ci95(values)}
+        if theirs:
+            row.update({"paper": float(np.mean(theirs)), "ours − paper": ours - float(np.mean(theirs))})
+        row["ours, data_range=2"] = float(np.mean(dr2))
+        summary.append(row)
+    lines += ["## Means", "", markdown_table(summary)]
+    if "ssim_full_none" in rows[0]:
+        noisy = [r["ssim_full_noisy"] for r in rows]
+        lines += [f"Noisy input: SSIM full {np.mean(noisy):.3f}, centre "
+                  f"{np.mean([r['ssim_center_noisy'] for r in rows]):.3f}.", ""]
+    pattern = _pattern(summary)
+    if pattern:
+        lines += ["## The paper's pattern", "", pattern, ""]
+    per_image = []
+    for r in rows:
+        row = {"image": r["image"]}
+        for c in cols:
+            row[c] = r[c]
+            if r["image"] in paper:
+                row[f"paper {c.replace('ssim_', '')}"] = paper[r["image"]][c]
+        per_image.append(row)
+    lines += ["## Per image (ours, then the paper's)", "", markdown_table(per_image)]
+    return "\n".join(lines)
+
+
+def _pattern(summary: list[dict]) -> str:
+    m = {r["column"]: r for r in summary}
+    out = []
+    for p in ("edge", "reflect"):
+        if f"ssim_full_{p}" in m and "ssim_full_none" in m:
+            d = m[f"ssim_full_{p}"]["ours"] - m["ssim_full_none"]["ours"]
+            pp = m[f"ssim_full_{p}"].get("paper", float("nan")) - m["ssim_full_none"].get("paper", float("nan"))
+            dc = m["ssim_center_none"]["ours"] - m[f"ssim_center_{p}"]["ours"]
+            pc = m["ssim_center_none"].get("paper", float("nan")) - m[f"ssim_center_{p}"].get("paper", float("nan"))
+            out.append(f"- {p}: full SSIM {d:+.3f} over unpadded (paper {pp:+.3f}); unpadded centre "
+                       f"SSIM {dc:+.3f} over {p} (paper {pc:+.3f}). Paper's pattern "
+                       f"{'holds' if d > 0 and dc > 0 else 'does not hold'} here.")
+    return "\n".join(out)
+
+
+def _fig3(exp: Experiment, out: Path, fits, clean, noisy) -> None:
+    s, shown = exp.seeds[0], exp.indices[:5]
+    rows = [[(noisy[(i, s)], f"image {i}: noisy", scores(np.clip(noisy[(i, s)], 0, 1), clean[i]))
+             for i in shown]]
+    for p in exp.paddings:
+        rows.append([(fits[(p, i, s)][1], p, fits[(p, i, s)][0]["metrics"]) for i in shown])
+    rows.append([(clean[i], "ground truth", None) for i in shown])
+    panel_grid(out / "fig3.png", rows)
+
+
+def _curves(exp: Experiment, out: Path, fits) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for p in exp.paddings:
+        histories = [fits[(p, i, s)][0]["history"] for i in exp.indices for s in exp.seeds]
+        iters = [h["iter"] for h in histories[0]]
+        for ax, metric in zip(axes, ("ssim_full", "ssim_centre")):
+            ax.plot(iters, np.mean([[h[metric] for h in hist] for hist in histories], axis=0), label=p)
+    for ax, title in zip(axes, ("SSIM, full image", "SSIM, centre 16×16")):
+        ax.set_xlabel("iteration")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"mean over {len(exp.indices)} images × {len(exp.seeds)} seeds, preset "
+                 f"{exp.config.preset}", fontsize=9)
+    fig.tight_layout()
+    atomic_write(out / "curves.png", lambda tmp: fig.savefig(tmp, dpi=120))
+    plt.close(fig)

@@ -1,0 +1,45 @@
+"""Writing results: output folders, CSV and Markdown tables, bundled sample paths."""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+from importlib import resources
+from pathlib import Path
+
+from .io import atomic_write
+
+
+def sample_path(name: str = "cifar10_test_0000.png") -> Path:
+    """Path of an image bundled with the package (CIFAR-10 test images; see samples/README.md)."""
+    return Path(str(resources.files("rdip") / "samples" / name))
+
+
+def prepare_out_dir(out_dir: Path, names: list[str], force: bool) -> Path:
+    """Create ``out_dir`` if needed; refuse if any of ``names`` exists there, unless ``force``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir}: exists and is not a folder; choose another --out")
+    existing = [n for n in names if (out_dir / n).exists()]
+    if existing and not force:
+        raise FileExistsError(f"{out_dir}: already holds {', '.join(existing)}; "
+                              "use --force to overwrite or choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))
+
+
+def markdown_table(rows: list[dict], digits: int = 3) -> str:
+    """A GitHub Markdown table of ``rows`` (floats rounded to ``digits``)."""
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,54 @@
+import csv
+import json
+
+import pytest
+
+from rdip.config import preset
+from rdip.reproduce import COLUMNS, Experiment, paper_table, run_reproduce
+
+
+def test_paper_table_means():
+    rows = paper_table()
+    assert len(rows) == 15
+    means = {c: sum(r[c] for r in rows) / 15 for c in COLUMNS}
+    assert means["ssim_full_none"] == pytest.approx(0.863, abs=5e-4)
+    assert means["ssim_center_none"] == pytest.approx(0.900, abs=5e-4)
+
+
+def test_reproduce_writes_five_files_and_resumes(tmp_path):
+    exp = Experiment(config=preset("paper", iters=4, eval_every=2, device="cpu"), indices=(0, 1),
+                     paddings=("none", "edge", "reflect"), seeds=(0,))
+    logs = []
+    rows = run_reproduce(exp, tmp_path, progress=False, log=logs.append)
+    for name in ("table2.csv", "table2.md", "fig3.png", "curves.png", "config.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    with open(tmp_path / "table2.csv") as f:
+        header = next(csv.reader(f))
+    assert header[:7] == ["image", *COLUMNS]
+    assert [r["image"] for r in rows] == [0, 1]
+    assert "0 already done" in logs[0]
+    assert "ssim_full_none" in (tmp_path / "table2.md").read_text()
+    assert json.loads((tmp_path / "config.json").read_text())["experiment"]["indices"] == [0, 1]
+
+    saved = sorted((tmp_path / "fits").glob("*.json"))
+    assert len(saved) == 6
+    mtimes = [p.stat().st_mtime_ns for p in saved]
+    logs.clear()
+    again = run_reproduce(exp, tmp_path, progress=False, log=logs.append)
+    assert "6 already done" in logs[0]
+    assert [p.stat().st_mtime_ns for p in saved] == mtimes  # nothing refitted
+    assert again == rows
+
+    other = Experiment(config=exp.config.replace(lr=1e-3), indices=(0, 1), seeds=(0,))
+    with pytest.raises(FileExistsError, match="another configuration"):
+        run_reproduce(other, tmp_path, progress=False, log=logs.append)
+
+
+def test_partial_run_finishes_the_rest(tmp_path):
+    exp = Experiment(config=preset("paper", iters=3, device="cpu"), indices=(0,), paddings=("none",),
+                     seeds=(0,))
+    run_reproduce(exp, tmp_path, progress=False, log=lambda *_: None)
+    more = Experiment(config=exp.config, indices=(0, 2), paddings=("none", "zero"), seeds=(0,))
+    logs = []
+    rows = run_reproduce(more, tmp_path, progress=False, log=logs.append)
+    assert "1 already done" in logs[0] and len(rows) == 2 and "ssim_full_zero" in rows[0]
