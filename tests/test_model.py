@@ -19,8 +19,8 @@ def test_shapes(channels, size):
 
 def test_table_one_layers():
     model = RecurrentDIP(3, seeds=[0])
-    enc = [(l.cin, l.cout, l.kernel) for l in model.encoder.layers]
-    dec = [(l.cin, l.cout, l.kernel) for l in model.decoder.layers]
+    enc = [(layer.cin, layer.cout, layer.kernel) for layer in model.encoder.layers]
+    dec = [(layer.cin, layer.cout, layer.kernel) for layer in model.decoder.layers]
     assert enc == [(3, 16, 6), (16, 32, 6), (32, 64, 6), (64, 128, 6), (128, 256, 5)]
     assert dec == [(256, 128, 5), (128, 64, 6), (64, 32, 6), (32, 16, 6), (16, 3, 6)]
     assert MIN_SIZE == 25

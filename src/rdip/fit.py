@@ -188,6 +188,7 @@ def _fit_group(targets, configs, cleans, indices, callback) -> list[FitResult]:
     losses = torch.zeros((cfg.iters, n), device=device, dtype=torch.float32)
     average = torch.zeros_like(target) if cfg.ema > 0 else None
     history: list[list[dict]] = [[] for _ in range(n)]
+
     def estimate() -> torch.Tensor:
         if average is None:
             return f
