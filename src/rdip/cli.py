@@ -246,6 +246,83 @@ def bench(quick, device, iters, dtype, as_json):
             click.echo(f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}")
 
 
+def _parse_value(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _parse_method_sets(values: tuple[str, ...], methods: tuple[str, ...]) -> dict[str, dict]:
+    """``("dip.iters=500", "tv.weight=0.1")`` → ``{"dip": {"iters": 500}, "tv": {"weight": 0.1}}``
+    (values as int, else float, else string; checked against each method by rdip.compare)."""
+    options: dict[str, dict] = {}
+    for item in values:
+        target, sep, value = item.partition("=")
+        method, dot, key = target.partition(".")
+        if not (sep and dot and key):
+            raise UserError(f"--set {item!r}: give METHOD.KEY=VALUE, e.g. dip.iters=500")
+        if method not in methods:
+            raise UserError(f"--set {item!r}: {method!r} is not among the methods compared "
+                            f"({', '.join(methods)})")
+        options.setdefault(method, {})[key] = _parse_value(value)
+    return options
+
+
+def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> list[float]:
+    if sigma is not None and sigma_255 is not None:
+        raise UserError("give either --sigma or --sigma-255, not both")
+    text, scale = (sigma_255, 255.0) if sigma_255 is not None else (sigma or "0.1", 1.0)
+    try:
+        return [float(s) / scale for s in _split(text)]
+    except ValueError:
+        raise UserError(f"sigma {text!r}: give numbers separated by commas, e.g. 0.1,0.2") from None
+
+
+@main.command()
+@click.option("--methods", default=None,
+              help="Comma-separated methods (default: all but rdip-paper and rdip-paper-literal).")
+@click.option("--images", default="cifar:0-14", show_default=True,
+              help="cifar:INDICES (CIFAR-10 test images), a folder, or image files separated by commas.")
+@click.option("--sigma", default=None, help="Noise levels in [0, 1] units, e.g. 0.1,0.2 (default 0.1).")
+@click.option("--sigma-255", "sigma_255", default=None, help="Noise levels in 0-255 units, e.g. 15,25,50.")
+@click.option("--crop", type=click.IntRange(min=16), default=None,
+              help="Use the centre N×N of each clean image (cut before adding noise).")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="CIFAR-10 .npz, official archive or folder, for cifar: images beyond 0-14.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seeds the methods' networks and the noise.")
+@click.option("--set", "sets", multiple=True, metavar="METHOD.KEY=VALUE",
+              help="An option of one method, e.g. --set dip.iters=500 (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("results/compare"), show_default=True)
+@click.option("--force", is_flag=True, help="Redo every run, replacing saved ones and other settings.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def compare(methods, images, sigma, sigma_255, crop, data, seed, sets, out, force, quiet):
+    """Compare denoisers on the same noisy images: compare.csv, summary.csv, summary.md, crops.png,
+    compare.json.
+
+    Resumable: rerunning the same command skips the runs already saved in OUT/runs.
+    """
+    from importlib.util import find_spec
+
+    from .baselines import METHODS
+    from .compare import DEFAULT_METHODS, load_images, run_compare
+
+    if methods is None:
+        chosen = tuple(m for m in DEFAULT_METHODS if m != "bm3d" or find_spec("bm3d") is not None)
+        if len(chosen) < len(DEFAULT_METHODS):
+            click.echo("rdip compare: leaving out bm3d (not installed: pip install 'rdip[bm3d]')")
+    else:
+        chosen = _split(methods, list(METHODS))
+    options = _parse_method_sets(sets, chosen)
+    sigmas = _parse_sigmas(sigma, sigma_255)
+    run_compare(list(chosen), load_images(images, data), sigmas, out, seed=seed, crop=crop,
+                options=options, environment=_environment(), progress=not quiet, log=click.echo,
+                force=force)
+
+
 def run() -> None:
     """Console entry point: one-line errors with exit code 2 (tracebacks with ``--debug``)."""
     debug = "--debug" in sys.argv[1:]

@@ -1,0 +1,253 @@
+"""Denoisers side by side on the same noisy images (``rdip compare``).
+
+For every image × σ the clean image (or its centre crop, taken before any noise) gets Gaussian
+noise, not clipped, from seed :data:`NOISE_SEED`, so an image's noise does not depend on which
+other images or σ are compared. Every method denoises that noisy image, given σ and ``seed``; the
+call is timed and scored against the clean image (SSIM full, SSIM of the centre 16×16, PSNR). Each
+run is saved as it finishes (``runs/<method>/<image>-s<σ>.json`` and ``.npy``), so a rerun skips
+what is done; a saved run is reused only if its σ, seeds, options, crop and clean image match.
+A folder whose ``compare.json`` records another seed, crop or options of a method compared again
+is refused unless ``force`` (which also redoes every run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import time
+import zlib
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+
+from .baselines import METHODS, denoise
+from .config import FitConfig
+from .figures import panel_grid
+from .io import SUFFIXES, atomic_write, read_image, write_json
+from .metrics import centre, scores
+from .noise import add_noise
+from .progress import progress_bar
+from .results import markdown_table, write_csv
+
+CENTRE = 16
+OUTPUTS = ("compare.csv", "summary.csv", "summary.md", "crops.png", "compare.json")
+DEFAULT_METHODS = tuple(m for m in METHODS if m not in ("rdip-paper", "rdip-paper-literal"))
+NOISE_SEED = "seed * 2**32 + crc32('<image>-s<sigma:g>')"
+
+
+def load_images(spec: str, data: Path | None = None) -> list[tuple[str, np.ndarray]]:
+    """``(name, clean float image in [0, 1])`` for ``cifar:INDICES`` (names ``cifar-0000``…),
+    a folder (its image files, sorted; names = file stems) or comma-separated image files."""
+    from .data import load_cifar10, parse_indices
+
+    if spec.startswith("cifar:"):
+        indices = parse_indices(spec[len("cifar:"):])
+        images, _ = load_cifar10(indices, source=data)
+        return [(f"cifar-{i:04d}", im.astype(np.float64) / 255.0) for i, im in zip(indices, images)]
+    if data is not None:
+        raise ValueError("--data applies only to cifar:INDICES images")
+    path = Path(spec).expanduser()
+    if "," in spec:
+        paths = [Path(p.strip()).expanduser() for p in spec.split(",") if p.strip()]
+    elif path.is_dir():
+        paths = sorted(p for p in path.iterdir()
+                       if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith("."))
+        if not paths:
+            raise ValueError(f"{path}: the folder holds no images ({', '.join(SUFFIXES)})")
+    elif path.exists():
+        paths = [path]
+    else:
+        raise FileNotFoundError(f"{spec}: no such file or folder; give a folder, image files "
+                                "separated by commas, or cifar:INDICES")
+    return [(p.stem, read_image(p)[0]) for p in paths]
+
+
+def check_options(method: str, options: dict) -> dict:
+    """``options`` for ``method``, checked against the keywords it takes and their defaults' types
+    (:class:`FitConfig` fields for the rdip presets); ints are accepted for floats."""
+    params = inspect.signature(METHODS[method]).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        known = {f.name: f.default for f in dataclasses.fields(FitConfig) if f.name not in ("seed", "preset")}
+    else:
+        known = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+    checked = {}
+    for key, value in options.items():
+        if key not in known:
+            raise ValueError(f"{method} has no option {key!r}; its options: {', '.join(known) or 'none'}")
+        kind = type(known[key])
+        value = float(value) if kind is float and isinstance(value, int) else value
+        if not isinstance(value, kind):
+            raise ValueError(f"{method}.{key} needs a {kind.__name__}, got {value!r}")
+        checked[key] = value
+    return checked
+
+
+def noise_seed(name: str, sigma: float, seed: int) -> int:
+    """The seed of the noise added to image ``name`` at ``sigma`` (:data:`NOISE_SEED`)."""
+    return seed * 2**32 + zlib.crc32(f"{name}-s{sigma:g}".encode())
+
+
+def _validate(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: list[float],
+              crop: int | None, options: dict[str, dict]) -> dict[str, dict]:
+    """Check the arguments of :func:`run_compare`; return the checked options of every method."""
+    if not methods or not images or not sigmas:
+        raise ValueError("give at least one method, one image and one sigma")
+    if bad := [m for m in methods if m not in METHODS]:
+        raise ValueError(f"unknown method {bad[0]!r}: use one of {', '.join(METHODS)}")
+    if "bm3d" in methods and find_spec("bm3d") is None:
+        raise ValueError("bm3d needs the optional extra: pip install 'rdip[bm3d]' (non-commercial "
+                         "licence), or leave bm3d out of the methods")
+    if extra := set(options) - set(methods):
+        raise ValueError(f"options for {sorted(extra)[0]!r}, which is not among the methods compared")
+    for what, items in (("method", methods), ("image name (file stem)", [n for n, _ in images])):
+        if dup := sorted({x for x in items if items.count(x) > 1}):
+            raise ValueError(f"{what} {dup[0]!r} is given twice; names must be unique")
+    if bad := [s for s in sigmas if not s > 0]:
+        raise ValueError(f"sigma must be > 0, got {bad[0]}")
+    if crop is not None and crop < CENTRE:
+        raise ValueError(f"crop must be at least {CENTRE} (the centre SSIM's square), got {crop}")
+    return {m: check_options(m, options.get(m, {})) for m in methods}
+
+
+def _clean(name: str, image: np.ndarray, crop: int | None) -> np.ndarray:
+    """``image`` as float64, or its centre ``crop``×``crop``; at least 16×16 for the centre SSIM."""
+    image = np.asarray(image, np.float64)
+    size = crop or CENTRE
+    if min(image.shape[:2]) < size:
+        raise ValueError(f"image {name} is {image.shape[0]}×{image.shape[1]}, smaller than "
+                         f"{'the crop' if crop else 'the centre SSIM square'} {size}×{size}")
+    return np.ascontiguousarray(centre(image, crop)) if crop else image
+
+
+def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: list[float],
+                out: Path, *, seed: int = 0, crop: int | None = None,
+                options: dict[str, dict] | None = None, environment: dict | None = None,
+                progress: bool = True, log=print, force: bool = False) -> list[dict]:
+    """Run (or resume) every method on every image × sigma into ``out``; write :data:`OUTPUTS`.
+
+    ``options[method]`` are keyword options of that method. ``force`` redoes every run and
+    replaces a ``compare.json`` of another seed, crop or options. Returns the compare.csv rows.
+    """
+    from . import __version__
+
+    options = _validate(methods, images, sigmas, crop, options or {})
+    clean = {name: _clean(name, image, crop) for name, image in images}
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
+    settings_path = out / "compare.json"
+    if settings_path.exists() and not force:
+        saved = json.loads(settings_path.read_text())
+        shared = [m for m in methods if m in saved.get("options", {})]
+        if (saved.get("seed"), saved.get("crop")) != (seed, crop) or \
+                any(saved["options"][m] != options[m] for m in shared):
+            raise FileExistsError(f"{out}: holds a comparison with another seed, crop or options; "
+                                  "choose another --out or use --force to replace it")
+    for m in methods:
+        (out / "runs" / m).mkdir(parents=True, exist_ok=True)
+
+    noisy = {(n, s): add_noise(clean[n], s, seed=noise_seed(n, s, seed)) for n in clean for s in sigmas}
+    runs = [(m, n, s) for m in methods for n in clean for s in sigmas]
+    keys = {(m, n, s): {"sigma": s, "seed": seed, "noise_seed": noise_seed(n, s, seed), "crop": crop,
+                        "options": options[m], "clean_sha1": _digest(clean[n])} for m, n, s in runs}
+    todo = [r for r in runs if force or not _done(out, *r, keys[r])]
+    log(f"rdip compare: {len(runs)} runs ({len(methods)} methods × {len(clean)} images × "
+        f"{len(sigmas)} sigmas); {len(runs) - len(todo)} already done in {out}/")
+    with progress_bar(len(todo), "compare", enabled=progress, unit="run") as bar:
+        for m, n, s in todo:
+            bar.set_postfix_str(f"{m} {n} σ={s:g}", refresh=False)
+            started = time.perf_counter()
+            try:
+                result = denoise(m, noisy[(n, s)], sigma=s, seed=seed, **options[m])
+            except ValueError as e:
+                raise ValueError(f"{m} on {n} at sigma {s:g}: {e}") from e
+            seconds = time.perf_counter() - started
+            atomic_write(_run_path(out, m, n, s, ".npy"), lambda tmp: np.save(tmp, result.astype(np.float32)))
+            write_json(_run_path(out, m, n, s, ".json"), {
+                "method": m, "image": n, **keys[(m, n, s)], "metrics": scores(result, clean[n], CENTRE),
+                "seconds": seconds}, force=True)
+            bar.update()
+    rows, table = _write_outputs(out, methods, sigmas, clean, noisy, seed, crop, options)
+    write_json(settings_path, {  # last: a failed or interrupted run leaves no settings to refuse
+        "methods": methods, "options": options, "sigmas": sigmas, "seed": seed, "crop": crop,
+        "crop_note": f"centre {crop}×{crop} of the clean image, before noise" if crop else "none",
+        "images": list(clean), "noise_seed": NOISE_SEED, "noise_clipped": False,
+        "centre_size": CENTRE, "environment": environment or {}, "rdip_version": __version__},
+        force=True)
+    log(table.rstrip())
+    log(f"wrote {', '.join(str(out / name) for name in OUTPUTS)}")
+    return rows
+
+
+def _digest(image: np.ndarray) -> str:
+    return hashlib.sha1(str(image.shape).encode() + image.tobytes()).hexdigest()
+
+
+def _run_path(out: Path, method: str, name: str, sigma: float, suffix: str) -> Path:
+    """``out/runs/<method>/<name>-s<sigma><suffix>``."""
+    return out / "runs" / method / f"{name}-s{sigma:g}{suffix}"
+
+
+def _record(out: Path, method: str, name: str, sigma: float) -> dict:
+    return json.loads(_run_path(out, method, name, sigma, ".json").read_text())
+
+
+def _done(out: Path, method: str, name: str, sigma: float, key: dict) -> bool:
+    """Whether the run is saved, with the same σ, seeds, options, crop and clean image."""
+    if not (_run_path(out, method, name, sigma, ".json").exists()
+            and _run_path(out, method, name, sigma, ".npy").exists()):
+        return False
+    record = _record(out, method, name, sigma)
+    return {k: record.get(k) for k in key} == key
+
+
+def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: dict, noisy: dict,
+                   seed: int, crop: int | None, options: dict) -> tuple[list[dict], str]:
+    """Write compare.csv, summary.csv, summary.md and crops.png from the saved runs; return the
+    rows of compare.csv and the summary as a Markdown table."""
+    records = {(m, n, s): _record(out, m, n, s) for s in sigmas for n in clean for m in methods}
+    rows = [{"method": m, "image": n, "sigma": s, **r["metrics"], "seconds": r["seconds"]}
+            for (m, n, s), r in records.items()]
+    write_csv(out / "compare.csv", rows)
+
+    def mean(sel: list[dict], key: str) -> float:
+        return float(np.mean([r[key] for r in sel]))
+
+    summary = []
+    for s in sigmas:
+        noisy_scores = [scores(np.clip(noisy[(n, s)], 0, 1), clean[n], CENTRE) for n in clean]
+        summary.append({"method": "noisy", "sigma": s, **{k: mean(noisy_scores, k) for k in noisy_scores[0]},
+                        "seconds": "", "count": len(clean)})
+        for m in methods:
+            sel = [r for r in rows if r["method"] == m and r["sigma"] == s]
+            summary.append({"method": m, "sigma": s, **{k: mean(sel, k) for k in
+                                                      ("ssim_full", "ssim_centre", "psnr", "seconds")},
+                            "count": len(sel)})
+    summary.sort(key=lambda r: (r["sigma"], -r["ssim_full"]))
+    write_csv(out / "summary.csv", summary)
+    table = markdown_table([{**r, "sigma": f"{r['sigma']:.4g}"} for r in summary])
+    set_options = "; ".join(f"{m}: {o}" for m, o in options.items() if o) or "none (defaults)"
+    text = "\n".join([
+        f"# Comparison: {len(methods)} methods, {len(clean)} images, sigma {', '.join(f'{s:g}' for s in sigmas)}",
+        "", f"Images: {', '.join(clean)}. Crop: "
+        f"{f'centre {crop}×{crop} of each clean image, taken before adding noise' if crop else 'none'}.",
+        f"Noise: Gaussian, not clipped, seed `{NOISE_SEED}` with seed {seed}; every method is given "
+        "sigma. The noisy row scores the noisy input clipped to [0, 1].",
+        f"Options: {set_options}. SSIM: scikit-image, data_range 1, 7×7 window; centre = the central "
+        f"{CENTRE}×{CENTRE}. Seconds: mean wall-clock time of one call per image on this machine "
+        "(environment in compare.json). Means over images; sorted by sigma, then full SSIM.", "",
+        table])
+    atomic_write(out / "summary.md", lambda tmp: Path(tmp).write_text(text))
+
+    s = sigmas[0]
+    grid = []
+    for n in list(clean)[:4]:
+        row = [(noisy[(n, s)], f"{n} σ={s:g}", scores(np.clip(noisy[(n, s)], 0, 1), clean[n], CENTRE))]
+        for m in methods:
+            row.append((np.load(_run_path(out, m, n, s, ".npy")), m, records[(m, n, s)]["metrics"]))
+        grid.append(row + [(clean[n], "clean", None)])
+    panel_grid(out / "crops.png", grid)
+    return rows, table

@@ -1,0 +1,142 @@
+import csv
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from rdip.cli import run
+from rdip.compare import load_images, noise_seed
+
+FAST = ["--methods", "tv,wavelet,zsn2n,rdip-default", "--set", "zsn2n.iters=20",
+        "--set", "rdip-default.iters=5", "--quiet"]
+OUTPUTS = ("compare.csv", "summary.csv", "summary.md", "crops.png", "compare.json")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks run faster on one thread, and far faster on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run ``rdip ARGS…`` in this process; return (exit code, stdout, stderr)."""
+
+    def call(*args):
+        monkeypatch.setattr(sys, "argv", ["rdip", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_:
+            run()
+        out, err = capsys.readouterr()
+        return exit_.value.code, out, err
+
+    return call
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Two 28×28 synthetic colour PNGs (a ramp and a disc)."""
+    d = tmp_path / "images"
+    d.mkdir()
+    y, x = np.mgrid[:28, :28] / 27
+    ramp = np.stack([x, y, x * y], axis=-1)
+    disc = np.repeat((((x - 0.5) ** 2 + (y - 0.5) ** 2) < 0.1)[..., None], 3, axis=-1) * 0.8 + 0.1
+    for name, image in (("ramp", ramp), ("disc", disc)):
+        Image.fromarray(np.round(image * 255).astype(np.uint8)).save(d / f"{name}.png")
+    return d
+
+
+def test_compare_end_to_end_and_resume(cli, folder, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = cli("compare", "--images", folder, "--sigma-255", "25,50", "--out", out, *FAST)
+    assert code == 0, err
+    assert "0 already done" in stdout
+    for name in OUTPUTS:
+        assert (out / name).stat().st_size > 0
+    with open(out / "compare.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 * 2 * 2
+    assert list(rows[0]) == ["method", "image", "sigma", "ssim_full", "ssim_centre", "psnr", "seconds"]
+    assert {r["image"] for r in rows} == {"disc", "ramp"}
+    with open(out / "summary.csv") as f:
+        summary = list(csv.DictReader(f))
+    assert len(summary) == (4 + 1) * 2 and {r["count"] for r in summary} == {"2"}
+    assert [float(r["sigma"]) for r in summary] == sorted(float(r["sigma"]) for r in summary)
+    assert "noisy" in (out / "summary.md").read_text()
+    settings = json.loads((out / "compare.json").read_text())
+    assert settings["sigmas"] == [25 / 255, 50 / 255] and settings["images"] == ["disc", "ramp"]
+    assert settings["options"]["zsn2n"] == {"iters": 20} and settings["crop"] is None
+    assert settings["environment"]["command"][1] == "compare"
+    record = json.loads((out / "runs" / "tv" / f"disc-s{25 / 255:g}.json").read_text())
+    assert record["noise_seed"] == noise_seed("disc", 25 / 255, 0) and record["sigma"] == 25 / 255
+    assert np.load(out / "runs" / "tv" / f"disc-s{25 / 255:g}.npy").dtype == np.float32
+
+    saved = sorted((out / "runs").rglob("*.*"))
+    assert len(saved) == 2 * 16
+    mtimes = [p.stat().st_mtime_ns for p in saved]
+    code, stdout, err = cli("compare", "--images", folder, "--sigma-255", "25,50", "--out", out, *FAST)
+    assert code == 0, err
+    assert "16 already done" in stdout
+    assert [p.stat().st_mtime_ns for p in saved] == mtimes  # nothing run again
+
+    other = [a.replace("iters=5", "iters=6") for a in FAST]
+    code, _, err = cli("compare", "--images", folder, "--sigma-255", "25,50", "--out", out, *other)
+    assert code == 2 and "another seed, crop or options" in err and err.count("\n") == 1
+
+
+def test_compare_crop_and_cifar(cli, tmp_path):
+    out = tmp_path / "out"
+    code, _, err = cli("compare", "--images", "cifar:0", "--methods", "tv", "--crop", 24,
+                       "--out", out, "--quiet")
+    assert code == 0, err
+    assert np.load(out / "runs" / "tv" / "cifar-0000-s0.1.npy").shape == (24, 24, 3)
+    assert "centre 24×24" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--methods", "tv,median"], "unknown value 'median': use one of nlmeans"),
+    (["--images", "{empty}"], "holds no images"),
+    (["--images", "{empty}/missing.png"], "no such file"),
+    (["--images", "{bad}"], "cannot read it as PNG"),
+    (["--set", "tv.weight"], "give METHOD.KEY=VALUE"),
+    (["--set", "dip.iters=5"], "'dip' is not among the methods"),
+    (["--set", "tv.strength=1"], "tv has no option 'strength'"),
+    (["--set", "tv.weight=high"], "tv.weight needs a float"),
+    (["--sigma", "0.1", "--sigma-255", "25"], "either --sigma or --sigma-255"),
+    (["--sigma", "0.1,x"], "give numbers separated by commas"),
+    (["--crop", "8"], "8 is not in the range x>=16"),
+    (["--crop", "40"], "smaller than the crop 40×40"),
+])
+def test_compare_bad_input_one_line_exit_2(cli, folder, tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
+    args = [a.format(empty=tmp_path / "empty", bad=tmp_path / "bad") for a in args]
+    if "--images" not in args:
+        args += ["--images", str(folder)]
+    if "--methods" not in args:
+        args += ["--methods", "tv"]
+    code, _, err = cli("compare", *args, "--out", tmp_path / "out", "--quiet")
+    assert code == 2
+    assert message in err, err
+    assert err.count("\n") == 1 and err.startswith("rdip: error: ") and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_load_images_cifar_and_folder(folder):
+    images = load_images("cifar:0-1", None)
+    assert [n for n, _ in images] == ["cifar-0000", "cifar-0001"]
+    assert images[0][1].shape == (32, 32, 3) and images[0][1].dtype == np.float64
+    assert 0 <= images[0][1].min() and images[0][1].max() <= 1
+    (folder / "notes.txt").write_text("not an image")
+    names = [n for n, _ in load_images(str(folder), None)]
+    assert names == ["disc", "ramp"]
+    files = f"{folder / 'ramp.png'},{folder / 'disc.png'}"
+    assert [n for n, _ in load_images(files, None)] == ["ramp", "disc"]
+    with pytest.raises(ValueError, match="only to cifar"):
+        load_images(str(folder), folder)
