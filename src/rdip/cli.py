@@ -323,6 +323,11 @@ def compare(methods, images, sigma, sigma_255, crop, data, seed, sets, out, forc
                 force=force)
 
 
+from .batch import batch_command  # noqa: E402  (rdip batch: folders of images, resumable)
+
+main.add_command(batch_command)
+
+
 def run() -> None:
     """Console entry point: one-line errors with exit code 2 (tracebacks with ``--debug``)."""
     debug = "--debug" in sys.argv[1:]
