@@ -1,7 +1,10 @@
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from rdip.cli import run
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CIFAR_NPZ = DATA / "cifar10" / "cifar10_test_0000-0749.npz"
@@ -19,3 +22,17 @@ def cifar():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run ``rdip ARGS…`` in this process; return (exit code, stdout, stderr)."""
+
+    def call(*args):
+        monkeypatch.setattr(sys, "argv", ["rdip", *map(str, args)])
+        with pytest.raises(SystemExit) as exit_:
+            run()
+        out, err = capsys.readouterr()
+        return exit_.value.code, out, err
+
+    return call

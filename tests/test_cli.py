@@ -6,22 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rdip.cli import run
 from rdip.io import read_image
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """Run ``rdip ARGS…`` in this process; return (exit code, stdout, stderr)."""
-
-    def call(*args):
-        monkeypatch.setattr(sys, "argv", ["rdip", *map(str, args)])
-        with pytest.raises(SystemExit) as exit_:
-            run()
-        out, err = capsys.readouterr()
-        return exit_.value.code, out, err
-
-    return call
 
 
 @pytest.fixture

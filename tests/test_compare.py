@@ -1,13 +1,11 @@
 import csv
 import json
-import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from rdip.cli import run
 from rdip.compare import load_images, noise_seed
 
 FAST = ["--methods", "tv,wavelet,zsn2n,rdip-default", "--set", "zsn2n.iters=20",
@@ -22,20 +20,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """Run ``rdip ARGS…`` in this process; return (exit code, stdout, stderr)."""
-
-    def call(*args):
-        monkeypatch.setattr(sys, "argv", ["rdip", *map(str, args)])
-        with pytest.raises(SystemExit) as exit_:
-            run()
-        out, err = capsys.readouterr()
-        return exit_.value.code, out, err
-
-    return call
 
 
 @pytest.fixture
