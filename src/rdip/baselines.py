@@ -23,6 +23,7 @@ from torch import nn
 
 from .fit import denoise as fit_denoise
 from .fit import resolve_device
+from .metrics import channel_axis
 
 Denoiser = Callable[..., np.ndarray]
 
@@ -37,16 +38,12 @@ def _image(noisy: np.ndarray) -> np.ndarray:
     return a
 
 
-def _channel_axis(image: np.ndarray) -> int | None:
-    return -1 if image.ndim == 3 else None
-
-
 def noise_sigma(noisy: np.ndarray, sigma: float | None = None) -> float:
     """``sigma`` if given, else scikit-image's wavelet estimate (Donoho & Johnstone 1994),
     averaged over channels."""
     if sigma is not None:
         return float(sigma)
-    return float(restoration.estimate_sigma(noisy, channel_axis=_channel_axis(noisy),
+    return float(restoration.estimate_sigma(noisy, channel_axis=channel_axis(noisy),
                                             average_sigmas=True))
 
 
@@ -57,7 +54,7 @@ def denoise_nlmeans(noisy: np.ndarray, sigma: float | None = None, seed: int = 0
     s = noise_sigma(x, sigma)
     out = restoration.denoise_nl_means(x, h=h_factor * s, sigma=s, patch_size=patch_size,
                                        patch_distance=patch_distance, fast_mode=True,
-                                       channel_axis=_channel_axis(x))
+                                       channel_axis=channel_axis(x))
     return np.clip(out, 0.0, 1.0)
 
 
@@ -66,7 +63,7 @@ def denoise_tv(noisy: np.ndarray, sigma: float | None = None, seed: int = 0, *,
     """Total-variation denoising (Rudin, Osher & Fatemi 1992) by Chambolle's projection (2004).
     ``weight`` sets the smoothing; ``sigma`` is not used."""
     x = _image(noisy)
-    out = restoration.denoise_tv_chambolle(x, weight=weight, channel_axis=_channel_axis(x))
+    out = restoration.denoise_tv_chambolle(x, weight=weight, channel_axis=channel_axis(x))
     return np.clip(out, 0.0, 1.0)
 
 
@@ -77,7 +74,7 @@ def denoise_wavelet(noisy: np.ndarray, sigma: float | None = None, seed: int = 0
     x = _image(noisy)
     out = restoration.denoise_wavelet(x, sigma=noise_sigma(x, sigma), wavelet=wavelet, method=method,
                                       rescale_sigma=True, convert2ycbcr=x.ndim == 3,
-                                      channel_axis=_channel_axis(x))
+                                      channel_axis=channel_axis(x))
     return np.clip(out, 0.0, 1.0)
 
 

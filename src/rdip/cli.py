@@ -102,10 +102,9 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
                             "give the clean version of the same image")
     sigma_source = "given"
     if sigma is None:
-        from skimage.restoration import estimate_sigma
+        from .baselines import noise_sigma
 
-        sigma = float(estimate_sigma(image, channel_axis=-1 if image.ndim == 3 else None,
-                                     average_sigmas=True))
+        sigma = noise_sigma(image)
         sigma_source = "estimated (skimage.restoration.estimate_sigma)"
     read_s = time.perf_counter() - started
 

@@ -10,7 +10,8 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 
-def _channel_axis(image: np.ndarray) -> int | None:
+def channel_axis(image: np.ndarray) -> int | None:
+    """scikit-image's ``channel_axis`` for an ``(H, W)`` or ``(H, W, C)`` image."""
     return -1 if image.ndim == 3 else None
 
 
@@ -24,7 +25,7 @@ def ssim(result: np.ndarray, clean: np.ndarray, data_range: float = 1.0) -> floa
         raise ValueError(f"shapes differ: {result.shape} vs {clean.shape}")
     return float(structural_similarity(
         np.asarray(result, np.float64), np.asarray(clean, np.float64),
-        data_range=data_range, channel_axis=_channel_axis(clean)))
+        data_range=data_range, channel_axis=channel_axis(clean)))
 
 
 def centre(image: np.ndarray, size: int = 16) -> np.ndarray:
