@@ -9,11 +9,11 @@ import numpy as np
 from .config import preset
 from .figures import panel_grid
 from .fit import fit_many
-from .io import atomic_write, read_image, write_json
+from .io import atomic_write, write_json
 from .metrics import scores
 from .noise import add_noise
 from .progress import progress_bar, progress_callback
-from .results import markdown_table, prepare_out_dir, sample_path, write_csv
+from .results import markdown_table, prepare_out_dir, write_csv
 
 PAPER_PADDINGS = ("none", "edge", "reflect")
 PAPER_SIGMA = 0.1
@@ -29,7 +29,10 @@ def run_demo(out_dir: Path, preset_name: str = "paper", iters: int | None = None
     """
     names = ["demo.png", "demo.csv", "demo.md", "config.json"]
     out_dir = prepare_out_dir(out_dir, names, force)
-    clean, _ = read_image(sample_path())
+    from .data import load_cifar10
+
+    images, _ = load_cifar10([0])  # bundled with the package
+    clean = images[0].astype(np.float64) / 255.0
     noisy = add_noise(clean, PAPER_SIGMA, seed=seed)
     changes = {"iters": iters} if iters else {}
     configs = [preset(preset_name, padding=p, seed=seed, device=device, **changes)

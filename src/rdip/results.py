@@ -1,18 +1,12 @@
-"""Writing results: output folders, CSV and Markdown tables, bundled sample paths."""
+"""Writing results: output folders, CSV and Markdown tables."""
 
 from __future__ import annotations
 
 import csv
 import io as _io
-from importlib import resources
 from pathlib import Path
 
 from .io import atomic_write
-
-
-def sample_path(name: str = "cifar10_test_0000.png") -> Path:
-    """Path of an image bundled with the package (CIFAR-10 test images; see samples/README.md)."""
-    return Path(str(resources.files("rdip") / "samples" / name))
 
 
 def prepare_out_dir(out_dir: Path, names: list[str], force: bool) -> Path:
