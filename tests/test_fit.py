@@ -115,3 +115,63 @@ def test_config_round_trip():
 def test_cuda_asked_without_cuda(rng):
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         fit(rng.random((25, 25)), TINY.replace(device="cuda"))
+
+
+def _trajectory(noisy, cfg):
+    """Per-iteration outputs (bias-corrected EMA when cfg.ema) and per-pixel MSE of a full run."""
+    outputs, mse = [], []
+
+    def record(p):
+        out = p.output.detach().double().numpy()[0].transpose(1, 2, 0)
+        mse.append(float(((out - noisy) ** 2).mean()))
+        outputs.append(out)
+
+    fit(noisy, cfg, callback=record)
+    return np.array(outputs), np.array(mse)
+
+
+def test_noise_rule_stops_where_the_loss_reaches_sigma_squared(rng):
+    noisy = rng.random((26, 26, 3))
+    cfg = FitConfig(iters=40, lr=1e-3, device="cpu")
+    outputs, mse = _trajectory(noisy, cfg)
+    sigma = float(np.sqrt(mse[24]))
+    first = int(np.argmax(mse <= sigma**2)) + 1  # the first iteration at or below σ²
+    assert 5 < first <= 25
+    res = fit(noisy, cfg.replace(stop="noise"), sigma=sigma)
+    assert (res.stopped_at, res.iters_run, len(res.loss)) == (first, first, first)
+    np.testing.assert_allclose(res.image, np.clip(outputs[first - 1], 0, 1), atol=1e-6)
+    never = fit(noisy, cfg.replace(stop="noise"), sigma=0.0)
+    assert (never.stopped_at, never.iters_run) == (None, 40)
+
+
+def test_wmv_rule_keeps_the_output_at_the_variance_minimum(rng):
+    noisy = rng.random((26, 26))
+    cfg = FitConfig(iters=120, lr=3e-3, device="cpu", stop_window=5, stop_patience=10)
+    outputs, _ = _trajectory(noisy, cfg)
+    var = np.array([outputs[t - 5:t].var(0).mean() for t in range(5, 121)])  # iterations 5…120
+    best = stopping = None
+    for t, v in zip(range(5, 121), var):  # ES-WMV replayed in NumPy
+        if best is None or v < var[best - 5]:
+            best = t
+        if t - best >= 10:
+            stopping = t
+            break
+    assert stopping is not None, "the test case should stop before 120 iterations"
+    res = fit(noisy, cfg.replace(stop="wmv"))
+    assert (res.stopped_at, res.iters_run) == (best, stopping)
+    np.testing.assert_allclose(res.image, np.clip(outputs[best - 1][:, :, 0], 0, 1), atol=1e-6)
+
+
+def test_stopping_is_per_network_in_a_stack(cifar):
+    """Networks stop at their own iterations, as they would alone; the stack runs until the last."""
+    images = [add_noise(cifar[i], 0.1, seed=i) for i in range(2)]
+    cfg = preset("default", lr=1e-3, iters=100, device="cpu", stop="noise", dtype="float64")
+    clean, sigmas = [cifar[0], cifar[1]], [0.2, 0.25]  # large σ: both stop early
+    together = fit_many(images, cfg, clean=clean, sigma=sigmas)
+    for img, c, s, res in zip(images, clean, sigmas, together):
+        alone = fit(img, cfg, clean=c, sigma=s)
+        assert res.stopped_at == alone.stopped_at and res.stopped_at is not None
+        np.testing.assert_allclose(res.image, alone.image, atol=1e-8)
+        assert all(h["iter"] <= res.iters_run for h in res.history)
+        assert res.metrics["ssim_full"] == pytest.approx(ssim(res.image, c))
+    assert together[0].stopped_at != together[1].stopped_at

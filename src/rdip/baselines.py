@@ -24,6 +24,7 @@ from torch import nn
 from .fit import denoise as fit_denoise
 from .fit import resolve_device
 from .metrics import channel_axis
+from .noise import noise_sigma
 
 Denoiser = Callable[..., np.ndarray]
 
@@ -36,15 +37,6 @@ def _image(noisy: np.ndarray) -> np.ndarray:
     if not np.isfinite(a).all():
         raise ValueError("image contains NaN or infinite values")
     return a
-
-
-def noise_sigma(noisy: np.ndarray, sigma: float | None = None) -> float:
-    """``sigma`` if given, else scikit-image's wavelet estimate (Donoho & Johnstone 1994),
-    averaged over channels."""
-    if sigma is not None:
-        return float(sigma)
-    return float(restoration.estimate_sigma(noisy, channel_axis=channel_axis(noisy),
-                                            average_sigmas=True))
 
 
 def denoise_nlmeans(noisy: np.ndarray, sigma: float | None = None, seed: int = 0, *,
@@ -226,12 +218,13 @@ def denoise_zsn2n(noisy: np.ndarray, sigma: float | None = None, seed: int = 0, 
 def _rdip(preset: str) -> Denoiser:
     def denoise_rdip(noisy: np.ndarray, sigma: float | None = None, seed: int = 0,
                      **options) -> np.ndarray:
-        return fit_denoise(noisy, preset, seed=seed, **options)
+        return fit_denoise(noisy, preset, sigma=sigma, seed=seed, **options)
 
     denoise_rdip.__name__ = f"denoise_rdip_{preset.replace('-', '_')}"
     denoise_rdip.__doc__ = (f"The recurrent deep image prior (Ho, Alvarez & Marcia), preset "
                             f"``{preset}``; ``options`` are :class:`~rdip.config.FitConfig` fields "
-                            f"(e.g. ``iters``, ``device``). ``sigma`` is not used.")
+                            f"(e.g. ``iters``, ``device``). ``sigma`` is used only by the "
+                            f"``noise`` stopping rule (``stop``).")
     return denoise_rdip
 
 

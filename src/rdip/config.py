@@ -15,6 +15,7 @@ OPTIMIZERS = ("sgd", "adam")
 REDUCTIONS = ("sum", "mean")
 H_MODES = ("sum", "mean", "leaky", "none")
 DTYPES = ("float32", "float64", "bfloat16")
+STOPS = ("none", "wmv", "noise")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class FitConfig:
     eval_every: with a clean reference, compute SSIM/PSNR every this many iterations.
     chunk: at most this many networks in one batched pass (bounds memory); 0 = automatic: 2 on
     the CPU (measured fastest on 2 cores, docs/performance.md), 256 on CUDA.
+    stop: early stopping without a clean image (:func:`rdip.fit.fit_many`): ``none`` (run all
+    ``iters``), ``wmv`` (ES-WMV, Wang et al. 2021: stop when the variance of the last
+    ``stop_window`` outputs has not reached a new minimum for ``stop_patience`` iterations and
+    return the output at that minimum) or ``noise`` (stop when the mean squared error to the
+    noisy image falls to σ², σ given or estimated; Morozov's discrepancy principle).
     """
 
     iters: int = 2000
@@ -56,6 +62,9 @@ class FitConfig:
     dtype: str = "float32"
     eval_every: int = 50
     chunk: int = 0
+    stop: str = "none"
+    stop_window: int = 50
+    stop_patience: int = 100
     preset: str = field(default="custom", compare=False)
 
     def __post_init__(self):
@@ -75,6 +84,9 @@ class FitConfig:
             (self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}"),
             (self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}"),
             (self.chunk >= 0, f"chunk must be >= 0 (0 = automatic), got {self.chunk}"),
+            (self.stop in STOPS, f"stop must be one of {STOPS}, got {self.stop!r}"),
+            (self.stop_window >= 2, f"stop_window must be >= 2, got {self.stop_window}"),
+            (self.stop_patience >= 1, f"stop_patience must be >= 1, got {self.stop_patience}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .config import FitConfig, PRESETS
+from .config import PRESETS, FitConfig
 from .metrics import scores
 from .model import MIN_SIZE, RecurrentDIP
+from .noise import noise_sigma
 from .padding import crop, pad
 
 
@@ -30,7 +31,9 @@ class Progress:
     ``t`` (1-based) of ``iters``; ``loss``: tensor ``(n,)`` on the fitting device (call
     ``.tolist()`` to read it; that waits for the device); ``metrics``: per network, the
     scores of this iteration when they were computed (``eval_every``) and a clean image was given,
-    else ``None``; ``indices``: the positions of the group's images in the caller's list.
+    else ``None``; ``indices``: the positions of the group's images in the caller's list;
+    ``output``: the networks' outputs f(z_t), ``(1, n*C, H, W)`` on the fitting device, padded
+    targets' shape (network ``i`` owns channels ``i*C … (i+1)*C - 1``); do not modify it.
     """
 
     t: int
@@ -38,6 +41,7 @@ class Progress:
     loss: torch.Tensor
     metrics: list[dict] | None
     indices: list[int]
+    output: torch.Tensor | None = None
 
 
 #: A callback returns True to stop the group early.
@@ -52,6 +56,8 @@ class FitResult:
     ``loss``: per iteration. ``history``: ``{"iter", "ssim_full", "ssim_centre", "psnr"}`` rows
     every ``eval_every`` iterations (empty without a clean reference). ``metrics``: final scores
     (empty without a clean reference). ``seconds``: this fit's share of its group's wall time.
+    ``iters_run``: iterations this network was trained; ``stopped_at``: with early stopping
+    (``config.stop``), the iteration whose output ``image`` is, else None.
     """
 
     image: np.ndarray
@@ -62,12 +68,14 @@ class FitResult:
     iters_run: int = 0
     seconds: float = 0.0
     device: str = "cpu"
+    stopped_at: int | None = None
 
     def to_dict(self) -> dict:
         """Everything but the image, JSON-ready."""
         return {"config": self.config.to_dict(), "metrics": self.metrics, "history": self.history,
                 "loss_first": float(self.loss[0]), "loss_last": float(self.loss[-1]),
-                "iters_run": self.iters_run, "seconds": self.seconds, "device": self.device}
+                "iters_run": self.iters_run, "stopped_at": self.stopped_at, "seconds": self.seconds,
+                "device": self.device}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -113,6 +121,7 @@ def _group_key(cfg: FitConfig, shape: tuple) -> tuple:
 
 def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig] | None = None, *,
              clean: Sequence[np.ndarray | None] | None = None,
+             sigma: float | Sequence[float | None] | None = None,
              callback: Callback | None = None) -> list[FitResult]:
     """Fit one network to each noisy image, many at once; return one :class:`FitResult` each.
 
@@ -125,6 +134,9 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
         Default: the ``default`` preset.
     clean:
         Optional clean references (one per image, or None) for SSIM/PSNR during and after fitting.
+    sigma:
+        The noise's standard deviation (one for all, or one per image; None = estimated by
+        :func:`rdip.noise.noise_sigma`); used only by the ``noise`` stopping rule.
     callback:
         Called after every iteration of every group with a :class:`Progress`; return True to stop
         that group.
@@ -137,6 +149,11 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     if len(configs) != len(images) or len(cleans) != len(images):
         raise ValueError("give one config (or one for each image) and one clean image per image")
     cleans = [None if c is None else check_image(c, f"clean image {i}") for i, c in enumerate(cleans)]
+    sigmas = [sigma] * len(images) if sigma is None or np.ndim(sigma) == 0 else list(sigma)
+    if len(sigmas) != len(images):
+        raise ValueError("give one sigma (or one for each image)")
+    sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s
+              for x, s, cfg in zip(images, sigmas, configs)]
     for i, (x, c) in enumerate(zip(images, cleans)):
         if c is not None and c.shape != x.shape:
             raise ValueError(f"clean image {i} has shape {c.shape[:2]}, the noisy one {x.shape[:2]}")
@@ -152,7 +169,7 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
         for start in range(0, len(indices), chunk):
             part = indices[start:start + chunk]
             fitted = _fit_group([targets[i] for i in part], [configs[i] for i in part],
-                                [cleans[i] for i in part], part, callback)
+                                [cleans[i] for i in part], [sigmas[i] for i in part], part, callback)
             for i, r in zip(part, fitted):
                 if np.ndim(noisy[i]) == 2:  # grey in, grey out
                     r.image = r.image[:, :, 0]
@@ -160,7 +177,7 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     return results
 
 
-def _fit_group(targets, configs, cleans, indices, callback) -> list[FitResult]:
+def _fit_group(targets, configs, cleans, sigmas, indices, callback) -> list[FitResult]:
     """Fit ``n`` networks to same-shape padded targets ``(H, W, C)`` in one stacked model."""
     cfg = configs[0]
     n, (height, width, channels) = len(targets), targets[0].shape
@@ -202,6 +219,7 @@ def _fit_group(targets, configs, cleans, indices, callback) -> list[FitResult]:
             out.append(crop(img, c.pad_width, c.padding))
         return out
 
+    stopper = _Stopper(cfg, sigmas, target.shape, device, dtype) if cfg.stop != "none" else None
     t = 0
     for t in range(1, cfg.iters + 1):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -215,36 +233,115 @@ def _fit_group(targets, configs, cleans, indices, callback) -> list[FitResult]:
         losses[t - 1] = per_net.detach()
         if average is not None:
             average.mul_(cfg.ema).add_(f, alpha=1 - cfg.ema)
+        active = [True] * n if stopper is None else (~stopper.done).tolist()
+        if stopper is not None and stopper.update(t, f, estimate(), err.detach().mean(1)):
+            break
         metrics = None
         if any(c is not None for c in cleans) and (t % cfg.eval_every == 0 or t == cfg.iters):
-            metrics = [None if c is None else {"iter": t, **scores(img, c)}
-                       for img, c in zip(to_images(estimate()), cleans)]
+            metrics = [None if c is None or not a else {"iter": t, **scores(img, c)}
+                       for img, c, a in zip(to_images(estimate()), cleans, active)]
             for hist, m in zip(history, metrics):
                 if m is not None:
                     hist.append(m)
-        if callback is not None and callback(Progress(t, cfg.iters, per_net.detach(), metrics, indices)):
+        if callback is not None and callback(Progress(t, cfg.iters, per_net.detach(), metrics, indices, f)):
             break
 
-    images = to_images(estimate())
+    images = to_images(estimate() if stopper is None else stopper.result(estimate()))
     seconds = (time.perf_counter() - started) / n
     loss_np = losses[:t].cpu().numpy()
     results = []
     for i, (img, c, clean) in enumerate(zip(images, configs, cleans)):
-        if clean is not None and not (history[i] and history[i][-1]["iter"] == t):
-            history[i].append({"iter": t, **scores(img, clean)})  # stopped between evaluations
-        final = {k: v for k, v in history[i][-1].items() if k != "iter"} if clean is not None else {}
-        results.append(FitResult(image=img, config=c, loss=loss_np[:, i], history=history[i],
-                                 metrics=final, iters_run=t, seconds=seconds, device=str(device)))
+        stopped = None if stopper is None or not stopper.done[i] else int(stopper.chosen[i])
+        ran = t if stopped is None else int(stopper.ran[i])
+        final = {}
+        if clean is not None:
+            history[i] = [row for row in history[i] if row["iter"] <= ran]
+            if stopped is not None:  # the kept output is not the last one of the trajectory
+                final = scores(img, clean)
+            else:
+                if not (history[i] and history[i][-1]["iter"] == t):  # stopped between evaluations
+                    history[i].append({"iter": t, **scores(img, clean)})
+                final = {k: v for k, v in history[i][-1].items() if k != "iter"}
+        results.append(FitResult(image=img, config=c, loss=loss_np[:ran, i], history=history[i],
+                                 metrics=final, iters_run=ran, seconds=seconds, device=str(device),
+                                 stopped_at=stopped))
     return results
 
 
+class _Stopper:
+    """Early stopping without a clean image, per network of a stack (``FitConfig.stop``).
+
+    ``noise``: a network stops at the first iteration whose mean squared error to its (padded)
+    noisy target is at most σ² and keeps that iteration's output. ``wmv`` (ES-WMV, Wang et al.
+    2021, "Early stopping for deep image prior"): the variance over the last ``stop_window``
+    outputs f(z_t), per pixel, averaged; a network stops once that variance has not reached a new
+    minimum for ``stop_patience`` iterations, and keeps the output (or its running average, with
+    ``ema``) of the iteration of the minimum. Stopped networks train on with the stack (they are
+    independent of the others), but their kept outputs no longer change; the stack stops when all
+    have stopped.
+    """
+
+    def __init__(self, cfg: FitConfig, sigmas, shape, device, dtype):
+        n = len(sigmas)
+        self.cfg, self.n = cfg, n
+        self.done = torch.zeros(n, dtype=torch.bool)
+        self.ran = torch.full((n,), cfg.iters)
+        self.chosen = torch.full((n,), cfg.iters)
+        self.kept = torch.zeros(shape, device=device, dtype=dtype).reshape(n, -1)
+        if cfg.stop == "noise":
+            self.threshold = torch.tensor([s * s for s in sigmas], device=device, dtype=dtype)
+        else:
+            self.ring = torch.zeros((cfg.stop_window,) + self.kept.shape, device=device, dtype=dtype)
+            self.best = torch.full((n,), float("inf"), dtype=torch.float64)
+            self.best_t = torch.zeros(n, dtype=torch.long)
+            self.candidate = torch.zeros_like(self.kept)
+
+    def update(self, t: int, f: torch.Tensor, estimate: torch.Tensor, mse: torch.Tensor) -> bool:
+        """Take iteration ``t``'s outputs; return True when every network has stopped."""
+        est = estimate.reshape(self.n, -1)
+        if self.cfg.stop == "noise":
+            newly = (mse <= self.threshold).cpu() & ~self.done
+            self.chosen[newly] = t
+            self._keep(newly, est, t)
+        else:
+            window = self.cfg.stop_window
+            self.ring[(t - 1) % window] = f.reshape(self.n, -1)
+            if t < window:
+                return False
+            var = self.ring.var(0, unbiased=False).mean(1).to("cpu", torch.float64)
+            better = (var < self.best) & ~self.done
+            self.best = torch.where(better, var, self.best)
+            self.best_t[better] = t
+            if better.any():
+                self.candidate[better.to(est.device)] = est[better.to(est.device)]
+            newly = (t - self.best_t >= self.cfg.stop_patience) & ~self.done
+            self.chosen[newly] = self.best_t[newly]
+            self._keep(newly, self.candidate, t)
+        return bool(self.done.all())
+
+    def _keep(self, newly: torch.Tensor, source: torch.Tensor, t: int) -> None:
+        """Networks ``newly`` stop at iteration ``t`` and keep their rows of ``source``."""
+        if newly.any():
+            self.kept[newly.to(source.device)] = source[newly.to(source.device)]
+        self.ran[newly] = t
+        self.done |= newly
+
+    def result(self, estimate: torch.Tensor) -> torch.Tensor:
+        """The kept outputs of stopped networks, the current ``estimate`` of the others."""
+        est = estimate.reshape(self.n, -1)
+        out = torch.where(self.done.to(est.device)[:, None], self.kept, est)
+        return out.reshape(estimate.shape)
+
+
 def fit(noisy: np.ndarray, config: FitConfig | None = None, *, clean: np.ndarray | None = None,
-        callback: Callback | None = None) -> FitResult:
+        sigma: float | None = None, callback: Callback | None = None) -> FitResult:
     """Fit one network to one noisy image (:func:`fit_many` with one image)."""
-    return fit_many([noisy], config, clean=None if clean is None else [clean], callback=callback)[0]
+    return fit_many([noisy], config, clean=None if clean is None else [clean], sigma=sigma,
+                    callback=callback)[0]
 
 
-def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, **changes) -> np.ndarray:
+def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, *, sigma: float | None = None,
+            **changes) -> np.ndarray:
     """Denoise one image with the recurrent deep image prior; arrays in, array out.
 
     Parameters
@@ -253,6 +350,8 @@ def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, **changes)
         ``(H, W)`` or ``(H, W, 3)`` floats nominally in [0, 1], at least 25×25.
     config:
         A :class:`FitConfig` or a preset name (``default``, ``paper``, ``paper-literal``).
+    sigma:
+        The noise's standard deviation, for the ``noise`` stopping rule (None = estimated).
     **changes:
         Fields of :class:`FitConfig` to override, e.g. ``padding="edge", seed=1``.
 
@@ -266,4 +365,4 @@ def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, **changes)
         config = preset(config or "default", **changes)
     elif changes:
         config = config.replace(**changes)
-    return fit(noisy, config).image
+    return fit(noisy, config, sigma=sigma).image

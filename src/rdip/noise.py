@@ -1,8 +1,11 @@
-"""Synthetic noise for experiments (paper §IV: additive Gaussian noise, σ = 0.1)."""
+"""Noise: synthetic noise for experiments (paper §IV: additive Gaussian, σ = 0.1) and its estimate."""
 
 from __future__ import annotations
 
 import numpy as np
+from skimage import restoration
+
+from .metrics import channel_axis
 
 
 def add_noise(image: np.ndarray, sigma: float, seed: int = 0, clip: bool = False) -> np.ndarray:
@@ -16,3 +19,15 @@ def add_noise(image: np.ndarray, sigma: float, seed: int = 0, clip: bool = False
     rng = np.random.default_rng(seed)
     noisy = np.asarray(image, np.float64) + rng.normal(0.0, sigma, size=np.shape(image))
     return np.clip(noisy, 0.0, 1.0) if clip else noisy
+
+
+def noise_sigma(noisy: np.ndarray, sigma: float | None = None) -> float:
+    """``sigma`` if given, else scikit-image's wavelet estimate (Donoho & Johnstone 1994) of the
+    Gaussian noise's standard deviation, averaged over channels. ``noisy``: ``(H, W)``,
+    ``(H, W, 1)`` or ``(H, W, 3)``."""
+    if sigma is not None:
+        return float(sigma)
+    a = np.asarray(noisy, np.float64)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    return float(restoration.estimate_sigma(a, channel_axis=channel_axis(a), average_sigmas=True))
