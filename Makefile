@@ -1,6 +1,6 @@
 # The two commands of the README. Both create .venv when it is missing, install torch==2.13.0
 # first (a CPU wheel; pip takes it from the local disk where one lies there) and then rdip with
-# its extras (test, bm3d).
+# its extras (test, bm3d, ray: the tests of rdip batch --backend ray start a local Ray).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +14,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[test,bm3d]"
+	$(BIN)/python -m pip install --quiet -e ".[test,bm3d,ray]"
 	touch $(STAMP)
 
 setup: $(STAMP)

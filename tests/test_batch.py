@@ -96,9 +96,14 @@ def test_one_line_errors(tmp_path):
         run_batch([str(tmp_path / "e.npy")], tmp_path / "no" / "out", CFG, log=quiet)
     with pytest.raises(ValueError, match="overwrite the input"):
         run_batch([str(tmp_path / "e.npy")], tmp_path, CFG, suffix="", log=quiet)
-    result = CliRunner().invoke(batch_command, [str(tmp_path / "e.npy"), "-o", str(tmp_path / "o"),
-                                                "--backend", "ray"])
-    assert result.exit_code == 2 and "not implemented yet" in result.output
+    for options, message in ((["--address", "auto"], "are for --backend ray"),
+                             (["--num-cpus", "2"], "are for --backend ray"),
+                             (["--backend", "ray", "--address", "auto", "--num-cpus", "2"],
+                              "the cluster at --address has its own CPUs")):
+        result = CliRunner().invoke(batch_command, [str(tmp_path / "e.npy"), "-o", str(tmp_path / "o"),
+                                                    *options])
+        assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_manifest_survives_a_line_cut_short(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rdip.config import preset
+from rdip.config import FitConfig, preset
 from rdip.tiles import blend, estimate, fit_tiled, split
 
 
@@ -80,3 +80,34 @@ def test_estimate_grows_with_size():
 def test_fit_tiled_rejects_tiles_below_the_network_minimum(rng):
     with pytest.raises(ValueError, match="minimum"):
         fit_tiled(rng.random((60, 60)), preset("default", iters=2), tile=20, overlap=4)
+
+
+def test_plan_tiles_only_when_the_whole_image_would_not_fit():
+    from rdip.tiles import TILE, plan
+
+    cfg = FitConfig(iters=10, device="cpu")
+    whole = plan(200, 200, 3, cfg, available_mb=1e6)
+    assert whole["tile"] is None and whole["tiles"] == 1 and "whole" in whole["message"]
+    need = whole["memory_mb"]
+    tiled = plan(200, 200, 3, cfg, available_mb=need)  # only MEMORY_SHARE of it may be used
+    assert tiled["tile"] == TILE and tiled["tiles"] == 16 and tiled["memory_mb"] < need / 2
+    assert plan(200, 200, 3, cfg, tile=50, overlap=10, available_mb=1e6)["tiles"] == 25
+    with pytest.raises(MemoryError, match="--tile 64"):
+        plan(200, 200, 3, cfg, tile=None, available_mb=need)
+
+
+def test_cli_tiles_automatically_when_memory_is_short(tmp_path, rng, cli, monkeypatch):
+    import json
+
+    from rdip.io import write_image
+
+    write_image(tmp_path / "in.png", rng.random((100, 100, 3)))
+    monkeypatch.setattr("rdip.tiles.available_memory_mb", lambda device: 1.0)
+    code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "out.png", "--iters", "2",
+                       "--device", "cpu")
+    assert code == 0, err
+    assert "as 4 tiles of 64 (overlap 16)" in err
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["tile"] == {"tile": 64, "overlap": 16} and record["estimate"]["available_mb"] == 1.0
+    code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "o2.png", "--tile", "none")
+    assert code == 2 and "--tile 64" in err and not (tmp_path / "o2.png").exists()

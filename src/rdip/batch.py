@@ -1,11 +1,14 @@
 """Denoise many image files into a folder, resumably: ``rdip batch``.
 
-Images of one shape are fitted together (one :func:`~rdip.fit.fit_many` call per chunk of
-:data:`CHUNK`), each output is written atomically in its input's bit depth, and then one JSON line
+Images of one shape are fitted together (one :func:`~rdip.fit.fit_many` call per chunk of at most
+``chunk`` images, :data:`CHUNK` by default), each output is written atomically in its input's bit depth, and then one JSON line
 per image is appended to ``OUT/manifest.jsonl`` and synced to disk. The manifest is the record of
 what is finished: a rerun skips every input whose latest row is ``done`` and whose output exists,
 and redoes the rest (error rows included). A run killed at any moment (even ``kill -9``) loses only
-the chunk in flight; a half-written manifest line is ignored and stale temporary files are removed.
+the chunks in flight; a half-written manifest line is ignored and stale temporary files are removed.
+The chunks are fitted in this process (backend ``local``) or as Ray tasks on one machine or a
+cluster (backend ``ray``, :mod:`rdip.distributed`); either way this process reads the images and
+writes the outputs and the manifest, so both backends write the same rows.
 Run one batch per output folder at a time (two runs on one manifest would redo each other's work).
 Outputs are named ``stem + suffix + extension`` of their input. Every image gets the same seed, so
 an output does not depend on which other images shared its batch.
@@ -15,21 +18,27 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import click
 
 from .config import PRESETS, FitConfig, preset
+from .distributed import import_ray, ray_runner
 from .fit import check_image, fit_many, resolve_device
 from .io import SUFFIXES, read_image, write_image
 from .progress import progress_bar
-from .tiles import estimate, fit_tiled, positions
+from .tiles import OVERLAP, fit_tiled, plan
 
-#: Images per fit_many call: the most work a kill can lose, and the images held in memory at once.
+#: Images per fit_many call (local) or Ray task at most: what a kill can lose, per chunk in flight.
 CHUNK = 16
 MANIFEST = "manifest.jsonl"
+BACKENDS = ("local", "ray")
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
@@ -98,31 +107,64 @@ def _load(path: Path, clean_dir: Path | None):
     return image, info, clean
 
 
-def _cost(shape: tuple, config: FitConfig, tile: int | None, overlap: int) -> tuple[float, float]:
-    """Estimated seconds and memory (MB, per network) of one image (:func:`rdip.tiles.estimate`)."""
-    height, width = shape[:2]
-    channels = shape[2] if len(shape) == 3 else 1
-    count = len(positions(height, width, tile, overlap)) if tile else 1
+def _fit(images: list, cleans: list, config: FitConfig, tiles: dict, overlap: int) -> list:
+    """Fit one chunk: same-shape images stacked in one :func:`~rdip.fit.fit_many` call, or where
+    ``tiles`` gives their shape a tile size, one image as tiles (:func:`~rdip.tiles.fit_tiled`);
+    one result per image."""
+    tile = tiles.get(images[0].shape)
     if tile:
-        height, width = min(tile, height), min(tile, width)
-    cost = estimate(height, width, channels, config, config.device)
-    return cost["seconds"] * count, cost["memory_mb"]
+        return [fit_tiled(images[0], config, tile=tile, overlap=overlap, clean=cleans[0])]
+    return fit_many(images, config, clean=cleans)
 
 
-def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int | None = None,
-              overlap: int = 16, suffix: str = "_denoised", clean_dir: Path | None = None,
-              progress: bool = True, log=print) -> list[dict]:
+class _InProcess:
+    """The local backend: each chunk fitted in this process in turn (the interface of
+    :class:`rdip.distributed.RayRunner`)."""
+
+    slots = 1
+    memory_mb = None  # this machine's free memory, measured by rdip.tiles.plan
+
+    def __init__(self, device: str):
+        self.device = device
+
+    @staticmethod
+    def run(fit: Callable, jobs: Iterable[tuple]) -> Iterator[tuple]:
+        """``(key, fit(images, cleans))`` for each ``(key, images, cleans)``, or ``(key, exception)``."""
+        for key, images, cleans in jobs:
+            try:
+                outcome = fit(images, cleans)
+            except Exception as e:  # noqa: BLE001  (one failed fit must not stop the others)
+                outcome = e
+            yield key, outcome
+
+
+def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int | str | None = "auto",
+              overlap: int = OVERLAP, suffix: str = "_denoised", clean_dir: Path | None = None,
+              chunk: int = CHUNK, backend: str = "local", address: str | None = None,
+              num_cpus: int | None = None, progress: bool = True, log=print) -> list[dict]:
     """Denoise ``inputs`` (files, folders, globs) into ``out_dir``; return this run's manifest rows.
 
-    With ``tile``, each image is fitted as overlapping tiles (:func:`rdip.tiles.fit_tiled`), one
-    image at a time; otherwise same-shape images are stacked, :data:`CHUNK` per call. With
+    ``tile`` (:func:`rdip.tiles.plan`, per image shape): ``"auto"`` fits an image as overlapping
+    tiles (:func:`rdip.tiles.fit_tiled`, one image at a time) only when the whole image would not
+    fit in memory, an int always, None never (images that would not fit get error rows);
+    otherwise same-shape images are stacked, at most ``chunk`` per call. With
     ``clean_dir``, an image whose file name also exists there is scored against it. Outputs whose
     input has no ``done`` row (a kill between the write and the row) are redone and replaced.
+
+    ``backend="ray"`` fits each chunk as a Ray task (:func:`rdip.distributed.ray_runner`: Ray at
+    ``address``, else Ray's default, else a new one on ``num_cpus`` CPUs), and splits a shape's
+    images into at least as many chunks as the cluster runs tasks at a time; the rows are
+    appended as the tasks finish. Ray is not started when no image is left to fit.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
     out_dir = Path(out_dir)
     if not out_dir.parent.is_dir():
         raise FileNotFoundError(f"{out_dir}: the folder {out_dir.parent} does not exist; create it first")
-    resolve_device(config.device)  # no CUDA for --device cuda: one error now, not one per image
+    if backend == "local":
+        resolve_device(config.device)  # no CUDA for --device cuda: one error now, not one per image
     out_dir.mkdir(exist_ok=True)
     manifest = out_dir / MANIFEST
     previous = read_manifest(manifest)
@@ -141,53 +183,94 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
                                      and outputs[p].exists())]
     log(f"{len(paths)} images, {len(paths) - len(todo)} already done, {len(todo)} to do → {out_dir}")
     rows: list[dict] = []
+    tiles: dict[tuple, int] = {}  # image shape → tile size, for the shapes fitted as tiles
 
     def record(path: Path, status: str, error: str | None = None, result=None, shape=None) -> None:
         row = {"input": str(path), "output": str(outputs[path]) if status == "done" else None,
                "status": status, "error": error, "config": config.to_dict(),
-               "tile": {"tile": tile, "overlap": overlap} if tile else None,
+               "tile": {"tile": tiles[tuple(shape)], "overlap": overlap} if tiles.get(tuple(shape or ())) else None,
                "metrics": result.metrics if result else {}, "seconds": result.seconds if result else 0.0,
                "iters_run": result.iters_run if result else 0, "shape": shape,
-               "device": result.device if result else None, "time": time.time()}
+               "device": result.device if result else None, "backend": backend, "time": time.time()}
         _append(manifest, row)
         rows.append(row)
         bar.update(1)
 
+    def jobs(groups: dict[tuple, list[Path]], step: int, slots: int) -> Iterator[tuple]:
+        """``((paths, shape, infos), images, cleans)`` per chunk of at most ``step`` images (one
+        where the shape is tiled), each group in at least ``slots`` chunks where it can be; read
+        when the runner asks for it."""
+        for shape, group in groups.items():
+            size = 1 if shape in tiles else min(step, math.ceil(len(group) / slots))
+            for start in range(0, len(group), size):
+                part = group[start:start + size]
+                try:
+                    loaded = [_load(p, clean_dir) for p in part]
+                except Exception as e:  # noqa: BLE001  (changed since it was grouped)
+                    for p in part:
+                        record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
+                    continue
+                yield (part, shape, [x[1] for x in loaded]), [x[0] for x in loaded], [x[2] for x in loaded]
+
     bar = progress_bar(len(todo), "batch", enabled=progress, unit="image")
-    with bar:
+    with bar, ExitStack() as stack:
         groups: dict[tuple, list[Path]] = {}
         for path in todo:  # read once to check and group, again when fitted (bounded memory)
             try:
                 groups.setdefault(_load(path, clean_dir)[0].shape, []).append(path)
-            except Exception as e:  # noqa: BLE001: one bad file must not stop the others
+            except Exception as e:  # noqa: BLE001  (one bad file must not stop the others)
                 record(path, "error", f"{type(e).__name__}: {e}")
-        costs = {shape: _cost(shape, config, tile, overlap) for shape in groups}
-        if costs:
-            seconds = sum(costs[s][0] * len(g) for s, g in groups.items())
-            log(f"estimated ≈{seconds:.0f} s, ≤{max(c[1] for c in costs.values()):.0f} MB per network "
-                "(rdip.tiles.estimate: rates of docs/performance.md)")
-        step = 1 if tile else CHUNK
-        for shape, group in groups.items():
-            for start in range(0, len(group), step):
-                part = group[start:start + step]
-                try:
-                    loaded = [_load(p, clean_dir) for p in part]
-                    if tile:
-                        results = [fit_tiled(loaded[0][0], config, tile=tile, overlap=overlap,
-                                             clean=loaded[0][2])]
-                    else:
-                        results = fit_many([x[0] for x in loaded], config, clean=[x[2] for x in loaded])
-                except Exception as e:  # noqa: BLE001
-                    for p in part:
-                        record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
-                    continue
-                for p, (_, info, _), result in zip(part, loaded, results):
-                    write_image(outputs[p], result.image, dtype=info.dtype, force=True)
-                    _sync(outputs[p])
-                    record(p, "done", result=result, shape=list(shape))
+        if backend == "ray" and groups:
+            runner = stack.enter_context(ray_runner(address, num_cpus, config.device))
+            log(runner.summary)
+        else:
+            runner = _InProcess(config.device)
+        task_config = config.replace(device=runner.device)
+        plans = {}
+        for shape, group in list(groups.items()):
+            try:
+                plans[shape] = plan(shape[0], shape[1], shape[2] if len(shape) == 3 else 1,
+                                    task_config, tile, overlap, available_mb=runner.memory_mb)
+            except MemoryError as e:
+                for p in groups.pop(shape):
+                    record(p, "error", f"MemoryError: {e}", shape=list(shape))
+        tiles.update({shape: p["tile"] for shape, p in plans.items() if p["tile"]})
+        if plans:
+            seconds = sum(plans[s]["seconds"] * len(g) for s, g in groups.items()) / runner.slots
+            log(f"estimated ≈{seconds:.0f} s, ≤{max(p['memory_mb'] for p in plans.values()):.0f} MB "
+                f"per fit, {len(tiles)} of {len(plans)} image shapes as tiles "
+                "(rdip.tiles.plan: rates of docs/performance.md)")
+        fit = partial(_fit, config=task_config, tiles=tiles, overlap=overlap)
+        chunks = jobs(groups, chunk, runner.slots)
+        for (part, shape, infos), outcome in runner.run(fit, chunks):
+            if isinstance(outcome, Exception):
+                for p in part:
+                    record(p, "error", f"{type(outcome).__name__}: {outcome}", shape=list(shape))
+                continue
+            for p, info, result in zip(part, infos, outcome):
+                write_image(outputs[p], result.image, dtype=info.dtype, force=True)
+                _sync(outputs[p])
+                record(p, "done", result=result, shape=list(shape))
     errors = sum(r["status"] == "error" for r in rows)
     log(f"done {len(rows) - errors}, errors {errors}; manifest: {manifest}")
     return rows
+
+
+class TileType(click.ParamType):
+    """``auto``, ``none`` or a tile size of at least 25 pixels."""
+
+    name = "auto|none|SIZE"
+
+    def convert(self, value, param, ctx):
+        if value in ("auto", "none", None) or isinstance(value, int):
+            return None if value == "none" else value
+        try:
+            size = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not auto, none or a tile size in pixels", param, ctx)
+        if size < 25:
+            self.fail(f"tile {size} is below the network's minimum of 25 pixels", param, ctx)
+        return size
 
 
 @click.command("batch")
@@ -199,34 +282,53 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations T.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--tile", type=click.IntRange(min=25), default=None,
-              help="Fit each image as overlapping tiles of this size (bounds memory).")
-@click.option("--overlap", type=click.IntRange(min=0), default=16, show_default=True,
-              help="Tile overlap in pixels (with --tile).")
+@click.option("--tile", type=TileType(), default="auto", show_default=True,
+              help="Fit images as overlapping tiles of this size; 'auto' tiles only the images too "
+                   "large for the memory, 'none' never tiles.")
+@click.option("--overlap", type=click.IntRange(min=0), default=OVERLAP, show_default=True,
+              help="Tile overlap in pixels.")
 @click.option("--suffix", default="_denoised", show_default=True,
               help="Output name: input stem + SUFFIX + input extension.")
 @click.option("--clean-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder of clean references with the inputs' file names: score each output.")
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option("--address", default=None, help="Ray cluster address (with --backend ray).")
+@click.option("--chunk", type=click.IntRange(min=1), default=CHUNK, show_default=True,
+              help="Images of one shape per fit (local) or per Ray task, at most: what a kill can lose "
+                   "per chunk in flight. On GPUs, more (e.g. 256) fills the GPU better.")
+@click.option("--backend", type=click.Choice(list(BACKENDS)), default="local", show_default=True,
+              help="local: fit in this process. ray: fit each chunk as a Ray task (one CPU and one "
+                   "torch thread each, or one GPU each where the cluster has GPUs); this process "
+                   "reads the images and writes the outputs. Needs pip install 'rdip[ray]'.")
+@click.option("--address", default=None,
+              help="Ray cluster to join (ray.init(address=...)), e.g. auto or ray://HEAD:10001. "
+                   "Default: $RAY_ADDRESS, else a Ray started by 'ray start' on this machine, "
+                   "else a new Ray here.")
+@click.option("--num-cpus", type=click.IntRange(min=1), default=None,
+              help="CPUs of the new Ray that --backend ray starts without --address (default: all).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no messages.")
 def batch_command(inputs, output_dir, preset_name, iters, seed, device, tile, overlap, suffix,
-                  clean_dir, backend, address, quiet):
+                  clean_dir, chunk, backend, address, num_cpus, quiet):
     """Denoise every INPUT (files, folders, globs) into OUTPUT_DIR, resumably.
 
     Appends one line per image to OUTPUT_DIR/manifest.jsonl; rerunning the same command skips the
     finished images and retries the failed ones. Exits with 1 if any image failed.
     """
+    if backend == "local" and (address is not None or num_cpus is not None):
+        raise click.UsageError("--address and --num-cpus are for --backend ray")
+    if address is not None and num_cpus is not None:
+        raise click.UsageError("--num-cpus is for a new Ray on this machine; "
+                               "the cluster at --address has its own CPUs")
     if backend == "ray":
-        raise click.UsageError("--backend ray is not implemented yet; use --backend local")
-    if address is not None:
-        raise click.UsageError("--address is for --backend ray")
-    if tile is not None and overlap >= tile:
+        try:
+            import_ray()
+        except ImportError as e:
+            raise click.UsageError(str(e)) from None
+    if isinstance(tile, int) and overlap >= tile:
         raise click.UsageError(f"--overlap {overlap} must be smaller than --tile {tile}")
     changes = {"iters": iters} if iters is not None else {}
     config = preset(preset_name, seed=seed, device=device, **changes)
     rows = run_batch(list(inputs), output_dir, config, tile=tile, overlap=overlap, suffix=suffix,
-                     clean_dir=clean_dir, progress=not quiet,
+                     clean_dir=clean_dir, chunk=chunk, backend=backend, address=address,
+                     num_cpus=num_cpus, progress=not quiet,
                      log=(lambda *_: None) if quiet else click.echo)
     if any(r["status"] == "error" for r in rows):
         raise click.exceptions.Exit(1)

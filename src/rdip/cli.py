@@ -16,9 +16,11 @@ import click
 import numpy as np
 
 from . import __version__
+from .batch import TileType
 from .config import PRESETS, preset
 from .padding import MODES
 from .progress import progress_bar, progress_callback
+from .tiles import OVERLAP
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -66,15 +68,28 @@ def _sigma_type():
               help="Treat INPUT as clean: add Gaussian noise of this sigma first and score against INPUT.")
 @click.option("--clean", "clean_path", type=click.Path(path_type=Path), default=None,
               help="Clean reference image: report SSIM/PSNR during and after the fit.")
+@click.option("--stop", type=click.Choice(["none", "wmv", "noise"]), default=None,
+              help="Early stopping without a clean image (default: the preset's).")
+@click.option("--tile", type=TileType(), default="auto", show_default=True,
+              help="Fit as overlapping tiles of this size; 'auto' tiles only when the whole image "
+                   "would not fit in memory, 'none' never tiles.")
+@click.option("--overlap", type=click.IntRange(min=0), default=OVERLAP, show_default=True,
+              help="Tile overlap in pixels.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its JSON if they exist.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no estimate.")
 def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, seed, device,
-            add_noise, clean_path, force, quiet):
-    """Denoise INPUT into OUTPUT; write OUTPUT's configuration and scores beside it (.json)."""
-    from .fit import check_image, fit, resolve_device
+            add_noise, clean_path, stop, tile, overlap, force, quiet):
+    """Denoise INPUT into OUTPUT; write OUTPUT's configuration and scores beside it (.json).
+
+    Prints the estimated time and memory first; an image too large for the memory is fitted as
+    overlapping tiles (--tile).
+    """
+    from .fit import auto_chunk, check_image, fit, resolve_device
     from .io import check_output, read_image, write_image, write_json
     from .metrics import scores
     from .noise import add_noise as corrupt
+    from .noise import noise_sigma
+    from .tiles import fit_tiled, plan
 
     if add_noise is not None and clean_path is not None:
         raise UserError("give either --add-noise or --clean, not both")
@@ -82,8 +97,10 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
     meta_path = output.with_suffix(".json")
     if meta_path.exists() and not force:
         raise UserError(f"{meta_path}: already exists; use --force to overwrite it")
-    changes = {k: v for k, v in {"padding": padding, "pad_width": pad_width, "iters": iters}.items()
-               if v is not None}
+    if isinstance(tile, int) and overlap >= tile:
+        raise UserError(f"--overlap {overlap} must be smaller than --tile {tile}")
+    changes = {k: v for k, v in {"padding": padding, "pad_width": pad_width, "iters": iters,
+                                 "stop": stop}.items() if v is not None}
     config = preset(preset_name, seed=seed, device=device, **changes)
     if device == "cuda" and resolve_device("auto").type != "cuda":
         raise UserError("--device cuda: CUDA is not available here; use --device cpu or auto")
@@ -102,20 +119,31 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
                             "give the clean version of the same image")
     sigma_source = "given"
     if sigma is None:
-        from .baselines import noise_sigma
-
         sigma = noise_sigma(image)
         sigma_source = "estimated (skimage.restoration.estimate_sigma)"
     read_s = time.perf_counter() - started
+    try:
+        how = plan(*image.shape[:2], 1 if image.ndim == 2 else image.shape[2], config, tile, overlap)
+    except MemoryError as e:
+        raise UserError(str(e)) from None
+    if not quiet:
+        click.echo(how["message"], err=True)
 
-    bar = progress_bar(config.iters, "denoise", enabled=not quiet)
+    passes = -(-how["tiles"] // (config.chunk or auto_chunk(resolve_device(config.device))))
+    bar = progress_bar(config.iters * passes, "denoise", enabled=not quiet)
     with bar:
-        result = fit(image, config, clean=clean, callback=progress_callback(bar))
+        if how["tile"] is None:
+            result = fit(image, config, clean=clean, sigma=sigma, callback=progress_callback(bar))
+        else:
+            result = fit_tiled(image, config, tile=how["tile"], overlap=overlap, clean=clean,
+                               sigma=sigma, callback=progress_callback(bar))
     write_start = time.perf_counter()
     write_image(output, result.image, dtype=info.dtype, force=force)
     record = {
         "input": str(input_path), "output": str(output), "input_dtype": info.dtype,
         "shape": list(image.shape), "sigma": sigma, "sigma_source": sigma_source,
+        "tile": {"tile": how["tile"], "overlap": overlap} if how["tile"] else None,
+        "estimate": {k: how[k] for k in ("seconds", "memory_mb", "available_mb")},
         "add_noise": add_noise, "clean": str(clean_path) if clean_path else None,
         **result.to_dict(),
         "noisy_metrics": scores(np.clip(image, 0, 1), clean) if clean is not None else {},

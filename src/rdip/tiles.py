@@ -9,6 +9,8 @@ with a smooth weight window, so memory is bounded by the tile size and there are
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from collections.abc import Sequence
 
@@ -16,9 +18,16 @@ import numpy as np
 import torch
 
 from .config import FitConfig
-from .fit import Callback, FitResult, check_image, fit_many, resolve_device
+from .fit import Callback, FitResult, auto_chunk, check_image, fit_many, resolve_device
 from .metrics import scores
-from .model import DECODER_LAYERS, ENCODER_LAYERS, MIN_SIZE, _with_channels, flops_per_iteration
+from .model import (
+    DECODER_LAYERS,
+    ENCODER_LAYERS,
+    MIN_SIZE,
+    _with_channels,
+    flops_per_iteration,
+)
+from .noise import noise_sigma
 
 #: Assumed sustained rates in FLOP/s, from docs/performance.md: 2 CPU cores ran the model at
 #: 57.9 GFLOP/s (`rdip bench --quick`) and 30–72 GFLOP/s in direct timings (32×32 and 40×40);
@@ -64,6 +73,68 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
     return {"gflop_per_iter": flop / 1e9, "gflop_total": flop * config.iters / 1e9,
             "seconds": flop * config.iters / RATES.get(kind, RATES["cpu"]),
             "memory_mb": memory / 2**20}
+
+
+#: Tile size and overlap of automatic tiling and the CLI's defaults (see :func:`fit_tiled`).
+TILE, OVERLAP = 64, 16
+#: The share of the free memory a fit may plan to use: the estimate is rough (within ≈2× of
+#: measurements, :func:`estimate`) and the machine runs other things.
+MEMORY_SHARE = 0.5
+
+
+def available_memory_mb(device: str | torch.device = "cpu") -> float:
+    """Free memory in MB: the CUDA device's (``torch.cuda.mem_get_info``) or the system's
+    ``MemAvailable`` (``/proc/meminfo``; the physical pages available elsewhere)."""
+    kind = resolve_device("auto") if device == "auto" else torch.device(device)
+    if kind.type == "cuda":
+        return torch.cuda.mem_get_info(kind)[0] / 2**20
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def plan(height: int, width: int, channels: int, config: FitConfig, tile: int | str | None = "auto",
+         overlap: int = OVERLAP, available_mb: float | None = None) -> dict:
+    """Decide how to fit one ``height×width×channels`` image, before fitting it.
+
+    ``tile``: ``"auto"`` fits the whole image when its :func:`estimate` needs at most
+    :data:`MEMORY_SHARE` of ``available_mb`` (default: :func:`available_memory_mb`), else tiles of
+    :data:`TILE`; an int always tiles with that size; None never tiles and raises
+    ``MemoryError`` (with the estimate and the option to use) when the image would not fit.
+    ``available_mb=math.inf`` (free memory unknown, e.g. on a remote GPU) never tiles by itself.
+    Returns ``tile`` (None: whole image), ``overlap``, ``tiles``, ``seconds``, ``memory_mb`` (the
+    networks of one pass), ``available_mb`` and a one-line ``message`` to show the user.
+    """
+    device = resolve_device("auto") if config.device == "auto" else torch.device(config.device)
+    if available_mb is None:
+        available_mb = available_memory_mb(device)
+    budget = MEMORY_SHARE * available_mb
+    whole = estimate(height, width, channels, config, device)
+    chosen = tile
+    if tile == "auto":
+        chosen = None if whole["memory_mb"] <= budget else TILE
+    elif tile is None and whole["memory_mb"] > budget:
+        raise MemoryError(
+            f"a {height}×{width} image needs ≈{whole['memory_mb']:.0f} MB on {device.type}, "
+            f"{available_mb:.0f} MB are free: fit it as tiles (--tile {TILE}, or tile={TILE})")
+    if chosen is None:
+        count, memory, seconds = 1, whole["memory_mb"], whole["seconds"]
+    else:
+        count = len(positions(height, width, chosen, overlap))
+        part = estimate(min(chosen, height), min(chosen, width), channels, config, device)
+        per_pass = min(count, config.chunk or auto_chunk(device))
+        memory, seconds = per_pass * part["memory_mb"], count * part["seconds"]
+    how = "whole" if chosen is None else f"as {count} tiles of {chosen} (overlap {overlap})"
+    free = "free memory unknown" if math.isinf(available_mb) else f"{available_mb:.0f} MB free"
+    message = (f"{height}×{width}×{channels}, {how}: estimated ≈{seconds:.0f} s and "
+               f"≈{memory:.0f} MB on {device.type} ({free})")
+    return {"tile": chosen, "overlap": overlap, "tiles": count, "seconds": seconds,
+            "memory_mb": memory, "available_mb": available_mb, "message": message}
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -127,8 +198,9 @@ def blend(tiles: Sequence[np.ndarray], positions: Sequence[tuple[int, int]],
     return out / (total if out.ndim == 2 else total[:, :, None])
 
 
-def fit_tiled(noisy: np.ndarray, config: FitConfig, *, tile: int = 64, overlap: int = 16,
-              clean: np.ndarray | None = None, callback: Callback | None = None) -> FitResult:
+def fit_tiled(noisy: np.ndarray, config: FitConfig, *, tile: int = TILE, overlap: int = OVERLAP,
+              clean: np.ndarray | None = None, sigma: float | None = None,
+              callback: Callback | None = None) -> FitResult:
     """Denoise ``noisy`` as overlapping ``tile×tile`` tiles fitted together, then blended.
 
     All tiles go to one :func:`~rdip.fit.fit_many` call (same shape, one stacked network; the
@@ -139,7 +211,7 @@ def fit_tiled(noisy: np.ndarray, config: FitConfig, *, tile: int = 64, overlap: 
     no larger than ``tile`` is one tile, fitted exactly as :func:`~rdip.fit.fit` would.
 
     The returned :class:`~rdip.fit.FitResult` holds the blended image, the tiles' mean loss per
-    iteration, ``metrics`` of the blend against ``clean`` (no ``history``: tiles are not scored
+    iteration (while all ran; with ``config.stop`` each tile stops on its own), ``metrics`` of the blend against ``clean`` (no ``history``: tiles are not scored
     during the fit) and the wall time in ``seconds``.
 
     Defaults, tile 64 and overlap 16: a 64×64 network costs ≈25 GFLOP per iteration and ≈54 MB
@@ -164,12 +236,15 @@ def fit_tiled(noisy: np.ndarray, config: FitConfig, *, tile: int = 64, overlap: 
     started = time.perf_counter()
     tiles, where = split(image, tile, overlap)
     configs = [config.replace(seed=config.seed + k) for k in range(len(tiles))]
-    results = fit_many(tiles, configs, callback=callback)
+    if config.stop == "noise":
+        sigma = noise_sigma(image, sigma)  # one estimate from the whole image, not one per tile
+    results = fit_many(tiles, configs, sigma=sigma, callback=callback)
     blended = blend([r.image for r in results], where, image.shape, overlap)
     metrics = scores(blended, clean) if clean is not None else {}
     if np.ndim(noisy) == 2:  # grey in, grey out
         blended = blended[:, :, 0]
-    iters_run = min(r.iters_run for r in results)
-    loss = np.mean([r.loss[:iters_run] for r in results], axis=0)
+    common = min(len(r.loss) for r in results)  # tiles may stop early at different iterations
+    loss = np.mean([r.loss[:common] for r in results], axis=0)
+    iters_run = max(r.iters_run for r in results)
     return FitResult(image=blended, config=config, loss=loss, metrics=metrics, iters_run=iters_run,
                      seconds=time.perf_counter() - started, device=results[0].device)
