@@ -18,13 +18,13 @@ def clean_png(tmp_path, cifar):
 
 def test_denoise_end_to_end_writes_image_and_json(cli, clean_png, tmp_path):
     out = tmp_path / "out.png"
-    code, stdout, err = cli("denoise", clean_png, "-o", out, "--add-noise", 0.1, "--iters", 150,
+    code, stdout, err = cli("denoise", clean_png, "-o", out, "--add-noise", 0.1, "--iters", 250,
                             "--device", "cpu", "--seed", 1)
     assert code == 0, err
     image, info = read_image(out)
     assert image.shape == (32, 32, 3) and info.dtype == "uint8"
     record = json.loads((tmp_path / "out.json").read_text())
-    assert record["config"]["iters"] == 150 and record["config"]["preset"] == "default"
+    assert record["config"]["iters"] == 250 and record["config"]["preset"] == "default"
     assert record["config"]["seed"] == 1 and record["sigma"] == 0.1 and record["add_noise"] == 0.1
     assert record["metrics"]["ssim_full"] > record["noisy_metrics"]["ssim_full"]
     assert {"read_s", "fit_s", "write_s", "total_s"} <= set(record["timings"])

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .baselines import METHODS, denoise
-from .config import FitConfig
+from .config import FitConfig, preset
 from .figures import panel_grid
 from .io import SUFFIXES, atomic_write, read_image, write_json
 from .metrics import centre, scores
@@ -153,6 +153,9 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
     runs = [(m, n, s) for m in methods for n in clean for s in sigmas]
     keys = {(m, n, s): {"sigma": s, "seed": seed, "noise_seed": noise_seed(n, s, seed), "crop": crop,
                         "options": options[m], "clean_sha1": _digest(clean[n])} for m, n, s in runs}
+    for (m, _, _), key in keys.items():
+        if m.startswith("rdip-"):  # a preset's own fields may change between versions: a saved
+            key["config"] = preset(m[len("rdip-"):], **options[m]).to_dict()  # run must match them
     todo = [r for r in runs if force or not _done(out, *r, keys[r])]
     log(f"rdip compare: {len(runs)} runs ({len(methods)} methods × {len(clean)} images × "
         f"{len(sigmas)} sigmas); {len(runs) - len(todo)} already done in {out}/")

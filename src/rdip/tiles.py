@@ -29,11 +29,12 @@ from .model import (
 )
 from .noise import noise_sigma
 
-#: Assumed sustained rates in FLOP/s, from docs/performance.md: 2 CPU cores ran the model at
-#: 57.9 GFLOP/s (`rdip bench --quick`) and 30–72 GFLOP/s in direct timings (32×32 and 40×40);
-#: an H200 ran a 512×512 image at ≈125 TFLOP/s (T = 2000 in 55.6 s) but small images at 9.3
-#: TFLOP/s (kernel-launch bound), so GPU times are optimistic for small images.
-RATES = {"cpu": 60e9, "cuda": 100e12}
+#: Assumed sustained rates in FLOP/s, from docs/performance.md and docs/scaling.md: 2 CPU cores
+#: ran the model at 30–72 GFLOP/s on 32×32 and 40×40 images but 13 GFLOP/s on 256×256 (its
+#: activations outgrow the caches), so 30 GFLOP/s is within ≈2× of all three; an H200 ran a
+#: 512×512 image at ≈125 TFLOP/s (T = 2000 in 55.6 s) but small images at 9.3 TFLOP/s (kernel-launch
+#: bound), so GPU times are optimistic for small images.
+RATES = {"cpu": 30e9, "cuda": 100e12}
 #: Bytes kept per activation element: the output, the copy autograd saves for tanh's backward,
 #: and its gradient during the backward pass, 4 bytes each in float32.
 ACTIVATION_BYTES = 3 * 4
@@ -223,7 +224,7 @@ def fit_tiled(noisy: np.ndarray, config: FitConfig, *, tile: int = TILE, overlap
     PSNR 19.28; tile 64/overlap 16 (4 tiles, 32 pixels of overlap as the last tiles sit flush)
     0.600, 20.54; tile 48/overlap 16 (9 tiles) 0.609, 21.00; no seam visible. At T = 200 none of
     them has denoised yet (all at or below the noisy input), so this shows only that tiling cost no
-    quality here (smaller tiles fit sooner); the comparison at the preset's own T = 400 and on
+    quality here (smaller tiles fit sooner); the comparison at the preset's own stopping point and on
     larger images is not yet measured.
     """
     if tile < MIN_SIZE:
