@@ -186,9 +186,10 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
     tiles: dict[tuple, int] = {}  # image shape → tile size, for the shapes fitted as tiles
 
     def record(path: Path, status: str, error: str | None = None, result=None, shape=None) -> None:
+        tile_size = tiles.get(tuple(shape or ()))
         row = {"input": str(path), "output": str(outputs[path]) if status == "done" else None,
                "status": status, "error": error, "config": config.to_dict(),
-               "tile": {"tile": tiles[tuple(shape)], "overlap": overlap} if tiles.get(tuple(shape or ())) else None,
+               "tile": {"tile": tile_size, "overlap": overlap} if tile_size else None,
                "metrics": result.metrics if result else {}, "seconds": result.seconds if result else 0.0,
                "iters_run": result.iters_run if result else 0, "shape": shape,
                "device": result.device if result else None, "backend": backend, "time": time.time()}
