@@ -68,8 +68,8 @@ def main() -> None:
         for i, p in enumerate(picked[:args.n256]):
             write_image(large / p.name, add_noise(read_image(p)[0], 0.1, seed=i, clip=True))
         cases = [("32×32 CIFAR-10, preset default (noise rule)", small, []),
-                 (f"256×256 Set12, preset default cut to T = {args.iters256}", large,
-                  ["--iters", str(args.iters256)])]
+                 (f"256×256 Set12, preset default cut to T = {args.iters256}, whole (--tile none)",
+                  large, ["--iters", str(args.iters256), "--tile", "none"])]
         table = []
         for label, folder, extra in cases:
             for backend in args.backends.split(","):

@@ -91,7 +91,7 @@ def test_failing_task_is_retried_then_gives_error_rows(ray_cluster, tmp_path, rn
     calls, failed = tmp_path / "calls", tmp_path / "failed-once"
     real = batch._fit
 
-    def flaky(images, cleans, config, tiles, overlap):  # runs in Ray's workers (pickled by value)
+    def flaky(images, cleans, configs):  # runs in Ray's workers (pickled by value)
         with open(calls, "a") as f:
             f.write(f"{len(images)} {images[0].shape[0]}\n")
         if images[0].shape[0] == 26:
@@ -99,7 +99,7 @@ def test_failing_task_is_retried_then_gives_error_rows(ray_cluster, tmp_path, rn
         if not failed.exists():
             failed.touch()
             raise RuntimeError("the first task fails once")
-        return real(images, cleans, config, tiles, overlap)
+        return real(images, cleans, configs)
 
     monkeypatch.setattr(batch, "_fit", flaky)
     rows = run_batch([str(src)], tmp_path / "out", CFG, backend="ray", progress=False, log=quiet)

@@ -96,7 +96,8 @@ def test_bad_arrays(bad, message):
 @pytest.mark.parametrize("field, value, message", [
     ("iters", 0, "iters must be >= 1"), ("padding", "mirror", "unknown padding"),
     ("optimizer", "lbfgs", "optimizer must be"), ("lr", -1.0, "lr must be > 0"),
-    ("device", "tpu", "device must be"),
+    ("device", "tpu", "device must be"), ("tile", 20, "network's minimum of 25"),
+    ("tile_overlap", -1, "tile_overlap must be >= 0"),
 ])
 def test_bad_config(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -136,8 +137,10 @@ def test_noise_rule_stops_where_the_loss_reaches_sigma_squared(rng):
     sigma = float(np.sqrt(mse[24]))
     first = int(np.argmax(mse <= sigma**2)) + 1  # the first iteration at or below σ²
     assert 5 < first <= 25
-    res = fit(noisy, cfg.replace(stop="noise"), sigma=sigma)
+    seen = []
+    res = fit(noisy, cfg.replace(stop="noise"), sigma=sigma, callback=lambda p: seen.append(p.t))
     assert (res.stopped_at, res.iters_run, len(res.loss)) == (first, first, first)
+    assert seen == list(range(1, first + 1))  # the callback sees the stopping iteration too
     np.testing.assert_allclose(res.image, np.clip(outputs[first - 1], 0, 1), atol=1e-6)
     never = fit(noisy, cfg.replace(stop="noise"), sigma=0.0)
     assert (never.stopped_at, never.iters_run) == (None, 40)
@@ -174,3 +177,35 @@ def test_stopping_is_per_network_in_a_stack(cifar):
         assert all(h["iter"] <= res.iters_run for h in res.history)
         assert res.metrics["ssim_full"] == pytest.approx(ssim(res.image, c))
     assert together[0].stopped_at != together[1].stopped_at
+
+
+def test_config_tile_fits_tiles_with_their_own_seeds_and_blends_them(rng):
+    from rdip.tiling import blend, split
+
+    noisy = rng.random((40, 31, 3))
+    cfg = preset("default", iters=3, device="cpu", dtype="float64", stop="none", tile=26,
+                 tile_overlap=6, seed=5)
+    tiles, where = split(noisy, 26, 6)
+    assert len(tiles) == 4
+    alone = [fit(t, cfg.replace(tile=0, seed=5 + k)).image for k, t in enumerate(tiles)]
+    result = fit(noisy, cfg, clean=noisy)
+    np.testing.assert_allclose(result.image, blend(alone, where, noisy.shape, 6), atol=1e-10)
+    assert result.config.tile == 26 and result.iters_run == 3 and result.loss.shape == (3,)
+    assert result.history == [] and set(result.metrics) == {"ssim_full", "ssim_centre", "psnr"}
+
+
+def test_config_tile_in_a_mixed_batch(rng):
+    cfg = preset("default", iters=2, device="cpu", stop="none", tile=30, tile_overlap=4)
+    big, small = rng.random((45, 33)), rng.random((28, 30, 3))  # grey tiled, colour whole
+    seen = []
+    results = fit_many([big, small], cfg, callback=lambda p: seen.append(tuple(p.indices)))
+    assert results[0].image.shape == (45, 33) and results[1].image.shape == (28, 30, 3)
+    np.testing.assert_allclose(results[1].image, fit(small, cfg.replace(tile=0)).image, atol=1e-6)
+    assert {i for group in seen for i in group} == {0, 1}  # tiles report their image's index
+    assert max(len(group) for group in seen) == 2  # the CPU's automatic chunk of 2 networks
+
+
+def test_noise_rule_on_tiles_uses_one_sigma_for_the_image(rng):
+    cfg = preset("default", iters=50, device="cpu", tile=26, tile_overlap=6)
+    result = fit(rng.random((40, 40)), cfg, sigma=10.0)  # σ² above any error: every tile stops at once
+    assert result.iters_run == 1

@@ -52,3 +52,11 @@ def test_partial_run_finishes_the_rest(tmp_path):
     logs = []
     rows = run_reproduce(more, tmp_path, progress=False, log=logs.append)
     assert "1 already done" in logs[0] and len(rows) == 2 and "ssim_full_zero" in rows[0]
+
+def test_fits_saved_before_a_field_existed_match_its_default():
+    exp = Experiment(config=preset("paper"))
+    key = exp.key()
+    older = {**key, "config": {k: v for k, v in key["config"].items() if k != "tile"}}
+    assert exp.matches(key) and exp.matches(older)
+    assert not Experiment(config=preset("paper", tile=32)).matches(older)
+    assert not exp.matches({**key, "sigma": 0.2}) and not exp.matches({"config": None})

@@ -2,47 +2,7 @@ import numpy as np
 import pytest
 
 from rdip.config import FitConfig, preset
-from rdip.tiles import blend, estimate, fit_tiled, split
-
-
-@pytest.mark.parametrize("shape, tile, overlap", [
-    ((64, 64), 64, 16),      # image == tile: one tile
-    ((20, 30), 64, 16),      # image smaller than the tile
-    ((100, 70, 3), 32, 8),   # not a multiple of the step
-    ((97, 131), 40, 0),      # no overlap
-    ((50, 45, 1), 25, 24),   # overlap just under the tile
-    ((33, 300, 3), 30, 10),  # one axis smaller than the tile
-])
-def test_split_blend_round_trip(shape, tile, overlap, rng):
-    x = rng.random(shape)
-    tiles, positions = split(x, tile, overlap)
-    assert len({t.shape for t in tiles}) == 1
-    assert tiles[0].shape[:2] == (min(tile, shape[0]), min(tile, shape[1]))
-    covered = np.zeros(shape[:2], bool)
-    for t, (top, left) in zip(tiles, positions):
-        covered[top:top + t.shape[0], left:left + t.shape[1]] = True
-        assert top + t.shape[0] <= shape[0] and left + t.shape[1] <= shape[1]
-    assert covered.all()
-    np.testing.assert_allclose(blend(tiles, positions, x.shape, overlap), x, rtol=0, atol=1e-12)
-
-
-def test_constant_tiles_have_no_seam():
-    tiles, positions = split(np.full((90, 77, 3), 0.3), 32, 12)
-    out = blend(tiles, positions, (90, 77, 3), 12)
-    np.testing.assert_allclose(out, 0.3, rtol=0, atol=1e-15)
-
-
-def test_blend_fades_between_disagreeing_tiles():
-    tiles, positions = split(np.zeros((40, 64)), 40, 16)
-    tiles = [np.full(t.shape, float(k)) for k, t in enumerate(tiles)]  # 0 on the left, 1 on the right
-    row = blend(tiles, positions, (40, 64), 16)[20]
-    assert row[0] == 0 and row[-1] == 1
-    assert np.all(np.diff(row) >= 0) and np.abs(np.diff(row)).max() < 0.2  # a ramp, not a step
-
-
-def test_split_rejects_bad_overlap():
-    with pytest.raises(ValueError, match="overlap"):
-        split(np.zeros((50, 50)), 32, 32)
+from rdip.tiles import estimate, fit_tiled
 
 
 def test_fit_tiled_returns_the_shape(rng):
@@ -104,10 +64,43 @@ def test_cli_tiles_automatically_when_memory_is_short(tmp_path, rng, cli, monkey
     write_image(tmp_path / "in.png", rng.random((100, 100, 3)))
     monkeypatch.setattr("rdip.tiles.available_memory_mb", lambda device: 1.0)
     code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "out.png", "--iters", "2",
-                       "--device", "cpu")
+                       "--device", "cpu", "--preset", "paper")  # paper: no tiles of its own
     assert code == 0, err
     assert "as 4 tiles of 64 (overlap 16)" in err
     record = json.loads((tmp_path / "out.json").read_text())
     assert record["tile"] == {"tile": 64, "overlap": 16} and record["estimate"]["available_mb"] == 1.0
-    code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "o2.png", "--tile", "none")
+    code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "o2.png", "--tile", "none",
+                       "--preset", "paper")
     assert code == 2 and "--tile 64" in err and not (tmp_path / "o2.png").exists()
+
+
+def test_plan_follows_the_presets_own_tiles():
+    from rdip.tiles import plan
+
+    cfg = preset("default", device="cpu")  # 32×32 tiles, overlap 8
+    how = plan(100, 90, 3, cfg, available_mb=1e6)
+    assert (how["tile"], how["overlap"], how["tiles"]) == (32, 8, 16)
+    assert (how["config"].tile, how["config"].tile_overlap) == (32, 8)
+    assert "as 16 tiles of 32 (overlap 8)" in how["message"]
+    assert plan(32, 32, 3, cfg, available_mb=1e6)["tile"] is None  # one tile: the whole image
+    whole = plan(100, 90, 3, cfg, tile=None, available_mb=1e6)  # --tile none: never
+    assert whole["tile"] is None and whole["config"].tile == 0
+    other = plan(100, 90, 3, cfg, tile=50, available_mb=1e6)  # --tile 50: memory tiles' overlap
+    assert (other["config"].tile, other["config"].tile_overlap) == (50, 16)
+    with pytest.raises(ValueError, match="overlap"):
+        plan(100, 90, 3, cfg, overlap=32, available_mb=1e6)
+
+
+def test_cli_default_preset_fits_tiles_and_records_them(tmp_path, rng, cli):
+    import json
+
+    from rdip.io import write_image
+
+    write_image(tmp_path / "in.png", rng.random((50, 40)))
+    code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "out.png", "--iters", "2",
+                       "--device", "cpu", "--quiet")
+    assert code == 0, err
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["tile"] == {"tile": 32, "overlap": 8} and record["config"]["tile"] == 32
+    code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "o2.png", "--overlap", "40")
+    assert code == 2 and "overlap" in err and not (tmp_path / "o2.png").exists()

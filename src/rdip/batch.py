@@ -33,7 +33,7 @@ from .distributed import import_ray, ray_runner
 from .fit import check_image, fit_many, resolve_device
 from .io import SUFFIXES, read_image, write_image
 from .progress import progress_bar
-from .tiles import OVERLAP, fit_tiled, plan
+from .tiles import OVERLAP, plan
 
 #: Images per fit_many call (local) or Ray task at most: what a kill can lose, per chunk in flight.
 CHUNK = 16
@@ -107,14 +107,10 @@ def _load(path: Path, clean_dir: Path | None):
     return image, info, clean
 
 
-def _fit(images: list, cleans: list, config: FitConfig, tiles: dict, overlap: int) -> list:
-    """Fit one chunk: same-shape images stacked in one :func:`~rdip.fit.fit_many` call, or where
-    ``tiles`` gives their shape a tile size, one image as tiles (:func:`~rdip.tiles.fit_tiled`);
-    one result per image."""
-    tile = tiles.get(images[0].shape)
-    if tile:
-        return [fit_tiled(images[0], config, tile=tile, overlap=overlap, clean=cleans[0])]
-    return fit_many(images, config, clean=cleans)
+def _fit(images: list, cleans: list, configs: dict) -> list:
+    """Fit one chunk of same-shape images in one :func:`~rdip.fit.fit_many` call with their
+    shape's configuration (:func:`rdip.tiles.plan`: whole, or as tiles); one result per image."""
+    return fit_many(images, configs[images[0].shape], clean=cleans)
 
 
 class _InProcess:
@@ -139,15 +135,17 @@ class _InProcess:
 
 
 def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int | str | None = "auto",
-              overlap: int = OVERLAP, suffix: str = "_denoised", clean_dir: Path | None = None,
+              overlap: int | None = None, suffix: str = "_denoised", clean_dir: Path | None = None,
               chunk: int = CHUNK, backend: str = "local", address: str | None = None,
               num_cpus: int | None = None, progress: bool = True, log=print) -> list[dict]:
     """Denoise ``inputs`` (files, folders, globs) into ``out_dir``; return this run's manifest rows.
 
-    ``tile`` (:func:`rdip.tiles.plan`, per image shape): ``"auto"`` fits an image as overlapping
-    tiles (:func:`rdip.tiles.fit_tiled`, one image at a time) only when the whole image would not
-    fit in memory, an int always, None never (images that would not fit get error rows);
-    otherwise same-shape images are stacked, at most ``chunk`` per call. With
+    ``tile`` (:func:`rdip.tiles.plan`, per image shape): ``"auto"`` follows the configuration
+    (``config.tile``; without it, images are tiled only when the whole image would not fit in
+    memory), an int always tiles, None never (images that would not fit get error rows); an image
+    fitted as tiles is one call of its own, otherwise same-shape images are stacked, at most
+    ``chunk`` per call. ``overlap``: None = the configuration's for its own tiles, else
+    :data:`rdip.tiles.OVERLAP`. With
     ``clean_dir``, an image whose file name also exists there is scored against it. Outputs whose
     input has no ``done`` row (a kill between the write and the row) are redone and replaced.
 
@@ -183,13 +181,13 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
                                      and outputs[p].exists())]
     log(f"{len(paths)} images, {len(paths) - len(todo)} already done, {len(todo)} to do → {out_dir}")
     rows: list[dict] = []
-    tiles: dict[tuple, int] = {}  # image shape → tile size, for the shapes fitted as tiles
+    tiles: dict[tuple, dict] = {}  # image shape → {"tile", "overlap"}, for the shapes fitted as tiles
+    configs: dict[tuple, FitConfig] = {}  # image shape → the configuration its images are fitted with
 
     def record(path: Path, status: str, error: str | None = None, result=None, shape=None) -> None:
-        tile_size = tiles.get(tuple(shape or ()))
         row = {"input": str(path), "output": str(outputs[path]) if status == "done" else None,
                "status": status, "error": error, "config": config.to_dict(),
-               "tile": {"tile": tile_size, "overlap": overlap} if tile_size else None,
+               "tile": tiles.get(tuple(shape or ())),
                "metrics": result.metrics if result else {}, "seconds": result.seconds if result else 0.0,
                "iters_run": result.iters_run if result else 0, "shape": shape,
                "device": result.device if result else None, "backend": backend, "time": time.time()}
@@ -232,16 +230,18 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
             try:
                 plans[shape] = plan(shape[0], shape[1], shape[2] if len(shape) == 3 else 1,
                                     task_config, tile, overlap, available_mb=runner.memory_mb)
-            except MemoryError as e:
+            except (MemoryError, ValueError) as e:
                 for p in groups.pop(shape):
-                    record(p, "error", f"MemoryError: {e}", shape=list(shape))
-        tiles.update({shape: p["tile"] for shape, p in plans.items() if p["tile"]})
+                    record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
+        tiles.update({shape: {"tile": p["tile"], "overlap": p["overlap"]}
+                      for shape, p in plans.items() if p["tile"]})
+        configs.update({shape: p["config"] for shape, p in plans.items()})
         if plans:
             seconds = sum(plans[s]["seconds"] * len(g) for s, g in groups.items()) / runner.slots
             log(f"estimated ≈{seconds:.0f} s, ≤{max(p['memory_mb'] for p in plans.values()):.0f} MB "
                 f"per fit, {len(tiles)} of {len(plans)} image shapes as tiles "
                 "(rdip.tiles.plan: rates of docs/performance.md)")
-        fit = partial(_fit, config=task_config, tiles=tiles, overlap=overlap)
+        fit = partial(_fit, configs=configs)
         chunks = jobs(groups, chunk, runner.slots)
         for (part, shape, infos), outcome in runner.run(fit, chunks):
             if isinstance(outcome, Exception):
@@ -284,10 +284,11 @@ class TileType(click.ParamType):
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--tile", type=TileType(), default="auto", show_default=True,
-              help="Fit images as overlapping tiles of this size; 'auto' tiles only the images too "
-                   "large for the memory, 'none' never tiles.")
-@click.option("--overlap", type=click.IntRange(min=0), default=OVERLAP, show_default=True,
-              help="Tile overlap in pixels.")
+              help="Fit images as overlapping tiles of this size; 'auto' follows the preset "
+                   "(default: 32×32 tiles) or, without preset tiles, tiles only the images too "
+                   "large for the memory; 'none' never tiles.")
+@click.option("--overlap", type=click.IntRange(min=0), default=None,
+              help=f"Tile overlap in pixels (default: the preset's, else {OVERLAP}).")
 @click.option("--suffix", default="_denoised", show_default=True,
               help="Output name: input stem + SUFFIX + input extension.")
 @click.option("--clean-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
@@ -323,7 +324,7 @@ def batch_command(inputs, output_dir, preset_name, iters, seed, device, tile, ov
             import_ray()
         except ImportError as e:
             raise click.UsageError(str(e)) from None
-    if isinstance(tile, int) and overlap >= tile:
+    if isinstance(tile, int) and overlap is not None and overlap >= tile:
         raise click.UsageError(f"--overlap {overlap} must be smaller than --tile {tile}")
     changes = {"iters": iters} if iters is not None else {}
     config = preset(preset_name, seed=seed, device=device, **changes)

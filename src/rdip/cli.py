@@ -71,10 +71,11 @@ def _sigma_type():
 @click.option("--stop", type=click.Choice(["none", "wmv", "noise"]), default=None,
               help="Early stopping without a clean image (default: the preset's).")
 @click.option("--tile", type=TileType(), default="auto", show_default=True,
-              help="Fit as overlapping tiles of this size; 'auto' tiles only when the whole image "
-                   "would not fit in memory, 'none' never tiles.")
-@click.option("--overlap", type=click.IntRange(min=0), default=OVERLAP, show_default=True,
-              help="Tile overlap in pixels.")
+              help="Fit as overlapping tiles of this size; 'auto' follows the preset (default: "
+                   "32×32 tiles) or, without preset tiles, tiles only when the whole image would "
+                   "not fit in memory; 'none' never tiles.")
+@click.option("--overlap", type=click.IntRange(min=0), default=None,
+              help=f"Tile overlap in pixels (default: the preset's, else {OVERLAP}).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its JSON if they exist.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no estimate.")
 def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, seed, device,
@@ -89,7 +90,7 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
     from .metrics import scores
     from .noise import add_noise as corrupt
     from .noise import noise_sigma
-    from .tiles import fit_tiled, plan
+    from .tiles import plan
 
     if add_noise is not None and clean_path is not None:
         raise UserError("give either --add-noise or --clean, not both")
@@ -97,7 +98,7 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
     meta_path = output.with_suffix(".json")
     if meta_path.exists() and not force:
         raise UserError(f"{meta_path}: already exists; use --force to overwrite it")
-    if isinstance(tile, int) and overlap >= tile:
+    if isinstance(tile, int) and overlap is not None and overlap >= tile:
         raise UserError(f"--overlap {overlap} must be smaller than --tile {tile}")
     changes = {k: v for k, v in {"padding": padding, "pad_width": pad_width, "iters": iters,
                                  "stop": stop}.items() if v is not None}
@@ -124,7 +125,7 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
     read_s = time.perf_counter() - started
     try:
         how = plan(*image.shape[:2], 1 if image.ndim == 2 else image.shape[2], config, tile, overlap)
-    except MemoryError as e:
+    except (MemoryError, ValueError) as e:
         raise UserError(str(e)) from None
     if not quiet:
         click.echo(how["message"], err=True)
@@ -132,17 +133,13 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
     passes = -(-how["tiles"] // (config.chunk or auto_chunk(resolve_device(config.device))))
     bar = progress_bar(config.iters * passes, "denoise", enabled=not quiet)
     with bar:
-        if how["tile"] is None:
-            result = fit(image, config, clean=clean, sigma=sigma, callback=progress_callback(bar))
-        else:
-            result = fit_tiled(image, config, tile=how["tile"], overlap=overlap, clean=clean,
-                               sigma=sigma, callback=progress_callback(bar))
+        result = fit(image, how["config"], clean=clean, sigma=sigma, callback=progress_callback(bar))
     write_start = time.perf_counter()
     write_image(output, result.image, dtype=info.dtype, force=force)
     record = {
         "input": str(input_path), "output": str(output), "input_dtype": info.dtype,
         "shape": list(image.shape), "sigma": sigma, "sigma_source": sigma_source,
-        "tile": {"tile": how["tile"], "overlap": overlap} if how["tile"] else None,
+        "tile": {"tile": how["tile"], "overlap": how["overlap"]} if how["tile"] else None,
         "estimate": {k: how[k] for k in ("seconds", "memory_mb", "available_mb")},
         "add_noise": add_noise, "clean": str(clean_path) if clean_path else None,
         **result.to_dict(),

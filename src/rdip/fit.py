@@ -22,6 +22,7 @@ from .metrics import scores
 from .model import MIN_SIZE, RecurrentDIP
 from .noise import noise_sigma
 from .padding import crop, pad
+from .tiling import blend, split
 
 
 @dataclass
@@ -31,7 +32,8 @@ class Progress:
     ``t`` (1-based) of ``iters``; ``loss``: tensor ``(n,)`` on the fitting device (call
     ``.tolist()`` to read it; that waits for the device); ``metrics``: per network, the
     scores of this iteration when they were computed (``eval_every``) and a clean image was given,
-    else ``None``; ``indices``: the positions of the group's images in the caller's list;
+    else ``None``; ``indices``: per network, the position of its image in the caller's list (the
+tiles of one image, ``FitConfig.tile``, repeat it);
     ``output``: the networks' outputs f(z_t), ``(1, n*C, H, W)`` on the fitting device, padded
     targets' shape (network ``i`` owns channels ``i*C … (i+1)*C - 1``); do not modify it.
     """
@@ -152,29 +154,61 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     sigmas = [sigma] * len(images) if sigma is None or np.ndim(sigma) == 0 else list(sigma)
     if len(sigmas) != len(images):
         raise ValueError("give one sigma (or one for each image)")
-    sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s
+    sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s  # one σ per image, also when tiled
               for x, s, cfg in zip(images, sigmas, configs)]
     for i, (x, c) in enumerate(zip(images, cleans)):
         if c is not None and c.shape != x.shape:
             raise ValueError(f"clean image {i} has shape {c.shape[:2]}, the noisy one {x.shape[:2]}")
 
-    targets = [pad(x, cfg.pad_width, cfg.padding) for x, cfg in zip(images, configs)]
-    groups: dict[tuple, list[int]] = {}
-    for i, (tgt, cfg) in enumerate(zip(targets, configs)):
-        groups.setdefault(_group_key(cfg, tgt.shape), []).append(i)
+    # Jobs: one network each, an image or a tile of an image larger than its config's tile.
+    jobs: list[tuple[int, np.ndarray, np.ndarray | None, FitConfig]] = []
+    tiled: dict[int, list[tuple[int, int]]] = {}  # image → tile positions, in job order
+    for i, (x, c, cfg) in enumerate(zip(images, cleans, configs)):
+        if cfg.tile and max(x.shape[:2]) > cfg.tile:
+            parts, tiled[i] = split(x, cfg.tile, cfg.tile_overlap)
+            refs = split(c, cfg.tile, cfg.tile_overlap)[0] if c is not None else [None] * len(parts)
+            jobs += [(i, t, r, cfg.replace(seed=cfg.seed + k, tile=0))
+                     for k, (t, r) in enumerate(zip(parts, refs))]
+        else:
+            jobs.append((i, x, c, cfg))
 
-    results: list[FitResult] = [None] * len(images)  # type: ignore[list-item]
-    for indices in groups.values():
-        chunk = configs[indices[0]].chunk or auto_chunk(resolve_device(configs[indices[0]].device))
-        for start in range(0, len(indices), chunk):
-            part = indices[start:start + chunk]
-            fitted = _fit_group([targets[i] for i in part], [configs[i] for i in part],
-                                [cleans[i] for i in part], [sigmas[i] for i in part], part, callback)
-            for i, r in zip(part, fitted):
-                if np.ndim(noisy[i]) == 2:  # grey in, grey out
-                    r.image = r.image[:, :, 0]
-                results[i] = r
+    targets = [pad(x, cfg.pad_width, cfg.padding) for _, x, _, cfg in jobs]
+    groups: dict[tuple, list[int]] = {}
+    for j, (tgt, (_, _, _, cfg)) in enumerate(zip(targets, jobs)):
+        groups.setdefault(_group_key(cfg, tgt.shape), []).append(j)
+
+    fitted: list[FitResult] = [None] * len(jobs)  # type: ignore[list-item]
+    for members in groups.values():
+        cfg = jobs[members[0]][3]
+        chunk = cfg.chunk or auto_chunk(resolve_device(cfg.device))
+        for start in range(0, len(members), chunk):
+            part = members[start:start + chunk]
+            done = _fit_group([targets[j] for j in part], [jobs[j][3] for j in part],
+                              [jobs[j][2] for j in part], [sigmas[jobs[j][0]] for j in part],
+                              [jobs[j][0] for j in part], callback)
+            for j, r in zip(part, done):
+                fitted[j] = r
+
+    results = []
+    for i in range(len(images)):
+        mine = [r for (owner, *_), r in zip(jobs, fitted) if owner == i]
+        r = mine[0] if i not in tiled else _blended(mine, tiled[i], images[i].shape, configs[i], cleans[i])
+        if np.ndim(noisy[i]) == 2:  # grey in, grey out
+            r.image = r.image[:, :, 0]
+        results.append(r)
     return results
+
+
+def _blended(parts: list[FitResult], where, shape, config: FitConfig, clean) -> FitResult:
+    """One image's result from its tiles' results: the blended image, scored against ``clean``;
+    the tiles' mean loss over the iterations all of them ran; the most iterations any ran; the
+    tiles' summed fitting time; no ``history`` (tiles are not scored one by one)."""
+    image = blend([r.image for r in parts], where, shape, config.tile_overlap)
+    common = min(len(r.loss) for r in parts)  # with early stopping, tiles stop on their own
+    return FitResult(image=image, config=config, loss=np.mean([r.loss[:common] for r in parts], axis=0),
+                     metrics=scores(image, clean) if clean is not None else {},
+                     iters_run=max(r.iters_run for r in parts),
+                     seconds=sum(r.seconds for r in parts), device=parts[0].device)
 
 
 def _fit_group(targets, configs, cleans, sigmas, indices, callback) -> list[FitResult]:
@@ -234,16 +268,18 @@ def _fit_group(targets, configs, cleans, sigmas, indices, callback) -> list[FitR
         if average is not None:
             average.mul_(cfg.ema).add_(f, alpha=1 - cfg.ema)
         active = [True] * n if stopper is None else (~stopper.done).tolist()
-        if stopper is not None and stopper.update(t, f, estimate(), err.detach().mean(1)):
-            break
+        all_stopped = stopper is not None and stopper.update(t, f, estimate(), err.detach().mean(1))
         metrics = None
-        if any(c is not None for c in cleans) and (t % cfg.eval_every == 0 or t == cfg.iters):
+        if (not all_stopped and any(c is not None for c in cleans)
+                and (t % cfg.eval_every == 0 or t == cfg.iters)):
             metrics = [None if c is None or not a else {"iter": t, **scores(img, c)}
                        for img, c, a in zip(to_images(estimate()), cleans, active)]
             for hist, m in zip(history, metrics):
                 if m is not None:
                     hist.append(m)
         if callback is not None and callback(Progress(t, cfg.iters, per_net.detach(), metrics, indices, f)):
+            break
+        if all_stopped:  # after the callback: it sees the last iteration too
             break
 
     images = to_images(estimate() if stopper is None else stopper.result(estimate()))

@@ -54,6 +54,16 @@ class Experiment:
             cfg.pop(k)
         return {"config": cfg, "sigma": self.sigma, "clip_noise": self.clip_noise}
 
+    def matches(self, saved: dict) -> bool:
+        """Whether fits saved under the key ``saved`` may be reused: equal keys, where a
+        configuration field that did not exist when they were saved counts as its default."""
+        if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+            return False
+        key, defaults = self.key(), FitConfig().to_dict()
+        config = {k: defaults[k] for k in key["config"]}  # fields added since: their defaults
+        config.update(saved["config"])
+        return {**saved, "config": config} == key
+
 
 def paper_table() -> list[dict]:
     """The paper's Table II (images numbered 1–15, taken to be CIFAR-10 test images 0–14)."""
@@ -75,7 +85,7 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
     (out / "fits").mkdir(parents=True, exist_ok=True)
     key_path = out / "experiment.json"
-    if key_path.exists() and not force and json.loads(key_path.read_text()) != exp.key():
+    if key_path.exists() and not force and not exp.matches(json.loads(key_path.read_text())):
         raise FileExistsError(f"{out}: holds fits of another configuration; choose another --out "
                               "or use --force to replace them")
     write_json(key_path, exp.key(), force=True)

@@ -2,32 +2,28 @@
 
 The network has no down-sampling, so one iteration costs ≈14 MFLOP per pixel and its activations
 grow with the pixel count too (docs/performance.md). :func:`estimate` says what a fit of one image
-will cost before it starts; :func:`fit_tiled` cuts an image into same-size overlapping tiles, fits
-them all in one :func:`~rdip.fit.fit_many` call (one stacked network) and blends the results back
-with a smooth weight window, so memory is bounded by the tile size and there are no seams.
+will cost before it starts, and :func:`plan` decides whether to fit it whole or as tiles (the
+preset's own tiles, or tiles small enough for the memory). Tiles are cut and blended by
+:mod:`rdip.tiling` inside the engine; :func:`fit_tiled` is its one-image form.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import time
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from .config import FitConfig
-from .fit import Callback, FitResult, auto_chunk, check_image, fit_many, resolve_device
-from .metrics import scores
+from .fit import Callback, FitResult, auto_chunk, fit_many, resolve_device
 from .model import (
     DECODER_LAYERS,
     ENCODER_LAYERS,
-    MIN_SIZE,
     _with_channels,
     flops_per_iteration,
 )
-from .noise import noise_sigma
+from .tiling import positions
 
 #: Assumed sustained rates in FLOP/s, from docs/performance.md and docs/scaling.md: 2 CPU cores
 #: ran the model at 30–72 GFLOP/s on 32×32 and 40×40 images but 13 GFLOP/s on 256×256 (its
@@ -100,16 +96,19 @@ def available_memory_mb(device: str | torch.device = "cpu") -> float:
 
 
 def plan(height: int, width: int, channels: int, config: FitConfig, tile: int | str | None = "auto",
-         overlap: int = OVERLAP, available_mb: float | None = None) -> dict:
+         overlap: int | None = None, available_mb: float | None = None) -> dict:
     """Decide how to fit one ``height×width×channels`` image, before fitting it.
 
-    ``tile``: ``"auto"`` fits the whole image when its :func:`estimate` needs at most
+    ``tile``: ``"auto"`` follows the configuration, tiles of ``config.tile`` when it is set (the
+    ``default`` preset's 32×32), else the whole image when its :func:`estimate` needs at most
     :data:`MEMORY_SHARE` of ``available_mb`` (default: :func:`available_memory_mb`), else tiles of
     :data:`TILE`; an int always tiles with that size; None never tiles and raises
     ``MemoryError`` (with the estimate and the option to use) when the image would not fit.
-    ``available_mb=math.inf`` (free memory unknown, e.g. on a remote GPU) never tiles by itself.
-    Returns ``tile`` (None: whole image), ``overlap``, ``tiles``, ``seconds``, ``memory_mb`` (the
-    networks of one pass), ``available_mb`` and a one-line ``message`` to show the user.
+    ``available_mb=math.inf`` (free memory unknown, e.g. on a remote GPU) never tiles for memory.
+    ``overlap`` (None: ``config.tile_overlap`` for the configuration's tiles, else
+    :data:`OVERLAP`). Returns ``tile`` (None: whole image), ``overlap``, ``tiles``, ``seconds``,
+    ``memory_mb`` (the networks of one pass), ``available_mb``, ``config`` (the configuration
+    that fits the image this way: pass it to :func:`rdip.fit.fit`) and a one-line ``message``.
     """
     device = resolve_device("auto") if config.device == "auto" else torch.device(config.device)
     if available_mb is None:
@@ -117,12 +116,20 @@ def plan(height: int, width: int, channels: int, config: FitConfig, tile: int | 
     budget = MEMORY_SHARE * available_mb
     whole = estimate(height, width, channels, config, device)
     chosen = tile
-    if tile == "auto":
+    if tile == "auto" and config.tile:
+        chosen = config.tile
+        overlap = config.tile_overlap if overlap is None else overlap
+    elif tile == "auto":
         chosen = None if whole["memory_mb"] <= budget else TILE
     elif tile is None and whole["memory_mb"] > budget:
         raise MemoryError(
             f"a {height}×{width} image needs ≈{whole['memory_mb']:.0f} MB on {device.type}, "
             f"{available_mb:.0f} MB are free: fit it as tiles (--tile {TILE}, or tile={TILE})")
+    overlap = OVERLAP if overlap is None else overlap
+    if chosen is not None and max(height, width) <= chosen:
+        chosen = None  # one tile: the whole image
+    if chosen is not None and not 0 <= overlap < chosen:
+        raise ValueError(f"the tile overlap ({overlap}) must be smaller than the tile ({chosen})")
     if chosen is None:
         count, memory, seconds = 1, whole["memory_mb"], whole["seconds"]
     else:
@@ -134,86 +141,27 @@ def plan(height: int, width: int, channels: int, config: FitConfig, tile: int | 
     free = "free memory unknown" if math.isinf(available_mb) else f"{available_mb:.0f} MB free"
     message = (f"{height}×{width}×{channels}, {how}: estimated ≈{seconds:.0f} s and "
                f"≈{memory:.0f} MB on {device.type} ({free})")
+    fit_config = config.replace(tile=chosen or 0, tile_overlap=overlap if chosen else config.tile_overlap)
     return {"tile": chosen, "overlap": overlap, "tiles": count, "seconds": seconds,
-            "memory_mb": memory, "available_mb": available_mb, "message": message}
-
-
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Tile origins along one axis: every ``tile - overlap`` pixels, the last flush with the end."""
-    if length <= tile:
-        return [0]
-    return list(range(0, length - tile, tile - overlap)) + [length - tile]
-
-
-def positions(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """``(top, left)`` of the tiles :func:`split` cuts from a ``height×width`` image."""
-    if tile < 1 or not 0 <= overlap < tile:
-        raise ValueError(f"need tile >= 1 and 0 <= overlap < tile, got tile {tile}, overlap {overlap}")
-    lefts = _starts(width, tile, overlap)
-    return [(top, left) for top in _starts(height, tile, overlap) for left in lefts]
-
-
-def split(image: np.ndarray, tile: int,
-          overlap: int) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
-    """Cut ``image`` (``(H, W)`` or ``(H, W, C)``) into overlapping tiles of one shape.
-
-    Tiles are ``min(tile, H) × min(tile, W)``; neighbours overlap by at least ``overlap`` pixels
-    (more where the last tile is moved back to end flush with the border). An image no larger than
-    ``tile`` is one tile. Returns ``(tiles, positions)``, positions as ``(top, left)``.
-    """
-    height, width = image.shape[:2]
-    th, tw = min(tile, height), min(tile, width)
-    where = positions(height, width, tile, overlap)
-    return [image[top:top + th, left:left + tw].copy() for top, left in where], where
-
-
-def _taper(length: int, overlap: int) -> np.ndarray:
-    """1-D weights: a raised-cosine rise over ``overlap`` pixels at each end, 1 between, never 0."""
-    if overlap == 0:
-        return np.ones(length)
-    i = np.arange(length)
-    edge = np.minimum(i, length - 1 - i)  # distance to the nearer end
-    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.minimum(edge, overlap) + 0.5) / (overlap + 0.5))
-    return np.where(edge >= overlap, 1.0, ramp)
-
-
-def blend(tiles: Sequence[np.ndarray], positions: Sequence[tuple[int, int]],
-          shape: tuple[int, ...], overlap: int) -> np.ndarray:
-    """Reassemble tiles from :func:`split` into an image of ``shape``.
-
-    Each tile is weighted by a separable raised-cosine window that falls off over ``overlap``
-    pixels towards its sides, and every pixel is divided by its summed weights: where tiles agree
-    the result is exact (a constant stays constant), where they differ it fades from one to the
-    other without a seam.
-    """
-    out = np.zeros(shape, dtype=np.float64)
-    total = np.zeros(shape[:2], dtype=np.float64)
-    th, tw = tiles[0].shape[:2]
-    window = np.outer(_taper(th, overlap), _taper(tw, overlap))
-    for t, (top, left) in zip(tiles, positions):
-        weight = window if t.ndim == 2 else window[:, :, None]
-        out[top:top + th, left:left + tw] += weight * t
-        total[top:top + th, left:left + tw] += window
-    if not (total > 0).all():
-        raise ValueError("the tiles do not cover the image")
-    return out / (total if out.ndim == 2 else total[:, :, None])
+            "memory_mb": memory, "available_mb": available_mb, "config": fit_config,
+            "message": message}
 
 
 def fit_tiled(noisy: np.ndarray, config: FitConfig, *, tile: int = TILE, overlap: int = OVERLAP,
               clean: np.ndarray | None = None, sigma: float | None = None,
               callback: Callback | None = None) -> FitResult:
-    """Denoise ``noisy`` as overlapping ``tile×tile`` tiles fitted together, then blended.
+    """Denoise ``noisy`` as overlapping ``tile×tile`` tiles fitted together, then blended: the
+    engine's tiling (:func:`~rdip.fit.fit_many` with ``config.tile = tile``) under the memory
+    tiles' defaults.
 
-    All tiles go to one :func:`~rdip.fit.fit_many` call (same shape, one stacked network; the
-    engine runs ``config.chunk`` of them per pass). Tile ``k`` is fitted with seed
-    ``config.seed + k``: with one shared seed every tile would start from the same weights and the
-    same ``z_noise`` pattern, and any artefact of that start would repeat with the tile period;
-    distinct seeds make the tiles' errors independent, so the overlaps average them down. An image
-    no larger than ``tile`` is one tile, fitted exactly as :func:`~rdip.fit.fit` would.
-
-    The returned :class:`~rdip.fit.FitResult` holds the blended image, the tiles' mean loss per
-    iteration (while all ran; with ``config.stop`` each tile stops on its own), ``metrics`` of the blend against ``clean`` (no ``history``: tiles are not scored
-    during the fit) and the wall time in ``seconds``.
+    Tile ``k`` is fitted with seed ``config.seed + k``: with one shared seed every tile would
+    start from the same weights and the same ``z_noise`` pattern, and any artefact of that start
+    would repeat with the tile period; distinct seeds make the tiles' errors independent, so the
+    overlaps average them down. An image no larger than ``tile`` is one tile, fitted exactly as
+    :func:`~rdip.fit.fit` would. The result holds the blended image, the tiles' mean loss per
+    iteration (while all ran; with ``config.stop`` each tile stops on its own), ``metrics`` of
+    the blend against ``clean`` (no ``history``: tiles are not scored one by one) and the tiles'
+    summed fitting time in ``seconds``.
 
     Defaults, tile 64 and overlap 16: a 64×64 network costs ≈25 GFLOP per iteration and ≈54 MB
     (:func:`estimate`). Unpadded fits are worse within ≈4 pixels of their borders (mean absolute
@@ -227,25 +175,6 @@ def fit_tiled(noisy: np.ndarray, config: FitConfig, *, tile: int = TILE, overlap
     quality here (smaller tiles fit sooner); the comparison at the preset's own stopping point and on
     larger images is not yet measured.
     """
-    if tile < MIN_SIZE:
-        raise ValueError(f"tile {tile} is below the network's minimum of {MIN_SIZE} pixels")
-    image = check_image(noisy, "noisy image")
-    if clean is not None:
-        clean = check_image(clean, "clean image")
-        if clean.shape != image.shape:
-            raise ValueError(f"clean image has shape {clean.shape[:2]}, the noisy one {image.shape[:2]}")
-    started = time.perf_counter()
-    tiles, where = split(image, tile, overlap)
-    configs = [config.replace(seed=config.seed + k) for k in range(len(tiles))]
-    if config.stop == "noise":
-        sigma = noise_sigma(image, sigma)  # one estimate from the whole image, not one per tile
-    results = fit_many(tiles, configs, sigma=sigma, callback=callback)
-    blended = blend([r.image for r in results], where, image.shape, overlap)
-    metrics = scores(blended, clean) if clean is not None else {}
-    if np.ndim(noisy) == 2:  # grey in, grey out
-        blended = blended[:, :, 0]
-    common = min(len(r.loss) for r in results)  # tiles may stop early at different iterations
-    loss = np.mean([r.loss[:common] for r in results], axis=0)
-    iters_run = max(r.iters_run for r in results)
-    return FitResult(image=blended, config=config, loss=loss, metrics=metrics, iters_run=iters_run,
-                     seconds=time.perf_counter() - started, device=results[0].device)
+    config = config.replace(tile=tile, tile_overlap=overlap)
+    return fit_many([noisy], config, clean=None if clean is None else [clean], sigma=sigma,
+                    callback=callback)[0]
