@@ -71,8 +71,11 @@ def test_ray_writes_what_local_writes_then_resumes(folder, tmp_path):
             == {k: v for k, v in local[name].items() if k not in ("output", "seconds", "backend", "time")}
         ours, theirs = read_image(row["output"]), read_image(local[name]["output"])
         assert ours[1].dtype == theirs[1].dtype
-        # same seed, same trajectory: a and b were one stack locally, one task each on Ray
-        np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=1e-5)
+        # same seed, same trajectory: a and b were one stack locally, one task each on Ray; the
+        # float rounding of a stack and of a single network differ by ≈1e-7, which can move a
+        # pixel of an 8-bit PNG across a rounding boundary: at most one level, on few pixels
+        np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=1 / 255 + 1e-9)
+        assert np.mean(ours[0] != theirs[0]) < 0.01
 
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != MANIFEST}
     again = CliRunner().invoke(batch_command, args)

@@ -17,12 +17,12 @@ def test_same_seed_same_output_other_seed_other_output(rng):
 
 
 def test_short_fit_on_cifar_lowers_loss_and_beats_the_noisy_input(cifar):
-    """The default preset (Adam 1e-4, noise rule with σ estimated) stops by itself after ≈330
-    iterations on CIFAR-10 (docs/comparison.md), well above the noisy input: ≈20 s on 2 cores."""
+    """The default preset (Adam 1e-3, noise rule with σ estimated) stops by itself after ≈150
+    iterations on CIFAR-10 (docs/comparison.md), well above the noisy input: ≈7 s on 2 cores."""
     clean = cifar[0]
     noisy = add_noise(clean, 0.1, seed=0)
     result = fit(noisy, preset("default", device="cpu", eval_every=50), clean=clean)
-    assert result.stopped_at is not None and 100 < result.stopped_at < 800
+    assert result.stopped_at is not None and 50 <= result.stopped_at < 800
     assert result.loss[-1] <= 0.11**2 and result.loss[-1] < 0.2 * result.loss[0]
     assert result.metrics["ssim_full"] > ssim(np.clip(noisy, 0, 1), clean) + 0.05
     assert [h["iter"] for h in result.history] == list(range(50, result.stopped_at + 1, 50))

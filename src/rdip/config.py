@@ -133,23 +133,21 @@ class FitConfig:
 #:   paddings show the paper's pattern (padding raises full-image SSIM, the unpadded centre is
 #:   best) at the highest level; the level stays below the paper's (≈0.78 vs 0.86–0.88 full).
 #:   PROVISIONAL until the full 15-image × 3-seed run of issue #4 confirms it.
-#: - ``default``: chosen by the comparison (docs/comparison.md): Adam lr 1e-4 stopped by the
+#: - ``default``: chosen by the comparison (docs/comparison.md): Adam lr 1e-3 stopped by the
 #:   noise rule (the mean squared error to the noisy image reaches σ², σ given or estimated), at
-#:   most 800 iterations, no output average. On CIFAR-10 test images 0–14 (σ = 0.1) it stops after
-#:   ≈330 iterations at SSIM 0.778, against 0.770 for the earlier default (Adam 1e-4, EMA 0.9,
-#:   T = 400), 0.783 for the best stop a clean image would pick, and 0.772 for ES-WMV. Adam 1e-3
-#:   did better on CIFAR-10 (0.795 at ≈145 iterations) but failed on a 64×64 crop of Set12 image
-#:   01 (SSIM 0.34 after 300 iterations, loss 12× σ², against 0.77 for lr 1e-4).
-#:   Images larger than 32×32 are fitted as 32×32 tiles (overlap 8), each its own network: whole
-#:   64×64 photograph crops fit too slowly (McMaster image 1, σ = 25: SSIM 0.30 after 400
-#:   iterations against 0.66 for the noisy input) while the tiles denoise them (0.745) at a fifth of
-#:   the FLOP per iteration (docs/comparison.md §3).
+#:   most 800 iterations, no output average, and images larger than 32×32 fitted as 32×32 tiles
+#:   (overlap 8), each its own network. On CIFAR-10 test images 0–14 (σ = 0.1) it stops after
+#:   ≈145 iterations at SSIM 0.795, against 0.806 for the best stop a clean image would pick,
+#:   0.776 for ES-WMV and 0.778 with lr 1e-4. Whole 64×64 photograph crops fit far too slowly at
+#:   any learning rate tried (McMaster image 1, σ = 25: SSIM 0.30–0.36 after 400 iterations,
+#:   noisy 0.66), which first made lr 1e-4 the default; as 32×32 tiles they denoise, and lr 1e-3
+#:   beats 1e-4 there too (docs/comparison.md §1, §3).
 PRESETS: dict[str, FitConfig] = {
     "paper-literal": FitConfig(iters=2000, optimizer="sgd", lr=1e-3, loss_reduction="sum",
                                z_noise_std=1.0, h_mode="sum", preset="paper-literal"),
     "paper": FitConfig(iters=2000, optimizer="adam", lr=1e-5, loss_reduction="mean",
                        z_noise_std=0.1, h_mode="mean", preset="paper"),
-    "default": FitConfig(iters=800, optimizer="adam", lr=1e-4, loss_reduction="mean",
+    "default": FitConfig(iters=800, optimizer="adam", lr=1e-3, loss_reduction="mean",
                          z_noise_std=0.1, h_mode="sum", stop="noise", tile=32, tile_overlap=8,
                          preset="default"),
 }
