@@ -142,6 +142,10 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     callback:
         Called after every iteration of every group with a :class:`Progress`; return True to stop
         that group.
+
+    An image larger than its ``config.tile`` is fitted as overlapping tiles, each a network of
+    its own (seed ``config.seed + k``), and blended back (:mod:`rdip.tiling`); its result has the
+    blend's scores and no ``history``.
     """
     images = [check_image(x, f"image {i}") for i, x in enumerate(noisy)]
     if config is None:
@@ -165,10 +169,8 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     tiled: dict[int, list[tuple[int, int]]] = {}  # image → tile positions, in job order
     for i, (x, c, cfg) in enumerate(zip(images, cleans, configs)):
         if cfg.tile and max(x.shape[:2]) > cfg.tile:
-            parts, tiled[i] = split(x, cfg.tile, cfg.tile_overlap)
-            refs = split(c, cfg.tile, cfg.tile_overlap)[0] if c is not None else [None] * len(parts)
-            jobs += [(i, t, r, cfg.replace(seed=cfg.seed + k, tile=0))
-                     for k, (t, r) in enumerate(zip(parts, refs))]
+            parts, tiled[i] = split(x, cfg.tile, cfg.tile_overlap)  # tiles are scored only when blended
+            jobs += [(i, t, None, cfg.replace(seed=cfg.seed + k, tile=0)) for k, t in enumerate(parts)]
         else:
             jobs.append((i, x, c, cfg))
 
