@@ -181,13 +181,17 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
                                      and outputs[p].exists())]
     log(f"{len(paths)} images, {len(paths) - len(todo)} already done, {len(todo)} to do → {out_dir}")
     rows: list[dict] = []
-    tiles: dict[tuple, dict] = {}  # image shape → {"tile", "overlap"}, for the shapes fitted as tiles
     configs: dict[tuple, FitConfig] = {}  # image shape → the configuration its images are fitted with
+
+    def tiles_of(shape) -> dict | None:
+        """``{"tile", "overlap"}`` for a shape fitted as tiles, else None."""
+        cfg = configs.get(tuple(shape or ()))
+        return {"tile": cfg.tile, "overlap": cfg.tile_overlap} if cfg is not None and cfg.tile else None
 
     def record(path: Path, status: str, error: str | None = None, result=None, shape=None) -> None:
         row = {"input": str(path), "output": str(outputs[path]) if status == "done" else None,
                "status": status, "error": error, "config": config.to_dict(),
-               "tile": tiles.get(tuple(shape or ())),
+               "tile": tiles_of(shape),
                "metrics": result.metrics if result else {}, "seconds": result.seconds if result else 0.0,
                "iters_run": result.iters_run if result else 0, "shape": shape,
                "device": result.device if result else None, "backend": backend, "time": time.time()}
@@ -200,7 +204,7 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
         where the shape is tiled), each group in at least ``slots`` chunks where it can be; read
         when the runner asks for it."""
         for shape, group in groups.items():
-            size = 1 if shape in tiles else min(step, math.ceil(len(group) / slots))
+            size = 1 if tiles_of(shape) else min(step, math.ceil(len(group) / slots))
             for start in range(0, len(group), size):
                 part = group[start:start + size]
                 try:
@@ -233,13 +237,12 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
             except (MemoryError, ValueError) as e:
                 for p in groups.pop(shape):
                     record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
-        tiles.update({shape: {"tile": p["tile"], "overlap": p["overlap"]}
-                      for shape, p in plans.items() if p["tile"]})
         configs.update({shape: p["config"] for shape, p in plans.items()})
         if plans:
             seconds = sum(plans[s]["seconds"] * len(g) for s, g in groups.items()) / runner.slots
             log(f"estimated ≈{seconds:.0f} s, ≤{max(p['memory_mb'] for p in plans.values()):.0f} MB "
-                f"per fit, {len(tiles)} of {len(plans)} image shapes as tiles "
+                f"per fit, {sum(p['tile'] is not None for p in plans.values())} of {len(plans)} "
+                "image shapes as tiles "
                 "(rdip.tiles.plan: rates of docs/performance.md)")
         fit = partial(_fit, configs=configs)
         chunks = jobs(groups, chunk, runner.slots)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from .model import MIN_SIZE
 from .padding import check_mode
 
 OPTIMIZERS = ("sgd", "adam")
@@ -16,8 +17,6 @@ REDUCTIONS = ("sum", "mean")
 H_MODES = ("sum", "mean", "leaky", "none")
 DTYPES = ("float32", "float64", "bfloat16")
 STOPS = ("none", "wmv", "noise")
-#: The smallest image the network takes (rdip.model.MIN_SIZE: five 6×6/5×5 unpadded convolutions).
-_MIN_TILE = 25
 
 
 @dataclass(frozen=True)
@@ -96,8 +95,8 @@ class FitConfig:
             (self.stop in STOPS, f"stop must be one of {STOPS}, got {self.stop!r}"),
             (self.stop_window >= 2, f"stop_window must be >= 2, got {self.stop_window}"),
             (self.stop_patience >= 1, f"stop_patience must be >= 1, got {self.stop_patience}"),
-            (self.tile == 0 or self.tile >= _MIN_TILE,
-             f"tile must be 0 (whole image) or at least the network's minimum of {_MIN_TILE} pixels, "
+            (self.tile == 0 or self.tile >= MIN_SIZE,
+             f"tile must be 0 (whole image) or at least the network's minimum of {MIN_SIZE} pixels, "
              f"got {self.tile}"),
             (self.tile_overlap >= 0 and (self.tile == 0 or self.tile_overlap < self.tile),
              f"tile_overlap must be >= 0 and smaller than tile, got {self.tile_overlap} (tile {self.tile})"),

@@ -33,7 +33,7 @@ class Progress:
     ``.tolist()`` to read it; that waits for the device); ``metrics``: per network, the
     scores of this iteration when they were computed (``eval_every``) and a clean image was given,
     else ``None``; ``indices``: per network, the position of its image in the caller's list (the
-tiles of one image, ``FitConfig.tile``, repeat it);
+    tiles of one image, ``FitConfig.tile``, repeat it);
     ``output``: the networks' outputs f(z_t), ``(1, n*C, H, W)`` on the fitting device, padded
     targets' shape (network ``i`` owns channels ``i*C … (i+1)*C - 1``); do not modify it.
     """
@@ -179,7 +179,7 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     for j, (tgt, (_, _, _, cfg)) in enumerate(zip(targets, jobs)):
         groups.setdefault(_group_key(cfg, tgt.shape), []).append(j)
 
-    fitted: list[FitResult] = [None] * len(jobs)  # type: ignore[list-item]
+    fitted: list[list[FitResult]] = [[] for _ in images]  # per image: its result, or its tiles'
     for members in groups.values():
         cfg = jobs[members[0]][3]
         chunk = cfg.chunk or auto_chunk(resolve_device(cfg.device))
@@ -189,11 +189,10 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
                               [jobs[j][2] for j in part], [sigmas[jobs[j][0]] for j in part],
                               [jobs[j][0] for j in part], callback)
             for j, r in zip(part, done):
-                fitted[j] = r
+                fitted[jobs[j][0]].append(r)  # a group holds each image's tiles in job order
 
     results = []
-    for i in range(len(images)):
-        mine = [r for (owner, *_), r in zip(jobs, fitted) if owner == i]
+    for i, mine in enumerate(fitted):
         r = mine[0] if i not in tiled else _blended(mine, tiled[i], images[i].shape, configs[i], cleans[i])
         if np.ndim(noisy[i]) == 2:  # grey in, grey out
             r.image = r.image[:, :, 0]
