@@ -13,6 +13,10 @@ The runs of docs/comparison.md §1 (one thread each, 2026-11-26):
     python benchmarks/tile_probe.py $D/set12/01.png --sigma 25 --iters 400 lr=1e-4 z_noise_std=1.0
     python benchmarks/tile_probe.py $D/mcmaster/1.tif --sigma 25 tile=32,tile_overlap=8
     python benchmarks/tile_probe.py $D/set12/01.png --sigma 25 tile=32,tile_overlap=8
+
+and the earlier learning-rate probe behind docs/comparison.md §1 (whole crop, σ = 15):
+
+    python benchmarks/tile_probe.py $D/set12/01.png --sigma 15 --iters 300 lr=1e-3 lr=1e-4
 """
 
 import argparse
