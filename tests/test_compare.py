@@ -45,7 +45,9 @@ def test_compare_end_to_end_and_resume(cli, folder, tmp_path):
     with open(out / "compare.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 * 2 * 2
-    assert list(rows[0]) == ["method", "image", "sigma", "ssim_full", "ssim_centre", "psnr", "seconds"]
+    assert list(rows[0]) == ["method", "image", "sigma", "ssim_full", "ssim_centre", "psnr", "seconds",
+                             "device"]
+    assert {r["device"] for r in rows} == {"cpu"}
     assert {r["image"] for r in rows} == {"disc", "ramp"}
     with open(out / "summary.csv") as f:
         summary = list(csv.DictReader(f))
@@ -67,6 +69,13 @@ def test_compare_end_to_end_and_resume(cli, folder, tmp_path):
     assert code == 0, err
     assert "16 already done" in stdout
     assert [p.stat().st_mtime_ns for p in saved] == mtimes  # nothing run again
+
+    # where a run was made does not decide its reuse: the same runs asked for on the CPU explicitly
+    on_cpu = FAST + ["--set", "zsn2n.device=cpu", "--set", "rdip-default.device=cpu"]
+    code, stdout, err = cli("compare", "--images", folder, "--sigma-255", "25,50", "--out", out, *on_cpu)
+    assert code == 0, err
+    assert "16 already done" in stdout
+    assert [p.stat().st_mtime_ns for p in saved] == mtimes
 
     other = [a.replace("iters=5", "iters=6") for a in FAST]
     code, _, err = cli("compare", "--images", folder, "--sigma-255", "25,50", "--out", out, *other)

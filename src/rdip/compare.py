@@ -5,7 +5,8 @@ noise, not clipped, from seed :data:`NOISE_SEED`, so an image's noise does not d
 other images or σ are compared. Every method denoises that noisy image, given σ and ``seed``; the
 call is timed and scored against the clean image (SSIM full, SSIM of the centre 16×16, PSNR). Each
 run is saved as it finishes (``runs/<method>/<image>-s<σ>.json`` and ``.npy``), so a rerun skips
-what is done; a saved run is reused only if its σ, seeds, options, crop and clean image match.
+what is done; a saved run is reused only if its σ, seeds, options, crop and clean image match
+(the ``device`` option aside: each run records the device it ran on).
 A folder whose ``compare.json`` records another seed, crop or options of a method compared again
 is refused unless ``force`` (which also redoes every run).
 """
@@ -26,6 +27,7 @@ import numpy as np
 from .baselines import METHODS, denoise
 from .config import FitConfig, preset
 from .figures import panel_grid
+from .fit import resolve_device
 from .io import SUFFIXES, atomic_write, read_image, write_json
 from .metrics import centre, scores
 from .noise import add_noise
@@ -134,6 +136,7 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
     from . import __version__
 
     options = _validate(methods, images, sigmas, crop, options or {})
+    identity = {m: _identity(o) for m, o in options.items()}  # what a saved run must match
     clean = {name: _clean(name, image, crop) for name, image in images}
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -143,7 +146,7 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
         saved = json.loads(settings_path.read_text())
         shared = [m for m in methods if m in saved.get("options", {})]
         if (saved.get("seed"), saved.get("crop")) != (seed, crop) or \
-                any(saved["options"][m] != options[m] for m in shared):
+                any(_identity(saved["options"][m]) != identity[m] for m in shared):
             raise FileExistsError(f"{out}: holds a comparison with another seed, crop or options; "
                                   "choose another --out or use --force to replace it")
     for m in methods:
@@ -152,10 +155,11 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
     noisy = {(n, s): add_noise(clean[n], s, seed=noise_seed(n, s, seed)) for n in clean for s in sigmas}
     runs = [(m, n, s) for m in methods for n in clean for s in sigmas]
     keys = {(m, n, s): {"sigma": s, "seed": seed, "noise_seed": noise_seed(n, s, seed), "crop": crop,
-                        "options": options[m], "clean_sha1": _digest(clean[n])} for m, n, s in runs}
+                        "options": identity[m], "clean_sha1": _digest(clean[n])} for m, n, s in runs}
     for (m, _, _), key in keys.items():
         if m.startswith("rdip-"):  # a preset's own fields may change between versions: a saved
-            key["config"] = preset(m[len("rdip-"):], **options[m]).to_dict()  # run must match them
+            key["config"] = preset(m[len("rdip-"):], **identity[m]).to_dict()  # run must match them
+    devices = {m: _device(m, options[m]) for m in methods}
     todo = [r for r in runs if force or not _done(out, *r, keys[r])]
     log(f"rdip compare: {len(runs)} runs ({len(methods)} methods × {len(clean)} images × "
         f"{len(sigmas)} sigmas); {len(runs) - len(todo)} already done in {out}/")
@@ -171,7 +175,7 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
             atomic_write(_run_path(out, m, n, s, ".npy"), lambda tmp: np.save(tmp, result.astype(np.float32)))
             write_json(_run_path(out, m, n, s, ".json"), {
                 "method": m, "image": n, **keys[(m, n, s)], "metrics": scores(result, clean[n], CENTRE),
-                "seconds": seconds}, force=True)
+                "seconds": seconds, "device": devices[m]}, force=True)
             bar.update()
     rows, table = _write_outputs(out, methods, sigmas, clean, noisy, seed, crop, options)
     write_json(settings_path, {  # last: a failed or interrupted run leaves no settings to refuse
@@ -183,6 +187,26 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
     log(table.rstrip())
     log(f"wrote {', '.join(str(out / name) for name in OUTPUTS)}")
     return rows
+
+
+def _identity(options: dict) -> dict:
+    """A method's options without ``device``: where a run was made is recorded with it
+    (``device``) but does not decide whether it may be reused (GPU and CPU runs of one method
+    differ by rounding only)."""
+    return {k: v for k, v in options.items() if k != "device"}
+
+
+def _device(method: str, options: dict) -> str:
+    """Where ``method`` runs with ``options``: its ``device`` option or default, resolved
+    (``cpu``, ``cuda``); the classical methods (no ``device`` option) run on the CPU."""
+    params = inspect.signature(METHODS[method]).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        default = FitConfig.device  # the rdip presets: a FitConfig field
+    elif "device" in params:
+        default = params["device"].default
+    else:
+        return "cpu"
+    return resolve_device(options.get("device", default)).type
 
 
 def _digest(image: np.ndarray) -> str:
@@ -212,7 +236,8 @@ def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: di
     """Write compare.csv, summary.csv, summary.md and crops.png from the saved runs; return the
     rows of compare.csv and the summary as a Markdown table."""
     records = {(m, n, s): _record(out, m, n, s) for s in sigmas for n in clean for m in methods}
-    rows = [{"method": m, "image": n, "sigma": s, **r["metrics"], "seconds": r["seconds"]}
+    rows = [{"method": m, "image": n, "sigma": s, **r["metrics"], "seconds": r["seconds"],
+             "device": r.get("device", "cpu")}  # runs saved before devices were recorded: CPU
             for (m, n, s), r in records.items()]
     write_csv(out / "compare.csv", rows)
 
@@ -223,12 +248,12 @@ def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: di
     for s in sigmas:
         noisy_scores = [scores(np.clip(noisy[(n, s)], 0, 1), clean[n], CENTRE) for n in clean]
         summary.append({"method": "noisy", "sigma": s, **{k: mean(noisy_scores, k) for k in noisy_scores[0]},
-                        "seconds": "", "count": len(clean)})
+                        "seconds": "", "count": len(clean), "device": ""})
         for m in methods:
             sel = [r for r in rows if r["method"] == m and r["sigma"] == s]
             summary.append({"method": m, "sigma": s, **{k: mean(sel, k) for k in
                                                       ("ssim_full", "ssim_centre", "psnr", "seconds")},
-                            "count": len(sel)})
+                            "count": len(sel), "device": "+".join(sorted({r["device"] for r in sel}))})
     summary.sort(key=lambda r: (r["sigma"], -r["ssim_full"]))
     write_csv(out / "summary.csv", summary)
     table = markdown_table([{**r, "sigma": f"{r['sigma']:.4g}"} for r in summary])
@@ -240,8 +265,8 @@ def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: di
         f"Noise: Gaussian, not clipped, seed `{NOISE_SEED}` with seed {seed}; every method is given "
         "sigma. The noisy row scores the noisy input clipped to [0, 1].",
         f"Options: {set_options}. SSIM: scikit-image, data_range 1, 7×7 window; centre = the central "
-        f"{CENTRE}×{CENTRE}. Seconds: mean wall-clock time of one call per image on this machine "
-        "(environment in compare.json). Means over images; sorted by sigma, then full SSIM.", "",
+        f"{CENTRE}×{CENTRE}. Seconds: mean wall-clock time of one call per image on the device "
+        "it ran on (`device`; environment of the last run in compare.json). Means over images; sorted by sigma, then full SSIM.", "",
         table])
     atomic_write(out / "summary.md", lambda tmp: Path(tmp).write_text(text))
 
