@@ -77,6 +77,19 @@ def test_compare_end_to_end_and_resume(cli, folder, tmp_path):
     assert "16 already done" in stdout
     assert [p.stat().st_mtime_ns for p in saved] == mtimes
 
+    # a configuration field added to FitConfig after a run was saved counts as its default: a
+    # record without `stop_window` (the default preset keeps the default) is still reused, one
+    # without `tile` (the preset's 32 is not the default 0) is run again
+    for field, name in (("stop_window", "disc"), ("tile", "ramp")):
+        path = out / "runs" / "rdip-default" / f"{name}-s{25 / 255:g}.json"
+        record = json.loads(path.read_text())
+        del record["config"][field]
+        path.write_text(json.dumps(record))
+    code, stdout, err = cli("compare", "--images", folder, "--sigma-255", "25,50", "--out", out, *FAST)
+    assert code == 0, err
+    assert "15 already done" in stdout
+    assert "tile" in json.loads(path.read_text())["config"]  # the ramp run was redone
+
     other = [a.replace("iters=5", "iters=6") for a in FAST]
     code, _, err = cli("compare", "--images", folder, "--sigma-255", "25,50", "--out", out, *other)
     assert code == 2 and "another seed, crop or options" in err and err.count("\n") == 1

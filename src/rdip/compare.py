@@ -223,12 +223,17 @@ def _record(out: Path, method: str, name: str, sigma: float) -> dict:
 
 
 def _done(out: Path, method: str, name: str, sigma: float, key: dict) -> bool:
-    """Whether the run is saved, with the same σ, seeds, options, crop and clean image."""
+    """Whether the run is saved, with the same σ, seeds, options, crop and clean image (and, for
+    rdip, configuration: a field added to :class:`FitConfig` since the run was saved counts as its
+    default, as in :meth:`rdip.reproduce.Experiment.matches`)."""
     if not (_run_path(out, method, name, sigma, ".json").exists()
             and _run_path(out, method, name, sigma, ".npy").exists()):
         return False
     record = _record(out, method, name, sigma)
-    return {k: record.get(k) for k in key} == key
+    saved = {k: record.get(k) for k in key}
+    if isinstance(saved.get("config"), dict):
+        saved["config"] = {**FitConfig().to_dict(), **saved["config"]}
+    return saved == key
 
 
 def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: dict, noisy: dict,
