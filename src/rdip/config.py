@@ -130,8 +130,8 @@ class FitConfig:
 #:   0–4, 20 variants): Adam, lr 1e-5, mean squared error, ``z_noise`` std 0.1, T = 2000, and h
 #:   as the running mean of U's outputs (a bounded form of Eq. 1's sum). It is the variant whose
 #:   paddings show the paper's pattern (padding raises full-image SSIM, the unpadded centre is
-#:   best) at the highest level; the level stays below the paper's (≈0.78 vs 0.86–0.88 full).
-#:   PROVISIONAL until the full 15-image × 3-seed run of issue #4 confirms it.
+#:   best) at the highest level. The full run (15 images × 3 seeds, results/paper) confirms the
+#:   pattern (padding +0.014 / +0.016 full SSIM) and not the level (0.78–0.80 vs 0.86–0.88 full).
 #: - ``default``: chosen by the comparison (docs/comparison.md): Adam lr 1e-3 stopped by the
 #:   noise rule (the mean squared error to the noisy image reaches σ², σ given or estimated), at
 #:   most 800 iterations, no output average, and images larger than 32×32 fitted as 32×32 tiles
