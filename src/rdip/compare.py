@@ -67,14 +67,19 @@ def load_images(spec: str, data: Path | None = None) -> list[tuple[str, np.ndarr
     return [(p.stem, read_image(p)[0]) for p in paths]
 
 
+def _known_options(method: str) -> dict:
+    """The options ``method`` takes, with their defaults: its keyword-only parameters, or the
+    :class:`FitConfig` fields for the rdip presets."""
+    params = inspect.signature(METHODS[method]).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return {f.name: f.default for f in dataclasses.fields(FitConfig) if f.name not in ("seed", "preset")}
+    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+
+
 def check_options(method: str, options: dict) -> dict:
     """``options`` for ``method``, checked against the keywords it takes and their defaults' types
     (:class:`FitConfig` fields for the rdip presets); ints are accepted for floats."""
-    params = inspect.signature(METHODS[method]).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        known = {f.name: f.default for f in dataclasses.fields(FitConfig) if f.name not in ("seed", "preset")}
-    else:
-        known = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+    known = _known_options(method)
     checked = {}
     for key, value in options.items():
         if key not in known:
@@ -199,13 +204,7 @@ def _identity(options: dict) -> dict:
 def _device(method: str, options: dict) -> str:
     """Where ``method`` runs with ``options``: its ``device`` option or default, resolved
     (``cpu``, ``cuda``); the classical methods (no ``device`` option) run on the CPU."""
-    params = inspect.signature(METHODS[method]).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        default = FitConfig.device  # the rdip presets: a FitConfig field
-    elif "device" in params:
-        default = params["device"].default
-    else:
-        return "cpu"
+    default = _known_options(method).get("device", "cpu")
     return resolve_device(options.get("device", default)).type
 
 
@@ -225,14 +224,14 @@ def _record(out: Path, method: str, name: str, sigma: float) -> dict:
 def _done(out: Path, method: str, name: str, sigma: float, key: dict) -> bool:
     """Whether the run is saved, with the same σ, seeds, options, crop and clean image (and, for
     rdip, configuration: a field added to :class:`FitConfig` since the run was saved counts as its
-    default, as in :meth:`rdip.reproduce.Experiment.matches`)."""
+    default, :meth:`FitConfig.saved`, as in :meth:`rdip.reproduce.Experiment.matches`)."""
     if not (_run_path(out, method, name, sigma, ".json").exists()
             and _run_path(out, method, name, sigma, ".npy").exists()):
         return False
     record = _record(out, method, name, sigma)
     saved = {k: record.get(k) for k in key}
     if isinstance(saved.get("config"), dict):
-        saved["config"] = {**FitConfig().to_dict(), **saved["config"]}
+        saved["config"] = FitConfig.saved(saved["config"], key["config"])
     return saved == key
 
 

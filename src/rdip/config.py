@@ -114,6 +114,13 @@ class FitConfig:
         return dataclasses.asdict(self)
 
     @classmethod
+    def saved(cls, data: dict, fields) -> dict:
+        """A configuration dict saved by an earlier version, with each of ``fields`` it lacks at
+        its default: a field added since does not make results saved before it stale."""
+        defaults = cls().to_dict()
+        return {**{k: defaults[k] for k in fields if k not in data}, **data}
+
+    @classmethod
     def from_dict(cls, data: dict) -> "FitConfig":
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - names

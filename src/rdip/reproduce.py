@@ -59,10 +59,8 @@ class Experiment:
         configuration field that did not exist when they were saved counts as its default."""
         if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
             return False
-        key, defaults = self.key(), FitConfig().to_dict()
-        config = {k: defaults[k] for k in key["config"]}  # fields added since: their defaults
-        config.update(saved["config"])
-        return {**saved, "config": config} == key
+        key = self.key()
+        return {**saved, "config": FitConfig.saved(saved["config"], key["config"])} == key
 
 
 def paper_table() -> list[dict]:
