@@ -16,7 +16,7 @@ from rdip.fit import denoise as fit_denoise
 
 SIGMA = 0.1
 CLASSICAL = ["nlmeans", "tv", "wavelet", "bm3d"]
-RDIP = ["rdip-default", "rdip-paper", "rdip-paper-literal"]
+RDIP = ["rdip-default", "rdip-paper", "rdip-paper-literal", "rdip-paper-unit"]
 
 
 def _clean(colour: bool) -> np.ndarray:

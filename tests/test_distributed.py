@@ -71,11 +71,15 @@ def test_ray_writes_what_local_writes_then_resumes(folder, tmp_path):
             == {k: v for k, v in local[name].items() if k not in ("output", "seconds", "backend", "time")}
         ours, theirs = read_image(row["output"]), read_image(local[name]["output"])
         assert ours[1].dtype == theirs[1].dtype
-        # same seed, same trajectory: a and b were one stack locally, one task each on Ray; the
-        # float rounding of a stack and of a single network differ by ≈1e-7, which can move a
-        # pixel of an 8-bit PNG across a rounding boundary: at most one level, on few pixels
-        np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=1 / 255 + 1e-9)
-        assert np.mean(ours[0] != theirs[0]) < 0.01
+        # same seed, same trajectory, other arithmetic: a and b were one stack of 2 threads
+        # locally, one single-thread task each on Ray, and the rounding of the two differs by
+        # ≈1e-7 per value (measured 4e-8 after 5 iterations); CPUs and BLAS builds add their own.
+        if ours[1].dtype.startswith("uint"):  # can move a pixel across a rounding boundary:
+            level = 1 / np.iinfo(ours[1].dtype).max  # one level at most, on few pixels
+            np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=level + 1e-9)
+            assert np.mean(ours[0] != theirs[0]) < 0.01
+        else:  # floats are written as they are: equal within 250× the difference measured
+            np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=1e-5)
 
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != MANIFEST}
     again = CliRunner().invoke(batch_command, args)

@@ -97,7 +97,7 @@ def test_bad_arrays(bad, message):
     ("iters", 0, "iters must be >= 1"), ("padding", "mirror", "unknown padding"),
     ("optimizer", "lbfgs", "optimizer must be"), ("lr", -1.0, "lr must be > 0"),
     ("device", "tpu", "device must be"), ("tile", 20, "network's minimum of 25"),
-    ("tile_overlap", -1, "tile_overlap must be >= 0"),
+    ("tile_overlap", -1, "tile_overlap must be >= 0"), ("range", "0-255", "range must be one of"),
 ])
 def test_bad_config(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -130,20 +130,45 @@ def _trajectory(noisy, cfg):
     return np.array(outputs), np.array(mse)
 
 
-def test_noise_rule_stops_where_the_loss_reaches_sigma_squared(rng):
+def _between(values: np.ndarray, k: int) -> float:
+    """A threshold strictly between ``values[k]`` and the next larger value: which iterations lie
+    below it cannot change with the last bits of the arithmetic (other CPUs, BLAS, threads)."""
+    above = values[values > values[k]]
+    return float((values[k] + above.min()) / 2) if above.size else float(values[k] * 1.5)
+
+
+@pytest.mark.parametrize("fit_range, span", [("unit", 1.0), ("symmetric", 2.0)])
+def test_noise_rule_stops_where_the_loss_reaches_sigma_squared(rng, fit_range, span):
+    """σ is in [0, 1] units; the error is compared in the fitting range's (σ·2 in [-1, 1])."""
     noisy = rng.random((26, 26, 3))
-    cfg = FitConfig(iters=40, lr=1e-3, device="cpu")
-    outputs, mse = _trajectory(noisy, cfg)
-    sigma = float(np.sqrt(mse[24]))
-    first = int(np.argmax(mse <= sigma**2)) + 1  # the first iteration at or below σ²
-    assert 5 < first <= 25
+    cfg = FitConfig(iters=40, lr=1e-3, device="cpu", range=fit_range)
+    outputs, mse = _trajectory(span * noisy - (span - 1), cfg)  # error to the fitted target
+    threshold = _between(mse, 20)
+    first = int(np.argmax(mse <= threshold)) + 1  # the first iteration at or below it
     seen = []
-    res = fit(noisy, cfg.replace(stop="noise"), sigma=sigma, callback=lambda p: seen.append(p.t))
+    res = fit(noisy, cfg.replace(stop="noise"), sigma=np.sqrt(threshold) / span,
+              callback=lambda p: seen.append(p.t))
     assert (res.stopped_at, res.iters_run, len(res.loss)) == (first, first, first)
     assert seen == list(range(1, first + 1))  # the callback sees the stopping iteration too
-    np.testing.assert_allclose(res.image, np.clip(outputs[first - 1], 0, 1), atol=1e-6)
+    kept = (outputs[first - 1] + (span - 1)) / span
+    np.testing.assert_allclose(res.image, np.clip(kept, 0, 1), atol=1e-5)
     never = fit(noisy, cfg.replace(stop="noise"), sigma=0.0)
     assert (never.stopped_at, never.iters_run) == (None, 40)
+
+
+@pytest.mark.parametrize("shape", [(27, 26), (26, 27, 3)])
+def test_symmetric_range_fits_2x_minus_1_and_returns_f_plus_1_over_2(rng, shape):
+    noisy = rng.random(shape)
+    outputs = []
+    cfg = TINY.replace(range="symmetric", padding="edge", pad_width=2)
+    res = fit(noisy, cfg, callback=lambda p: outputs.append(p.output.double().numpy()[0].transpose(1, 2, 0)))
+    target = np.pad(2 * noisy.reshape(shape[:2] + (-1,)) - 1, ((2, 2), (2, 2), (0, 0)), mode="edge")
+    np.testing.assert_allclose(res.loss, [((o - target) ** 2).mean() for o in outputs], rtol=1e-5)
+    last = np.clip((outputs[-1][2:-2, 2:-2] + 1) / 2, 0, 1)
+    np.testing.assert_allclose(res.image, last.reshape(shape), atol=1e-6)
+    unit = fit(noisy, TINY)  # at the start tanh is near 0: black in [0, 1], mid-grey in [-1, 1]
+    assert res.image.shape == unit.image.shape == shape
+    assert abs(res.image.mean() - 0.5) < abs(unit.image.mean() - 0.5)
 
 
 def test_wmv_rule_keeps_the_output_at_the_variance_minimum(rng):

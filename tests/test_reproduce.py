@@ -1,6 +1,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from rdip.config import preset
@@ -60,3 +61,29 @@ def test_fits_saved_before_a_field_existed_match_its_default():
     assert exp.matches(key) and exp.matches(older)
     assert not Experiment(config=preset("paper", tile=32)).matches(older)
     assert not exp.matches({**key, "sigma": 0.2}) and not exp.matches({"config": None})
+
+
+def test_resume_keys_distinguish_ranges():
+    unit, symmetric = Experiment(config=preset("paper-unit")), Experiment(config=preset("paper"))
+    assert symmetric.config.range == "symmetric" and unit.config.range == "unit"
+    other = Experiment(config=preset("paper", range="unit"))
+    assert not other.matches(symmetric.key()) and not symmetric.matches(other.key())
+    older = {**unit.key(), "config": {k: v for k, v in unit.key()["config"].items() if k != "range"}}
+    assert unit.matches(older)  # saved before the range existed: fitted in [0, 1]
+    assert not Experiment(config=preset("paper-unit", range="symmetric")).matches(older)
+
+
+@pytest.mark.parametrize("fit_range, unit_sigma", [("unit", 0.1), ("symmetric", 0.05)])
+def test_noise_is_added_in_the_fitting_range(fit_range, unit_sigma):
+    """σ = 0.1 in the fitting range: 0.1 in [0, 1], 0.05 in [0, 1] units when fitting in [-1, 1]."""
+    from rdip.fit import to_range
+
+    flat = np.full((128, 128, 3), 0.5)
+    exp = Experiment(config=preset("paper", range=fit_range), sigma=0.1)
+    noisy = exp.noisy(flat, index=3, seed=1)
+    assert exp.unit_sigma == unit_sigma
+    # 49152 samples: the sample std is within 0.6% (3 standard errors) of σ
+    assert np.std(to_range(noisy, fit_range) - to_range(flat, fit_range)) == pytest.approx(0.1, rel=0.01)
+    assert np.std(noisy - flat) == pytest.approx(unit_sigma, rel=0.01)
+    with pytest.raises(ValueError, match="sigma must be a finite number > 0"):
+        Experiment(config=preset("paper"), sigma=float("nan"))

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from skimage import restoration
 from torch import nn
 
+from .config import PRESETS
 from .fit import denoise as fit_denoise
 from .fit import resolve_device
 from .metrics import channel_axis
@@ -236,9 +237,7 @@ METHODS: dict[str, Denoiser] = {
     "bm3d": denoise_bm3d,
     "dip": denoise_dip,
     "zsn2n": denoise_zsn2n,
-    "rdip-default": _rdip("default"),
-    "rdip-paper": _rdip("paper"),
-    "rdip-paper-literal": _rdip("paper-literal"),
+    **{f"rdip-{name}": _rdip(name) for name in ("default", *sorted(set(PRESETS) - {"default"}))},
 }
 
 

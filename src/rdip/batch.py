@@ -286,6 +286,8 @@ class TileType(click.ParamType):
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations T.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--range", "fit_range", type=click.Choice(["unit", "symmetric"]), default=None,
+              help="Fit in [0, 1] (unit) or in tanh's [-1, 1] (symmetric); default: the preset's.")
 @click.option("--tile", type=TileType(), default="auto", show_default=True,
               help="Fit images as overlapping tiles of this size; 'auto' follows the preset "
                    "(default: 32×32 tiles) or, without preset tiles, tiles only the images too "
@@ -310,7 +312,7 @@ class TileType(click.ParamType):
 @click.option("--num-cpus", type=click.IntRange(min=1), default=None,
               help="CPUs of the new Ray that --backend ray starts without --address (default: all).")
 @click.option("--quiet", is_flag=True, help="No progress bar and no messages.")
-def batch_command(inputs, output_dir, preset_name, iters, seed, device, tile, overlap, suffix,
+def batch_command(inputs, output_dir, preset_name, iters, seed, device, fit_range, tile, overlap, suffix,
                   clean_dir, chunk, backend, address, num_cpus, quiet):
     """Denoise every INPUT (files, folders, globs) into OUTPUT_DIR, resumably.
 
@@ -329,7 +331,7 @@ def batch_command(inputs, output_dir, preset_name, iters, seed, device, tile, ov
             raise click.UsageError(str(e)) from None
     if isinstance(tile, int) and overlap is not None and overlap >= tile:
         raise click.UsageError(f"--overlap {overlap} must be smaller than --tile {tile}")
-    changes = {"iters": iters} if iters is not None else {}
+    changes = {k: v for k, v in {"iters": iters, "range": fit_range}.items() if v is not None}
     config = preset(preset_name, seed=seed, device=device, **changes)
     rows = run_batch(list(inputs), output_dir, config, tile=tile, overlap=overlap, suffix=suffix,
                      clean_dir=clean_dir, chunk=chunk, backend=backend, address=address,

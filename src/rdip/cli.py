@@ -17,12 +17,19 @@ import numpy as np
 
 from . import __version__
 from .batch import TileType
-from .config import PRESETS, preset
+from .config import PRESETS, RANGES, preset
 from .padding import MODES
 from .progress import progress_bar, progress_callback
 from .tiles import OVERLAP
 
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def range_option(command):
+    """``--range``: where the network fits the image (``FitConfig.range``)."""
+    return click.option("--range", "fit_range", type=click.Choice(list(RANGES)), default=None,
+                        help="Fit the image in [0, 1] (unit) or in tanh's [-1, 1] (symmetric); "
+                             "images in and out stay in [0, 1]. Default: the preset's.")(command)
 
 
 class UserError(click.ClickException):
@@ -70,6 +77,7 @@ def _sigma_type():
               help="Clean reference image: report SSIM/PSNR during and after the fit.")
 @click.option("--stop", type=click.Choice(["none", "wmv", "noise"]), default=None,
               help="Early stopping without a clean image (default: the preset's).")
+@range_option
 @click.option("--tile", type=TileType(), default="auto", show_default=True,
               help="Fit as overlapping tiles of this size; 'auto' follows the preset (default: "
                    "32×32 tiles) or, without preset tiles, tiles only when the whole image would "
@@ -79,7 +87,7 @@ def _sigma_type():
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its JSON if they exist.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no estimate.")
 def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, seed, device,
-            add_noise, clean_path, stop, tile, overlap, force, quiet):
+            add_noise, clean_path, stop, fit_range, tile, overlap, force, quiet):
     """Denoise INPUT into OUTPUT; write OUTPUT's configuration and scores beside it (.json).
 
     Prints the estimated time and memory first; an image too large for the memory is fitted as
@@ -101,7 +109,7 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
     if isinstance(tile, int) and overlap is not None and overlap >= tile:
         raise UserError(f"--overlap {overlap} must be smaller than --tile {tile}")
     changes = {k: v for k, v in {"padding": padding, "pad_width": pad_width, "iters": iters,
-                                 "stop": stop}.items() if v is not None}
+                                 "stop": stop, "range": fit_range}.items() if v is not None}
     config = preset(preset_name, seed=seed, device=device, **changes)
     if device == "cuda" and resolve_device("auto").type != "cuda":
         raise UserError("--device cuda: CUDA is not available here; use --device cpu or auto")
@@ -169,14 +177,15 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations T (preset's by default).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@range_option
 @click.option("--force", is_flag=True, help="Overwrite an earlier demo in the same folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def demo(out_dir, preset_name, iters, seed, device, force, quiet):
+def demo(out_dir, preset_name, iters, seed, device, fit_range, force, quiet):
     """The paper's experiment on one bundled CIFAR-10 image: unpadded, edge and reflect padding."""
     from .experiments import run_demo
 
     run_demo(out_dir, preset_name=preset_name, iters=iters, seed=seed, device=device, force=force,
-             progress=not quiet, environment=_environment())
+             progress=not quiet, environment=_environment(), fit_range=fit_range)
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict:
@@ -224,13 +233,16 @@ def _split(text: str, choices=None) -> tuple:
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="T (preset's by default).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any configuration field, e.g. --set lr=1e-5 (repeatable).")
+@click.option("--sigma", type=float, default=0.1, show_default=True,
+              help="Noise level, in the units of the range the preset fits in (--set range=…): "
+                   "0.1 in [-1, 1] is 0.05 in [0, 1].")
 @click.option("--clip-noise", is_flag=True, help="Clip the noisy images to [0, 1].")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
 @click.option("--force", is_flag=True, help="Redo every fit, replacing saved ones.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def reproduce(preset_name, indices, data, paddings, seeds, iters, sets, clip_noise, device, out,
-              force, quiet):
+def reproduce(preset_name, indices, data, paddings, seeds, iters, sets, sigma, clip_noise, device,
+              out, force, quiet):
     """The paper's Table II and Fig. 3: table2.csv, table2.md, fig3.png, curves.png, config.json.
 
     Resumable: rerunning the same command skips the fits already saved in OUT/fits.
@@ -245,7 +257,8 @@ def reproduce(preset_name, indices, data, paddings, seeds, iters, sets, clip_noi
     exp = Experiment(config=preset(preset_name, device=device, **changes),
                      indices=tuple(parse_indices(indices)),
                      paddings=_split(paddings, [m for m in MODES]),
-                     seeds=seed_list, clip_noise=clip_noise, data=str(data) if data else None)
+                     seeds=seed_list, sigma=sigma, clip_noise=clip_noise,
+                     data=str(data) if data else None)
     run_reproduce(exp, out, force=force, progress=not quiet, environment=_environment(), log=click.echo)
 
 
@@ -307,7 +320,7 @@ def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> list[float]:
 
 @main.command()
 @click.option("--methods", default=None,
-              help="Comma-separated methods (default: all but rdip-paper and rdip-paper-literal).")
+              help="Comma-separated methods (default: all but the rdip presets other than rdip-default).")
 @click.option("--images", default="cifar:0-14", show_default=True,
               help="cifar:INDICES (CIFAR-10 test images), a folder, or image files separated by commas.")
 @click.option("--sigma", default=None, help="Noise levels in [0, 1] units, e.g. 0.1,0.2 (default 0.1).")

@@ -36,7 +36,7 @@ from .results import markdown_table, write_csv
 
 CENTRE = 16
 OUTPUTS = ("compare.csv", "summary.csv", "summary.md", "crops.png", "compare.json")
-DEFAULT_METHODS = tuple(m for m in METHODS if m not in ("rdip-paper", "rdip-paper-literal"))
+DEFAULT_METHODS = tuple(m for m in METHODS if not m.startswith("rdip-") or m == "rdip-default")
 NOISE_SEED = "seed * 2**32 + crc32('<image>-s<sigma:g>')"
 
 

@@ -21,7 +21,7 @@ PAPER_SIGMA = 0.1
 
 def run_demo(out_dir: Path, preset_name: str = "paper", iters: int | None = None, seed: int = 0,
              device: str = "auto", force: bool = False, progress: bool = True,
-             environment: dict | None = None) -> list[dict]:
+             environment: dict | None = None, fit_range: str | None = None) -> list[dict]:
     """Denoise bundled CIFAR-10 test image 0 (σ = 0.1) unpadded, edge- and reflect-padded.
 
     Writes ``demo.png`` (noisy | three results | clean, SSIM full and centre under each),
@@ -34,7 +34,7 @@ def run_demo(out_dir: Path, preset_name: str = "paper", iters: int | None = None
     images, _ = load_cifar10([0])  # bundled with the package
     clean = images[0].astype(np.float64) / 255.0
     noisy = add_noise(clean, PAPER_SIGMA, seed=seed)
-    changes = {"iters": iters} if iters else {}
+    changes = {k: v for k, v in {"iters": iters, "range": fit_range}.items() if v}
     configs = [preset(preset_name, padding=p, seed=seed, device=device, **changes)
                for p in PAPER_PADDINGS]
     print(f"rdip demo: CIFAR-10 test image 0, sigma {PAPER_SIGMA}, preset {preset_name}, "

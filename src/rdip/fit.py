@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .config import PRESETS, FitConfig
+from .config import PRESETS, RANGES, FitConfig
 from .metrics import scores
 from .model import MIN_SIZE, RecurrentDIP
 from .noise import noise_sigma
@@ -35,7 +35,8 @@ class Progress:
     else ``None``; ``indices``: per network, the position of its image in the caller's list (the
     tiles of one image, ``FitConfig.tile``, repeat it);
     ``output``: the networks' outputs f(z_t), ``(1, n*C, H, W)`` on the fitting device, padded
-    targets' shape (network ``i`` owns channels ``i*C … (i+1)*C - 1``); do not modify it.
+    targets' shape, in the fitting range (``FitConfig.range``; network ``i`` owns channels
+    ``i*C … (i+1)*C - 1``); do not modify it.
     """
 
     t: int
@@ -55,7 +56,8 @@ class FitResult:
     """The outcome of one fit.
 
     ``image``: the denoised image, the input's shape, float64 clipped to [0, 1].
-    ``loss``: per iteration. ``history``: ``{"iter", "ssim_full", "ssim_centre", "psnr"}`` rows
+    ``loss``: per iteration, in the fitting range's units (``FitConfig.range``: a squared error in
+    [-1, 1] is 4× the same error in [0, 1]). ``history``: ``{"iter", "ssim_full", "ssim_centre", "psnr"}`` rows
     every ``eval_every`` iterations (empty without a clean reference). ``metrics``: final scores
     (empty without a clean reference). ``seconds``: this fit's share of its group's wall time.
     ``iters_run``: iterations this network was trained; ``stopped_at``: with early stopping
@@ -116,6 +118,18 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
 _SHARED_EXCEPT = ("seed", "padding", "preset")
 
 
+def to_range(image: np.ndarray, name: str) -> np.ndarray:
+    """An image in [0, 1] moved to the fitting range ``name`` (:data:`rdip.config.RANGES`)."""
+    low, high = RANGES[name]
+    return image * (high - low) + low
+
+
+def from_range(image: np.ndarray, name: str) -> np.ndarray:
+    """Undo :func:`to_range`: an image in the fitting range ``name`` back to [0, 1] units."""
+    low, high = RANGES[name]
+    return (image - low) / (high - low)
+
+
 def _group_key(cfg: FitConfig, shape: tuple) -> tuple:
     d = cfg.to_dict()
     return (shape,) + tuple((k, v) for k, v in sorted(d.items()) if k not in _SHARED_EXCEPT)
@@ -174,7 +188,7 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
         else:
             jobs.append((i, x, c, cfg))
 
-    targets = [pad(x, cfg.pad_width, cfg.padding) for _, x, _, cfg in jobs]
+    targets = [pad(to_range(x, cfg.range), cfg.pad_width, cfg.padding) for _, x, _, cfg in jobs]
     groups: dict[tuple, list[int]] = {}
     for j, (tgt, (_, _, _, cfg)) in enumerate(zip(targets, jobs)):
         groups.setdefault(_group_key(cfg, tgt.shape), []).append(j)
@@ -250,7 +264,7 @@ def _fit_group(targets, configs, cleans, sigmas, indices, callback) -> list[FitR
         arr = x.detach().to("cpu", torch.float64).numpy().reshape(n, channels, height, width)
         out = []
         for a, c in zip(arr, configs):
-            img = np.clip(a.transpose(1, 2, 0), 0.0, 1.0)
+            img = np.clip(from_range(a.transpose(1, 2, 0), c.range), 0.0, 1.0)
             out.append(crop(img, c.pad_width, c.padding))
         return out
 
@@ -325,8 +339,10 @@ class _Stopper:
         self.ran = torch.full((n,), cfg.iters)
         self.chosen = torch.full((n,), cfg.iters)
         self.kept = torch.zeros(shape, device=device, dtype=dtype).reshape(n, -1)
-        if cfg.stop == "noise":
-            self.threshold = torch.tensor([s * s for s in sigmas], device=device, dtype=dtype)
+        if cfg.stop == "noise":  # σ is in [0, 1] units, the error in the fitting range's
+            low, high = RANGES[cfg.range]
+            self.threshold = torch.tensor([(s * (high - low)) ** 2 for s in sigmas], device=device,
+                                          dtype=dtype)
         else:
             self.ring = torch.zeros((cfg.stop_window,) + self.kept.shape, device=device, dtype=dtype)
             self.best = torch.full((n,), float("inf"), dtype=torch.float64)

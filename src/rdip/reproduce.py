@@ -1,5 +1,9 @@
 """The paper's experiment: Table II and Fig. 3 (15 CIFAR-10 images, σ = 0.1, three paddings).
 
+The noise N(0, σ²) is added in the range the network fits the image in (``FitConfig.range``): σ =
+0.1 in [-1, 1] (``symmetric``) is σ = 0.05 in [0, 1] units. Scores are always SSIM and PSNR of
+[0, 1] images with ``data_range`` 1.
+
 Every fit is saved as it finishes (``fits/<padding>-<image>-s<seed>.json`` and ``.npy``), so a
 rerun of the same command skips what is done. The noise of an image and the network's seed are
 shared by its paddings, so paddings are compared on the same noisy image and the same initial
@@ -17,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import FitConfig
+from .config import RANGES, FitConfig
 from .figures import panel_grid
 from .fit import fit_many
 from .io import atomic_write, write_json
@@ -44,8 +48,23 @@ class Experiment:
     clip_noise: bool = False
     data: str | None = None
 
+    def __post_init__(self):
+        if not (math.isfinite(self.sigma) and self.sigma > 0):
+            raise ValueError(f"sigma must be a finite number > 0, got {self.sigma}")
+
+    @property
+    def unit_sigma(self) -> float:
+        """σ in [0, 1] units: ``sigma`` is in the fitting range's (``config.range``)."""
+        low, high = RANGES[self.config.range]
+        return self.sigma / (high - low)
+
     def fit_seed(self, index: int, seed: int) -> int:
         return index + 10000 * seed
+
+    def noisy(self, clean: np.ndarray, index: int, seed: int) -> np.ndarray:
+        """Image ``index``'s noisy version for ``seed``, in [0, 1] units: N(0, σ²) noise added in
+        the fitting range (σ/2 in [0, 1] units for ``symmetric``), clipped if ``clip_noise``."""
+        return add_noise(clean, self.unit_sigma, seed=self.fit_seed(index, seed), clip=self.clip_noise)
 
     def key(self) -> dict:
         """What must match for saved fits to be reused (not the lists of images, seeds, paddings)."""
@@ -90,7 +109,7 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
 
     images, _ = load_cifar10(exp.indices, exp.data)
     clean = {i: img.astype(np.float64) / 255.0 for i, img in zip(exp.indices, images)}
-    noisy = {(i, s): add_noise(clean[i], exp.sigma, seed=exp.fit_seed(i, s), clip=exp.clip_noise)
+    noisy = {(i, s): exp.noisy(clean[i], i, s)
              for i in exp.indices for s in exp.seeds}
     jobs = [(p, i, s) for s in exp.seeds for p in exp.paddings for i in exp.indices]
     todo = [j for j in jobs if force or not _fit_path(out, *j).with_suffix(".json").exists()]
@@ -164,14 +183,20 @@ def _summarise(exp: Experiment, out: Path, clean, noisy, environment: dict) -> l
     _curves(exp, out, fits)
     write_json(out / "config.json", {"experiment": {**asdict(exp), "config": exp.config.to_dict()},
                                      "noise_seed": "image + 10000 * seed",
+                                     "sigma_fitting_range": exp.sigma, "sigma_unit": exp.unit_sigma,
                                      "environment": environment}, force=True)
     return rows
 
 
 def _table_markdown(exp: Experiment, rows: list[dict], per_fit: dict) -> str:
     paper = {r["image"] - 1: r for r in paper_table()}
+    low, high = RANGES[exp.config.range]
     lines = [f"# Table II: ours (preset `{exp.config.preset}`, T = {exp.config.iters}, "
              f"seeds {list(exp.seeds)}) beside the paper's", "",
+             f"Fitted in [{low:g}, {high:g}] (range `{exp.config.range}`); Gaussian noise σ = "
+             f"{exp.sigma:g} added there, σ = {exp.unit_sigma:g} in [0, 1] units "
+             f"({exp.unit_sigma * 255:.4g}/255), {'clipped' if exp.clip_noise else 'not clipped'}. "
+             "Scores on [0, 1] images: "
              "SSIM with `data_range=1` (scikit-image, 7×7 window); centre = the 16×16 crop at rows and "
              "columns 8–23. Paper image k is taken to be CIFAR-10 test image k−1. Means over seeds "
              "per image; 95% confidence intervals (Student t) over images × seeds.", ""]
@@ -193,7 +218,7 @@ def _table_markdown(exp: Experiment, rows: list[dict], per_fit: dict) -> str:
         noisy = [r["ssim_full_noisy"] for r in rows]
         lines += [f"Noisy input: SSIM full {np.mean(noisy):.3f}, centre "
                   f"{np.mean([r['ssim_center_noisy'] for r in rows]):.3f}.", ""]
-    pattern = _pattern(summary)
+    pattern = _pattern(exp, summary, per_fit)
     if pattern:
         lines += ["## The paper's pattern", "", pattern, ""]
     per_image = []
@@ -201,25 +226,38 @@ def _table_markdown(exp: Experiment, rows: list[dict], per_fit: dict) -> str:
         row = {"image": r["image"]}
         for c in cols:
             row[c] = r[c]
-            if r["image"] in paper:
-                row[f"paper {c.replace('ssim_', '')}"] = paper[r["image"]][c]
+            if any(i in paper for i in exp.indices):  # "–" where the paper has no such image
+                row[f"paper {c.replace('ssim_', '')}"] = paper[r["image"]][c] if r["image"] in paper else "–"
         per_image.append(row)
     lines += ["## Per image (ours, then the paper's)", "", markdown_table(per_image)]
     return "\n".join(lines)
 
 
-def _pattern(summary: list[dict]) -> str:
+def _pattern(exp: Experiment, summary: list[dict], per_fit: dict) -> str:
+    """The paper's pattern, padding by padding: padding raises full-image SSIM and lowers the
+    centre's. Differences are paired (same image, seed and noise), with 95% confidence intervals
+    over the image × seed pairs; a half of the pattern holds when its interval lies above 0."""
     m = {r["column"]: r for r in summary}
+    pairs = [(i, s) for i in exp.indices for s in exp.seeds]
     out = []
-    for p in ("edge", "reflect"):
-        if f"ssim_full_{p}" in m and "ssim_full_none" in m:
-            d = m[f"ssim_full_{p}"]["ours"] - m["ssim_full_none"]["ours"]
-            pp = m[f"ssim_full_{p}"].get("paper", float("nan")) - m["ssim_full_none"].get("paper", float("nan"))
-            dc = m["ssim_center_none"]["ours"] - m[f"ssim_center_{p}"]["ours"]
-            pc = m["ssim_center_none"].get("paper", float("nan")) - m[f"ssim_center_{p}"].get("paper", float("nan"))
-            out.append(f"- {p}: full SSIM {d:+.3f} over unpadded (paper {pp:+.3f}); unpadded centre "
-                       f"SSIM {dc:+.3f} over {p} (paper {pc:+.3f}). Paper's pattern "
-                       f"{'holds' if d > 0 and dc > 0 else 'does not hold'} here.")
+    for p in exp.paddings:
+        if p == "none" or "none" not in exp.paddings:
+            continue
+        halves = []
+        for kind, col, sign, what in (("ssim_full", "full", 1, f"{p} raises full SSIM"),
+                                      ("ssim_centre", "center", -1, f"{p} lowers centre SSIM")):
+            diffs = [sign * (per_fit[(p, i, s)][kind] - per_fit[("none", i, s)][kind]) for i, s in pairs]
+            mean, ci = float(np.mean(diffs)), _ci95(diffs)
+            paper = sign * (m.get(f"ssim_{col}_{p}", {}).get("paper", math.nan)
+                            - m.get(f"ssim_{col}_none", {}).get("paper", math.nan))
+            paper_text = "" if math.isnan(paper) else f"; paper {paper:+.3f}"
+            holds = mean - ci > 0
+            halves.append(holds)
+            out.append(f"- {what} by {mean:+.4f} (95% CI ±{ci:.4f}, on {sum(d > 0 for d in diffs)} of "
+                       f"{len(diffs)} pairs{paper_text}): {'significant' if holds else 'not significant'}.")
+        verdict = ("holds" if all(halves) else "holds in the full image only" if halves[0]
+                   else "holds in the centre only" if halves[1] else "does not hold")
+        out.append(f"- With {p} padding the paper's pattern {verdict} here.")
     return "\n".join(out)
 
 
