@@ -17,6 +17,13 @@ The runs of docs/comparison.md §1 (one thread each, 2026-11-26):
 and the earlier learning-rate probe behind docs/comparison.md §1 (whole crop, σ = 15):
 
     python benchmarks/tile_probe.py $D/set12/01.png --sigma 15 --iters 300 lr=1e-3 lr=1e-4
+
+and whole crops fitted in tanh's range [-1, 1] (docs/comparison.md §1, the range issue):
+
+    python benchmarks/tile_probe.py $D/mcmaster/1.tif --sigma 25 --iters 400 \
+        lr=1e-3 lr=1e-3,range=symmetric lr=1e-4,range=symmetric
+    python benchmarks/tile_probe.py $D/set12/01.png --sigma 25 --iters 400 \
+        lr=1e-3 lr=1e-3,range=symmetric
 """
 
 import argparse
@@ -27,6 +34,7 @@ import numpy as np
 
 import rdip
 from rdip.cli import _parse_value
+from rdip.config import RANGES
 from rdip.io import read_image
 from rdip.metrics import centre
 
@@ -55,7 +63,8 @@ for variant in args.variants:
     config = rdip.preset("default", **{"stop": "none", "tile": 0, "iters": args.iters,
                                        "eval_every": 100, "device": "cpu", **changes})
     result = rdip.fit(noisy, config, clean=clean)
+    low, high = RANGES[config.range]  # the loss is in the fitting range's units
     print(f"{variant}: " + ", ".join(f"{h['iter']}: SSIM {h['ssim_full']:.3f} loss/σ² "
-                                     f"{result.loss[h['iter'] - 1] / sigma**2:.2f}"
+                                     f"{result.loss[h['iter'] - 1] / (sigma * (high - low))**2:.2f}"
                                      for h in result.history)
           + f" ({time.perf_counter() - started:.0f} s)")
