@@ -12,11 +12,21 @@ CIFAR_NPZ = DATA / "cifar10" / "cifar10_test_0000-0749.npz"
 
 @pytest.fixture(scope="session")
 def cifar():
-    """CIFAR-10 test images 0–749 as float64 (N, 32, 32, 3) in [0, 1] (from ../shared/data)."""
-    if not CIFAR_NPZ.exists():
-        pytest.skip(f"{CIFAR_NPZ} not found")
-    with np.load(CIFAR_NPZ) as d:
-        return d["images"].astype(np.float64) / 255.0
+    """CIFAR-10 test images as float64 (N, 32, 32, 3) in [0, 1]: 0–749 from ../shared/data where
+    it is there, else the 15 (0–14) bundled with rdip, as a user's clone has them."""
+    if CIFAR_NPZ.exists():
+        with np.load(CIFAR_NPZ) as d:
+            return d["images"].astype(np.float64) / 255.0
+    from rdip.data import load_cifar10
+
+    return load_cifar10(range(15))[0].astype(np.float64) / 255.0
+
+
+def write_png(path, array: np.ndarray) -> None:
+    """Save a uint8 or uint16, grey or RGB array as PNG (test inputs; libpng via imagecodecs)."""
+    import imagecodecs
+
+    Path(path).write_bytes(imagecodecs.png_encode(np.ascontiguousarray(array)))
 
 
 @pytest.fixture

@@ -1,11 +1,18 @@
+import json
+import os
+import stat
+import struct
 import warnings
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 from PIL import Image
 
-from rdip.io import read_image, write_image, write_json
+from rdip.io import (MAX_PIXELS, atomic_write_all, check_output, image_writer, json_writer, output_dtype,
+                     read_image, to_dtype, write_image, write_json)
 
 
 @pytest.mark.parametrize("suffix, dtype, channels", [
@@ -66,7 +73,8 @@ def test_bad_files(tmp_path):
     (tmp_path / "a.gif").write_bytes(b"GIF89a")
     cases = {"missing.png": "no such file", "empty.png": "the file is empty",
              "corrupt.png": "cannot read it as PNG", "text.tif": "cannot read it as TIF",
-             "four.npy": "a 4-D array", "nan.npy": "NaN or infinite", "bool.npy": "unsupported sample type",
+             "four.npy": "a 4-D array", "nan.npy": "NaN or infinite",
+             "bool.npy": "bool samples are not supported",
              "a.gif": "unsupported format '.gif'"}
     for name, message in cases.items():
         with pytest.raises((ValueError, OSError), match=message):
@@ -89,3 +97,216 @@ def test_writes_refuse_to_overwrite_and_leave_no_temporary_files(tmp_path):
         warnings.simplefilter("error")
         write_json(tmp_path / "ok.json", {"x": np.float32(1.5), "y": np.arange(2)})
     assert (tmp_path / "ok.json").read_text().count("1.5") == 1
+
+
+def _png(path, width, height, bit_depth, colour_type, idat):
+    """Write a PNG by hand (struct + zlib), independently of the code tested."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+                     + chunk(b"IEND", b""))
+
+
+def _png16(path, data):
+    """A 16-bit grey or RGB PNG of ``data``."""
+    rows = data.reshape(data.shape[0], -1).astype(">u2")
+    raw = b"".join(b"\x00" + row.tobytes() for row in rows)  # filter type 0 on every row
+    _png(path, data.shape[1], data.shape[0], 16, 2 if data.ndim == 3 else 0, zlib.compress(raw))
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_16_bit_png_keeps_16_bits(tmp_path, rng, channels):
+    shape = (21, 23, 3) if channels == 3 else (21, 23)
+    data = rng.integers(0, 65536, shape).astype(np.uint16)
+    data.flat[:2] = [0x1234, 0x1235]  # differ in the low byte only
+    _png16(tmp_path / "in.png", data)
+    image, info = read_image(tmp_path / "in.png")
+    assert info.dtype == "uint16" and image.shape == shape
+    np.testing.assert_array_equal(np.round(image * 65535), data)
+    write_image(tmp_path / "out.png", image, dtype=info.dtype)
+    again, info2 = read_image(tmp_path / "out.png")
+    assert info2.dtype == "uint16"
+    np.testing.assert_array_equal(np.round(again * 65535), data)
+
+
+def test_colour_float_written_as_16_bit_png(tmp_path, rng):
+    image = rng.random((19, 17, 3))
+    np.save(tmp_path / "in.npy", image)
+    image, info = read_image(tmp_path / "in.npy")
+    write_image(tmp_path / "out.png", image, dtype=info.dtype)
+    back, info2 = read_image(tmp_path / "out.png")
+    assert info2.dtype == "uint16" and back.shape == image.shape
+    assert np.abs(back - image).max() <= 0.5 / 65535 + 1e-12
+    assert Image.open(tmp_path / "out.png").size == (17, 19)  # an ordinary PNG others can read
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "LA"])
+def test_png_kinds_read_like_pillow(tmp_path, rng, mode):
+    rgb = Image.fromarray(rng.integers(0, 256, (20, 24, 3)).astype(np.uint8))
+    im = rgb.convert(mode)
+    im.save(tmp_path / "a.png")
+    expected = np.asarray(im.convert("L" if mode in ("1", "LA") else "RGB")) / 255
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*dropped an opaque alpha channel")
+        image, info = read_image(tmp_path / "a.png")
+    assert info.dtype == "uint8"
+    np.testing.assert_allclose(image, expected)
+
+
+def test_png_transparent_colour_key_refused(tmp_path, rng):
+    data = rng.integers(0, 256, (20, 24, 3)).astype(np.uint8)
+    Image.fromarray(data).save(tmp_path / "key.png", transparency=tuple(int(v) for v in data[0, 0]))
+    with pytest.raises(ValueError, match="transparent alpha channel"):
+        read_image(tmp_path / "key.png")
+
+
+def test_cmyk_jpeg_read_as_rgb_with_warning(tmp_path):
+    cmyk = Image.new("CMYK", (24, 20), (10, 200, 30, 40))
+    cmyk.save(tmp_path / "cmyk.jpg", "JPEG", quality=95)
+    with pytest.warns(UserWarning, match="converted a CMYK JPEG to RGB"):
+        image, info = read_image(tmp_path / "cmyk.jpg")
+    assert info.dtype == "uint8" and image.shape == (20, 24, 3)
+    expected = np.asarray(cmyk.convert("RGB")) / 255
+    assert np.abs(image - expected).max() < 0.05
+
+
+def test_one_image_per_file(tmp_path, rng):
+    pages = rng.integers(0, 256, (3, 20, 24)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "pages.tif", pages, photometric="minisblack")
+    with pytest.raises(ValueError, match="holds 3 pages.*save the page you want as its own file"):
+        read_image(tmp_path / "pages.tif")
+    tifffile.imwrite(tmp_path / "planar.tif", pages, photometric="rgb", planarconfig="separate")
+    image, _ = read_image(tmp_path / "planar.tif")
+    np.testing.assert_allclose(image, np.moveaxis(pages, 0, -1) / 255)
+    frames = [Image.fromarray(p) for p in pages[:2]]
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:])
+    with pytest.raises(ValueError, match="animated PNG of 2 frames.*own file"):
+        read_image(tmp_path / "anim.png")
+
+
+def test_tiff_kinds_that_would_read_wrong_are_refused(tmp_path, rng):
+    grey = rng.integers(0, 256, (20, 24)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "palette.tif", grey, photometric="palette",
+                     colormap=np.zeros((3, 256), np.uint16))
+    tifffile.imwrite(tmp_path / "white.tif", grey, photometric="miniswhite")
+    for name in ("palette.tif", "white.tif"):
+        with pytest.raises(ValueError, match="is not supported; save it as grey or RGB first"):
+            read_image(tmp_path / name)
+    Image.fromarray(grey).save(tmp_path / "png.jpg", "PNG")
+    with pytest.raises(ValueError, match="holds PNG data, not JPEG"):
+        read_image(tmp_path / "png.jpg")
+
+
+def test_pixel_limit_checked_before_decoding(tmp_path):
+    assert MAX_PIXELS == 89_478_485
+    tile = zlib.compress(bytes(1024 * 1024))  # one compressed 1024×1024 tile of zeros, used 256 times
+    tifffile.imwrite(tmp_path / "huge.tif", (tile for _ in range(256)), shape=(16384, 16384),
+                     dtype=np.uint8, compression="zlib", tile=(1024, 1024))
+    assert (tmp_path / "huge.tif").stat().st_size < 1_000_000
+    with open(tmp_path / "huge.npy", "wb") as f:  # the header only: the data would not be read
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
+                                                 "shape": (9500, 9500)})
+    _png(tmp_path / "huge.png", 9500, 9500, 8, 0, b"")  # a header only; over the limit
+    _png(tmp_path / "bomb.png", 20000, 20000, 8, 0, b"")  # over twice the limit: Pillow refuses
+    for name in ("huge.tif", "huge.npy", "huge.png"):
+        with pytest.raises(ValueError, match=r"pixels, more than the limit of 89,478,485; crop it"):
+            read_image(tmp_path / name)
+    with pytest.raises(ValueError, match=r"more than twice the limit of 89,478,485 pixels"):
+        read_image(tmp_path / "bomb.png")
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int8", "uint32", "bool", "complex128"])
+def test_other_sample_types_refused_with_a_hint(tmp_path, dtype):
+    np.save(tmp_path / "a.npy", np.zeros((20, 24), dtype))
+    hint = rf"{dtype} samples are not supported; convert to uint8 \(0-255\), uint16 \(0-65535\) or floats"
+    with pytest.raises(ValueError, match=hint):
+        read_image(tmp_path / "a.npy")
+
+
+def test_other_arrays(tmp_path):
+    tifffile.imwrite(tmp_path / "int16.tif", np.zeros((20, 24), np.int16))
+    with pytest.raises(ValueError, match="int16 samples are not supported"):
+        read_image(tmp_path / "int16.tif")
+    np.save(tmp_path / "objects.npy", np.zeros((20, 24), object), allow_pickle=True)
+    with pytest.raises(ValueError, match="holds Python objects"):
+        read_image(tmp_path / "objects.npy")
+    big_endian = np.arange(20 * 24, dtype=">u2").reshape(20, 24)
+    np.save(tmp_path / "big_endian.npy", big_endian)
+    image, info = read_image(tmp_path / "big_endian.npy")
+    assert info.dtype == "uint16"
+    np.testing.assert_array_equal(np.round(image * 65535), big_endian)
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".npy"])
+def test_float16_written_as_float32(tmp_path, rng, suffix):
+    data = rng.random((20, 24)).astype(np.float16)
+    np.save(tmp_path / "in.npy", data)
+    image, info = read_image(tmp_path / "in.npy")
+    assert info.dtype == "float16"
+    write_image(tmp_path / f"out{suffix}", image, dtype=info.dtype)
+    back, info2 = read_image(tmp_path / f"out{suffix}")
+    assert info2.dtype == "float32"
+    np.testing.assert_array_equal(back, data.astype(np.float64))  # float16 values are exact in float32
+    assert output_dtype("float16") == "float32" and output_dtype("longdouble") == "float64"
+    assert to_dtype(image, "float16").dtype == np.float32
+    with pytest.raises(ValueError, match="cannot write int64 samples"):
+        write_image(tmp_path / "int.npy", image, dtype="int64")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_outputs_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("a.png", "a.jpg", "a.tif", "a.npy"):
+        write_image(tmp_path / name, np.zeros((20, 24)))
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask
+    write_json(tmp_path / "a.json", {"x": 1})
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o666 & ~umask
+    (tmp_path / "a.png").chmod(0o600)
+    write_image(tmp_path / "a.png", np.ones((20, 24)), force=True)  # an overwritten file keeps its mode
+    assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == 0o600
+
+
+def test_atomic_write_all_writes_all_or_nothing(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"old image")
+    (tmp_path / "a.json").write_text("old record")
+
+    def fail(tmp):
+        Path(tmp).write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_all([image_writer(tmp_path / "a.png", np.zeros((20, 24)), force=True),
+                          (tmp_path / "a.json", fail)])
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_all([(tmp_path / "new.png", fail), json_writer(tmp_path / "new.json", {"x": 1})])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.png"]
+    assert (tmp_path / "a.png").read_bytes() == b"old image"
+    assert (tmp_path / "a.json").read_text() == "old record"
+    atomic_write_all([image_writer(tmp_path / "a.png", np.ones((20, 24)), force=True),
+                      json_writer(tmp_path / "a.json", {"x": 1}, force=True)])
+    assert read_image(tmp_path / "a.png")[0].min() == 1.0
+    assert json.loads((tmp_path / "a.json").read_text()) == {"x": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.png"]
+    with pytest.raises(ValueError, match="given twice"):
+        atomic_write_all([(tmp_path / "b.json", fail), (tmp_path / "b.json", fail)])
+
+
+def test_check_output_refuses_a_folder_and_optionally_a_link(tmp_path):
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
+        check_output(tmp_path / "dir.png", force=True)
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        write_json(tmp_path / "dir.png", {}, force=True)
+    (tmp_path / "target.png").write_bytes(b"x")
+    try:
+        (tmp_path / "link.png").symlink_to(tmp_path / "target.png")
+        (tmp_path / "dangling.png").symlink_to(tmp_path / "nothing.png")
+    except OSError:
+        pytest.skip("cannot make symbolic links here")
+    assert check_output(tmp_path / "link.png", force=True) == tmp_path / "link.png"
+    for name in ("link.png", "dangling.png"):
+        with pytest.raises(ValueError, match="is a symbolic link"):
+            check_output(tmp_path / name, force=True, allow_symlink=False)

@@ -2,29 +2,48 @@
 
 Reading gives a float64 array in [0, 1] (``(H, W)`` grey or ``(H, W, 3)`` colour) and an
 :class:`ImageInfo` recording the file's sample type, so the result can be written back in the
-input's bit depth. Pillow (through imageio) reads and writes PNG and JPEG, tifffile reads and
-writes TIFF, NumPy reads and writes NPY. Writes are atomic: a temporary file in the target folder,
-then a rename, so a failed write leaves nothing behind.
+input's bit depth. imagecodecs (libpng) reads and writes PNG, 8- or 16-bit, grey or colour; Pillow
+reads PNG and JPEG headers and reads and writes JPEG; tifffile reads and writes TIFF; NumPy reads
+and writes NPY.
 
-An alpha channel that is fully opaque is dropped with a warning; one with any transparency is
-refused (denoising it would need a decision about the hidden pixels that is the user's to make).
+A file that cannot be used gives a ``ValueError`` or ``OSError`` with a one-line message saying
+what is wrong and what to do. Before any pixel is decoded the header is checked: at most
+:data:`MAX_PIXELS` pixels, exactly one image (a multi-page TIFF or animated PNG is refused; a JPEG
+holding several pictures, MPO, gives its first, primary one), a sample type that can be scaled to
+[0, 1] (uint8, uint16, float16/32/64), and for TIFF a grey or RGB photometric interpretation.
+An alpha channel (in PNG also a transparent colour key) that is fully opaque is dropped with a
+warning; one with any transparency is refused (denoising it would need a decision about the
+hidden pixels that is the user's to make). A CMYK (or YCCK) JPEG is converted to RGB with a
+warning.
+
+Writes are atomic: temporary files in the target folder, renamed into place only once complete,
+so a failed write leaves nothing behind and touches no existing file; :func:`atomic_write_all`
+does this for several files together (an image and its JSON record). Outputs get the usual
+permissions: an overwritten file keeps its mode, a new one gets ``0o666`` less the umask.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio.v3 as iio
+import imagecodecs
 import numpy as np
 import tifffile
+from PIL import Image
 
 PIL_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
 SUFFIXES = tuple(PIL_SUFFIXES) + tuple(TIFF_SUFFIXES) + (".npy",)
+MAX_PIXELS = 89_478_485  # Pillow's default Image.MAX_IMAGE_PIXELS (decompression-bomb limit)
+OUTPUT_DTYPES = ("uint8", "uint16", "float32", "float64")
+
+_HINT = "convert to uint8 (0-255), uint16 (0-65535) or floats in [0, 1]"
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,10 @@ class ImageInfo:
     dtype: str
 
 
+class _Refused(ValueError):
+    """A file refused with a message of ours (passed through, not rephrased as 'corrupt')."""
+
+
 def _check_suffix(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
@@ -43,14 +66,93 @@ def _check_suffix(path: Path) -> str:
     return suffix
 
 
-def _to_unit_float(a: np.ndarray, path: Path) -> np.ndarray:
+def _check_pixels(path: Path, height: int, width: int) -> None:
+    if height * width > MAX_PIXELS:
+        raise _Refused(f"{path}: {width}×{height} is {height * width:,} pixels, more than the limit "
+                       f"of {MAX_PIXELS:,}; crop it or scale it down first")
+
+
+def _check_dtype(path: Path, dtype: np.dtype) -> None:
+    if dtype.name not in ("uint8", "uint16", "float16", "float32", "float64"):
+        raise _Refused(f"{path}: {dtype.name} samples are not supported; {_HINT}")
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:  # the header only: shape and type before any data is read
+        major, _ = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else \
+            np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+    if dtype.hasobject:
+        raise _Refused(f"{path}: the array holds Python objects; save a numeric array "
+                       "(np.save of a uint8, uint16 or float array)")
+    if len(shape) not in (2, 3):
+        raise _Refused(f"{path}: a {len(shape)}-D array of shape {shape}; give one image, "
+                       "(H, W) grey or (H, W, 3) colour")
+    _check_pixels(path, shape[0], shape[1])
+    _check_dtype(path, dtype)
+    return np.load(path, allow_pickle=False)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    with tifffile.TiffFile(path) as tif:
+        pages = len(tif.pages)
+        if pages > 1:
+            raise _Refused(f"{path}: the file holds {pages} pages (images); "
+                           "save the page you want as its own file")
+        if pages == 0:
+            raise _Refused(f"{path}: the TIFF file holds no image")
+        page = tif.pages.first
+        kind = page.photometric  # palette, white-is-zero, CMYK, Lab… would be read as wrong values
+        jpeg_ycbcr = kind == tifffile.PHOTOMETRIC.YCBCR and page.compression == tifffile.COMPRESSION.JPEG
+        if kind not in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB) and not jpeg_ycbcr:
+            raise _Refused(f"{path}: TIFF photometric interpretation {kind.name} is not supported; "
+                           "save it as grey or RGB first")
+        colours = 1 if kind == tifffile.PHOTOMETRIC.MINISBLACK else 3  # tifffile gives JPEG YCbCr as RGB
+        if page.samplesperpixel - colours not in (0, 1) or page.axes not in ("YX", "YXS", "SYX"):
+            raise _Refused(f"{path}: a TIFF of shape {page.shape} ({page.axes}, {kind.name}); "
+                           "give grey, grey+alpha, RGB or RGBA")
+        _check_pixels(path, page.imagelength, page.imagewidth)
+        _check_dtype(path, page.dtype)
+        a = page.asarray()
+        return np.moveaxis(a, 0, -1) if page.axes == "SYX" else a  # planar: samples first
+
+
+def _read_pil(path: Path, suffix: str) -> np.ndarray:
+    try:
+        with warnings.catch_warnings():  # Pillow warns above its limit; MAX_PIXELS is checked below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)  # lazy: reads the header only
+    except Image.DecompressionBombError as e:
+        raise _Refused(f"{path}: more than twice the limit of {MAX_PIXELS:,} pixels; "
+                       "crop it or scale it down first") from e
+    with im:
+        expected = PIL_SUFFIXES[suffix]
+        if im.format not in ((expected,) if expected == "PNG" else ("JPEG", "MPO")):
+            raise _Refused(f"{path}: the file holds {im.format} data, not {expected}; "
+                           "give it the right extension")
+        _check_pixels(path, im.height, im.width)
+        frames = getattr(im, "n_frames", 1)
+        if suffix == ".png":
+            if frames > 1:
+                raise _Refused(f"{path}: an animated PNG of {frames} frames; "
+                               "save the frame you want as its own file")
+            return imagecodecs.png_decode(path.read_bytes())  # keeps 16 bits, expands palettes
+        if im.mode == "CMYK":
+            warnings.warn(f"{path}: converted a CMYK JPEG to RGB (a plain conversion, "
+                          "no colour profile)", stacklevel=3)
+            return np.asarray(im.convert("RGB"))
+        if im.mode not in ("L", "RGB"):
+            raise _Refused(f"{path}: a {im.mode} JPEG; save it as grey or RGB first")
+        return np.asarray(im)  # an MPO's first, primary picture
+
+
+def _to_unit_float(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.uint8:
         return a.astype(np.float64) / 255.0
     if a.dtype == np.uint16:
         return a.astype(np.float64) / 65535.0
-    if np.issubdtype(a.dtype, np.floating):
-        return a.astype(np.float64)
-    raise ValueError(f"{path}: unsupported sample type {a.dtype}; use uint8, uint16 or float")
+    return a.astype(np.float64)
 
 
 def _drop_alpha(a: np.ndarray, path: Path) -> np.ndarray:
@@ -70,9 +172,11 @@ def _drop_alpha(a: np.ndarray, path: Path) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     """Read an image file; return ``(image, info)`` with ``image`` float64 in [0, 1].
 
-    Integer files are scaled by their type's maximum (255, 65535); float files (NPY, float TIFF)
-    are taken as they are, already in [0, 1] nominally. Raises ``ValueError`` or ``OSError`` with
-    a one-line message for a missing, empty, corrupt or unsupported file, or a bad shape.
+    uint8 and uint16 samples are scaled by 255 and 65535; float16/32/64 samples are taken as
+    they are (nominally in [0, 1]; the range is not checked here). Raises ``ValueError`` or
+    ``OSError`` with a one-line message for a missing, empty, corrupt or unsupported file, more
+    than one image in it, more than :data:`MAX_PIXELS` pixels, another sample type, a bad shape,
+    transparency, or NaN or infinite values.
     """
     path = Path(path)
     suffix = _check_suffix(path)
@@ -82,100 +186,216 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
         raise ValueError(f"{path}: the file is empty")
     try:
         if suffix == ".npy":
-            a = np.load(path, allow_pickle=False)
+            a = _read_npy(path)
         elif suffix in TIFF_SUFFIXES:
-            a = tifffile.imread(path)
+            a = _read_tiff(path)
         else:
-            a = iio.imread(path)
+            a = _read_pil(path, suffix)
     except PermissionError as e:
         raise PermissionError(f"{path}: cannot read the file (permission denied)") from e
+    except (_Refused, MemoryError):
+        raise
     except Exception as e:  # each reader has its own exceptions for a damaged file
         raise ValueError(f"{path}: cannot read it as {suffix[1:].upper()} (corrupt or not an image: "
                          f"{type(e).__name__})") from e
     a = np.asarray(a)
-    if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[2] > 4 and suffix in TIFF_SUFFIXES:
-        a = np.moveaxis(a, 0, -1)  # planar TIFF (C, H, W)
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
     if a.ndim not in (2, 3):
         raise ValueError(f"{path}: a {a.ndim}-D array of shape {a.shape}; give one image, "
                          "(H, W) grey or (H, W, 3) colour")
+    _check_dtype(path, a.dtype)
     a = _drop_alpha(a, path)
     if a.ndim == 3 and a.shape[2] != 3:
         raise ValueError(f"{path}: {a.shape[2]} channels; give (H, W) grey or (H, W, 3) colour")
     if a.size == 0:
         raise ValueError(f"{path}: the image has no pixels")
-    image = _to_unit_float(a, path)
+    image = _to_unit_float(a)
     if not np.isfinite(image).all():
         raise ValueError(f"{path}: the image contains NaN or infinite values; replace them first")
-    return image, ImageInfo(str(path), str(a.dtype))
+    return image, ImageInfo(str(path), a.dtype.name)
 
 
-def check_output(path: str | os.PathLike, force: bool = False) -> Path:
-    """Check that ``path`` can be written: known format, existing folder, no file unless ``force``."""
-    path = Path(path)
-    _check_suffix(path)
+def check_target(path: Path, force: bool, allow_symlink: bool = True) -> Path:
+    """Check that ``path`` (any file) can be written: an existing folder, not a folder itself, no
+    existing file unless ``force``, and no symbolic link unless ``allow_symlink``."""
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path}: the folder {path.parent} does not exist; create it first")
+    if path.is_symlink() and not allow_symlink:
+        raise ValueError(f"{path}: is a symbolic link; give the path of a regular file")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; give a file name")
     if path.exists() and not force:
         raise FileExistsError(f"{path}: already exists; use --force to overwrite it")
     return path
 
 
-def atomic_write(path: str | os.PathLike, write, suffix: str = "") -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it to ``path``."""
+def check_output(path: str | os.PathLike, force: bool = False, allow_symlink: bool = True) -> Path:
+    """Check that ``path`` can be written as an image: a known format, an existing folder, not a
+    folder itself, no existing file unless ``force``, and no symbolic link unless ``allow_symlink``
+    (writing replaces the link itself, not the file it points to)."""
     path = Path(path)
+    _check_suffix(path)
+    return check_target(path, force, allow_symlink)
+
+
+def _umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # no way to read it without setting it; set it straight back
+    os.umask(mask)
+    return mask
+
+
+def _output_mode(path: Path) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)  # an overwritten file keeps its mode
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _write_temp(path: Path, write, suffix: str = "") -> str:
+    """Call ``write(tmp)`` on a new temporary file beside ``path`` and give it ``path``'s future
+    mode; return its name. On failure remove it and let the exception go on."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, _output_mode(path))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def atomic_write_all(items) -> None:
+    """Write several files together: ``items`` is a list of ``(path, write)`` pairs.
+
+    Each ``write(tmp_path)`` writes a temporary file beside its ``path`` (the temporary name
+    ends in the same extension); only when every one is complete are they renamed into place, one
+    after the other. If any write fails, every temporary file is removed, the exception goes on,
+    and no existing file has been touched. (Should a rename itself fail, e.g. the folder became
+    read-only meanwhile, the files renamed before it stay and the other temporary files are removed.)
+    """
+    items = [(Path(path), write) for path, write in items]
+    if len({p.resolve() for p, _ in items}) < len(items):
+        raise ValueError(f"the same file is given twice: {', '.join(str(p) for p, _ in items)}")
+    temps: list[str] = []
+    try:
+        for path, write in items:
+            temps.append(_write_temp(path, write))
+        for (path, _), tmp in zip(items, list(temps)):
+            os.replace(tmp, path)
+            temps.remove(tmp)  # renamed: nothing left to remove
+    except BaseException:
+        for tmp in temps:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: str | os.PathLike, write, suffix: str = "") -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    The temporary name ends in ``suffix`` (default: ``path``'s extension), so writers that pick
+    the format from the name work. The result gets the permissions described in the module notes.
+    """
+    path = Path(path)
+    tmp = _write_temp(path, write, suffix)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def output_dtype(dtype: str) -> str:
+    """The sample type written for ``dtype``: uint8, uint16, float32 and float64 as they are,
+    float16 as float32, other floats (longdouble) as float64; anything else is a ``ValueError``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise ValueError(f"unknown sample type {dtype!r}; use one of {', '.join(OUTPUT_DTYPES)}") from e
+    if dt.name in OUTPUT_DTYPES:
+        return dt.name
+    if dt.kind == "f":
+        return "float32" if dt.itemsize < 4 else "float64"
+    raise ValueError(f"cannot write {dt.name} samples; use one of {', '.join(OUTPUT_DTYPES)}")
+
+
 def to_dtype(image: np.ndarray, dtype: str) -> np.ndarray:
-    """Convert a float image in [0, 1] to ``dtype``: integers are clipped, scaled and rounded."""
+    """Convert a float image in [0, 1] to :func:`output_dtype` of ``dtype``: integers are clipped,
+    scaled and rounded; floats are converted as they are."""
+    dtype = output_dtype(dtype)
     if dtype in ("uint8", "uint16"):
         top = 255 if dtype == "uint8" else 65535
         return np.round(np.clip(image, 0.0, 1.0) * top).astype(dtype)
     return np.asarray(image, dtype=dtype)
 
 
+def _write_tiff(tmp: str, data: np.ndarray) -> None:
+    tifffile.imwrite(tmp, data, photometric="rgb" if data.ndim == 3 else "minisblack")
+
+
+def _write_png(tmp: str, data: np.ndarray) -> None:
+    Path(tmp).write_bytes(imagecodecs.png_encode(np.ascontiguousarray(data)))
+
+
+def _write_jpeg(tmp: str, data: np.ndarray) -> None:
+    Image.fromarray(np.ascontiguousarray(data)).save(tmp, "JPEG")
+
+
+def image_writer(path: str | os.PathLike, image: np.ndarray, dtype: str = "uint8",
+                 force: bool = False, allow_symlink: bool = True):
+    """Check ``path`` (:func:`check_output`) and convert ``image``; return ``(path, write)`` for
+    :func:`atomic_write_all`, which writes it. See :func:`write_image` for the sample types."""
+    path = check_output(path, force, allow_symlink)
+    suffix = path.suffix.lower()
+    dtype = output_dtype(dtype)
+    if suffix in PIL_SUFFIXES and dtype not in ("uint8", "uint16"):
+        dtype = "uint16" if suffix == ".png" else "uint8"
+    if PIL_SUFFIXES.get(suffix) == "JPEG" and dtype == "uint16":
+        warnings.warn(f"{path}: JPEG holds 8 bits; writing 8-bit", stacklevel=3)
+        dtype = "uint8"
+    data = to_dtype(image, dtype)
+    if suffix == ".npy":
+        return path, lambda tmp: np.save(tmp, data)
+    if suffix in TIFF_SUFFIXES:
+        return path, lambda tmp: _write_tiff(tmp, data)
+    if suffix == ".png":
+        return path, lambda tmp: _write_png(tmp, data)
+    return path, lambda tmp: _write_jpeg(tmp, data)
+
+
 def write_image(path: str | os.PathLike, image: np.ndarray, dtype: str = "uint8",
                 force: bool = False) -> Path:
     """Write a float image in [0, 1] as ``dtype`` (normally the input's, see :class:`ImageInfo`).
 
-    PNG and TIFF keep 8 or 16 bits; JPEG holds 8 bits only (16-bit data is written as 8-bit with
-    a warning); float data goes to TIFF and NPY as float, to PNG as 16-bit and to JPEG as 8-bit.
-    Refuses to overwrite an existing file unless ``force``.
+    PNG and TIFF keep 8 or 16 bits, grey or colour; JPEG holds 8 bits only (16-bit data is
+    written as 8-bit with a warning); float data goes to TIFF and NPY as float32 or float64
+    (float16 as float32), to PNG as 16-bit and to JPEG as 8-bit. Refuses to overwrite an existing
+    file unless ``force``.
     """
-    path = check_output(path, force)
-    suffix = path.suffix.lower()
-    if suffix in PIL_SUFFIXES and dtype not in ("uint8", "uint16"):
-        dtype = "uint16" if suffix == ".png" else "uint8"
-    if PIL_SUFFIXES.get(suffix) == "JPEG" and dtype == "uint16":
-        warnings.warn(f"{path}: JPEG holds 8 bits; writing 8-bit", stacklevel=2)
-        dtype = "uint8"
-    data = to_dtype(image, dtype)
-    if suffix == ".npy":
-        atomic_write(path, lambda tmp: np.save(tmp, data))
-    elif suffix in TIFF_SUFFIXES:
-        atomic_write(path, lambda tmp: tifffile.imwrite(
-            tmp, data, photometric="rgb" if data.ndim == 3 else "minisblack"))
-    else:
-        atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=suffix))
+    path, write = image_writer(path, image, dtype, force)
+    atomic_write_all([(path, write)])
     return path
+
+
+def json_writer(path: str | os.PathLike, data: dict, force: bool = False):
+    """Check ``path`` and turn ``data`` into indented JSON text now (a ``TypeError`` for what JSON
+    cannot hold); return ``(path, write)`` for :func:`atomic_write_all`."""
+    path = check_target(Path(path), force)
+    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+    return path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")
 
 
 def write_json(path: str | os.PathLike, data: dict, force: bool = False) -> Path:
     """Write ``data`` as indented JSON, atomically; refuse to overwrite unless ``force``."""
-    import json
-
-    path = Path(path)
-    if path.exists() and not force:
-        raise FileExistsError(f"{path}: already exists; use --force to overwrite it")
-    text = json.dumps(data, indent=2, default=_json_default)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text + "\n"))
+    path, write = json_writer(path, data, force)
+    atomic_write_all([(path, write)])
     return path
 
 
