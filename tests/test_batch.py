@@ -1,3 +1,5 @@
+import fcntl
+import hashlib
 import json
 import os
 import signal
@@ -6,13 +8,14 @@ import sys
 import time
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rdip.batch import MANIFEST, _append, batch_command, read_manifest, run_batch
+from rdip import batch
+from rdip.batch import LOCK, MANIFEST, _append, batch_command, read_manifest, run_batch
 from rdip.config import preset
+from conftest import write_png
 from rdip.io import read_image
 
 CFG = preset("default", iters=2, device="cpu")
@@ -30,12 +33,12 @@ def rows_of(out: Path) -> list[dict]:
 def mixed(tmp_path, rng):
     src = tmp_path / "in"
     src.mkdir()
-    iio.imwrite(src / "a.png", (rng.random((30, 30, 3)) * 255).astype(np.uint8))
-    iio.imwrite(src / "b.png", (rng.random((30, 30, 3)) * 255).astype(np.uint8))
-    iio.imwrite(src / "c.png", (rng.random((40, 32)) * 65535).astype(np.uint16))
+    write_png(src / "a.png", (rng.random((30, 30, 3)) * 255).astype(np.uint8))
+    write_png(src / "b.png", (rng.random((30, 30, 3)) * 255).astype(np.uint8))
+    write_png(src / "c.png", (rng.random((40, 32)) * 65535).astype(np.uint16))
     np.save(src / "d.npy", rng.random((28, 28)).astype(np.float32))
     (src / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    iio.imwrite(src / "tiny.png", (rng.random((10, 10)) * 255).astype(np.uint8))
+    write_png(src / "tiny.png", (rng.random((10, 10)) * 255).astype(np.uint8))
     (src / "notes.txt").write_text("not an image")  # ignored: not an image suffix
     return src
 
@@ -69,8 +72,8 @@ def test_metrics_with_clean_dir_and_globs(tmp_path, rng):
     src.mkdir(), clean_dir.mkdir()
     for name in ("x.png", "y.png"):
         clean = (rng.random((26, 27)) * 255).astype(np.uint8)
-        iio.imwrite(clean_dir / name, clean)
-        iio.imwrite(src / name, clean)
+        write_png(clean_dir / name, clean)
+        write_png(src / name, clean)
     rows = run_batch([str(src / "x*.png"), str(src / "y.png")], tmp_path / "out", CFG,
                      clean_dir=clean_dir, progress=False, log=quiet)
     assert [Path(r["input"]).name for r in rows] == ["x.png", "y.png"]
@@ -78,7 +81,7 @@ def test_metrics_with_clean_dir_and_globs(tmp_path, rng):
 
 
 def test_tiled_batch(tmp_path, rng):
-    iio.imwrite(tmp_path / "big.png", (rng.random((40, 50, 3)) * 255).astype(np.uint8))
+    write_png(tmp_path / "big.png", (rng.random((40, 50, 3)) * 255).astype(np.uint8))
     rows = run_batch([str(tmp_path / "big.png")], tmp_path / "out", CFG, tile=30, overlap=8,
                      progress=False, log=quiet)
     assert rows[0]["status"] == "done" and rows[0]["tile"] == {"tile": 30, "overlap": 8}
@@ -120,7 +123,7 @@ def test_resume_after_kill_9(tmp_path, rng):
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     for k in range(4):  # four shapes: four fit_many calls, outputs written one after another
-        iio.imwrite(src / f"i{k}.png", (rng.random((25 + k, 25, 3)) * 255).astype(np.uint8))
+        write_png(src / f"i{k}.png", (rng.random((25 + k, 25, 3)) * 255).astype(np.uint8))
     args = [str(src), "-o", str(out), "--device", "cpu", "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     proc = subprocess.Popen([sys.executable, "-c", "from rdip.batch import batch_command; batch_command()",
@@ -139,4 +142,175 @@ def test_resume_after_kill_9(tmp_path, rng):
     rows = rows_of(out)
     assert sorted(Path(r["input"]).name for r in rows) == [f"i{k}.png" for k in range(4)]
     assert all(r["status"] == "done" and read_image(r["output"])[0].shape[1] == 25 for r in rows)
-    assert sorted(p.name for p in out.iterdir()) == [f"i{k}_denoised.png" for k in range(4)] + [MANIFEST]
+    names = [LOCK] + [f"i{k}_denoised.png" for k in range(4)] + [MANIFEST]
+    assert sorted(p.name for p in out.iterdir()) == names
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def pair(tmp_path, rng):
+    """A folder of two small images, a.png and b.png."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png"):
+        write_png(src / name, (rng.random((26, 26)) * 255).astype(np.uint8))
+    return src
+
+
+def test_an_output_that_is_a_symlink_gets_an_error_row(pair, tmp_path, monkeypatch):
+    out, victim = tmp_path / "out", tmp_path / "victim.png"
+    out.mkdir()
+    victim.write_bytes(b"someone else's file")
+    before = digest(victim)
+    (out / "a_denoised.png").symlink_to(victim)
+    rows = {Path(r["input"]).name: r for r in run_batch([str(pair)], out, CFG, progress=False, log=quiet)}
+    assert rows["b.png"]["status"] == "done" and rows["a.png"]["status"] == "error"
+    assert "is a symbolic link; nothing was written" in rows["a.png"]["error"]
+    assert rows["a.png"]["output"] is None
+    assert digest(victim) == before and (out / "a_denoised.png").is_symlink()
+
+    # a done output replaced by a link since: not done, an error row, the target untouched
+    (out / "b_denoised.png").unlink()
+    (out / "b_denoised.png").symlink_to(victim)
+    again = run_batch([str(pair)], out, CFG, progress=False, log=quiet)
+    assert sorted((Path(r["input"]).name, r["status"]) for r in again) == [("a.png", "error"),
+                                                                            ("b.png", "error")]
+    assert digest(victim) == before and (out / "b_denoised.png").is_symlink()
+
+    # a link made while the image is fitted: checked again before the write
+    (out / "a_denoised.png").unlink()
+    (out / "b_denoised.png").unlink()
+    fit_many = batch.fit_many
+
+    def link_then_fit(images, config, clean):
+        (out / "a_denoised.png").symlink_to(victim)
+        return fit_many(images, config, clean=clean)
+
+    monkeypatch.setattr(batch, "fit_many", link_then_fit)
+    rows = {Path(r["input"]).name: r for r in run_batch([str(pair)], out, CFG, progress=False, log=quiet)}
+    assert rows["a.png"]["status"] == "error" and "symbolic link" in rows["a.png"]["error"]
+    assert rows["b.png"]["status"] == "done" and not (out / "b_denoised.png").is_symlink()
+    assert digest(victim) == before
+
+    # a folder in an output's place: an error row too, not a traceback
+    (out / "b_denoised.png").unlink()
+    (out / "b_denoised.png").mkdir()
+    rows = {Path(r["input"]).name: r for r in run_batch([str(pair)], out, CFG, progress=False, log=quiet)}
+    assert "exists and is not a file" in rows["b.png"]["error"] and (out / "b_denoised.png").is_dir()
+
+
+def test_a_manifest_that_is_a_symlink_refuses_the_run(pair, tmp_path, cli):
+    out, victim = tmp_path / "out", tmp_path / "victim.jsonl"
+    out.mkdir()
+    victim.write_text("not ours\n")
+    (out / MANIFEST).symlink_to(victim)
+    with pytest.raises(ValueError, match="manifest.jsonl is a symbolic link"):
+        run_batch([str(pair)], out, CFG, progress=False, log=quiet)
+    code, stdout, stderr = cli("batch", pair, "-o", out, "--iters", "1", "--device", "cpu", "--quiet")
+    assert code == 2 and stderr.count("\n") == 1 and "is a symbolic link" in stderr
+    assert victim.read_text() == "not ours\n"
+    assert [p.name for p in out.iterdir()] == [MANIFEST]  # nothing written, no lock taken
+    with pytest.raises(OSError):
+        _append(out / MANIFEST, {"input": "x", "status": "done"})  # never through a link
+    assert victim.read_text() == "not ours\n"
+
+
+@pytest.mark.parametrize("suffix", ["/../../X", "_a/b", "..", "_x\\y", "_a\0b"])
+def test_a_suffix_must_not_leave_the_folder(tmp_path, cli, suffix):
+    np.save(tmp_path / "e.npy", np.zeros((25, 25)))
+    out = tmp_path / "deep" / "out"
+    out.parent.mkdir()
+    with pytest.raises(ValueError, match="must not contain"):
+        run_batch([str(tmp_path / "e.npy")], out, CFG, suffix=suffix, log=quiet)
+    code, stdout, stderr = cli("batch", tmp_path / "e.npy", "-o", out, "--suffix", suffix, "--device", "cpu")
+    assert code == 2 and stderr.count("\n") == 1 and "--suffix" in stderr and "must not contain" in stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["deep", "e.npy"]  # nothing written
+
+
+def test_a_suffix_may_be_empty_or_hold_dots(tmp_path, rng):
+    np.save(tmp_path / "e.npy", rng.random((25, 25)))
+    rows = run_batch([str(tmp_path / "e.npy")], tmp_path / "out", CFG, suffix="", progress=False, log=quiet)
+    assert rows[0]["status"] == "done" and rows[0]["output"] == str((tmp_path / "out" / "e.npy").resolve())
+    rows = run_batch([str(tmp_path / "e.npy")], tmp_path / "out2", CFG, suffix=".v2", progress=False,
+                     log=quiet)
+    assert rows[0]["output"] == str((tmp_path / "out2" / "e.v2.npy").resolve())
+
+
+def test_a_second_run_on_one_folder_fails_at_once(pair, tmp_path, cli):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".a_denoised.png.k9x2z1.png"
+    stale.write_bytes(b"\x89PNG half")  # the other run's file being written
+    with open(out / LOCK, "w") as held:  # the other run
+        held.write("4242\n")  # its pid
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        message = (f"{out} is in use by another rdip batch (pid 4242); wait for it to finish "
+                   "or use another folder")
+        with pytest.raises(ValueError) as error:
+            run_batch([str(pair)], out, CFG, progress=False, log=quiet)
+        assert str(error.value) == message
+        code, stdout, stderr = cli("batch", pair, "-o", out, "--iters", "1", "--device", "cpu")
+        assert code == 2 and stderr.count("\n") == 1 and message in stderr
+        assert sorted(p.name for p in out.iterdir()) == sorted([LOCK, stale.name])  # nothing written
+        assert stale.exists()
+    # released: the next run removes the stale file, and never takes the lock file as an input
+    rows = run_batch([str(pair), str(out / LOCK), str(out)], out, CFG, progress=False, log=quiet)
+    assert sorted(Path(r["input"]).name for r in rows) == ["a.png", "b.png"]
+    assert sorted(p.name for p in out.iterdir()) == [LOCK, "a_denoised.png", "b_denoised.png", MANIFEST]
+    assert (out / LOCK).read_text() == f"{os.getpid()}\n"  # the holder's pid, while it ran
+
+
+def test_garbage_manifest_lines_are_skipped_with_one_warning(pair, tmp_path):
+    out = tmp_path / "out"
+    [row] = run_batch([str(pair / "a.png")], out, CFG, progress=False, log=quiet)
+    mtime = (out / "a_denoised.png").stat().st_mtime_ns
+    with open(out / MANIFEST, "ab") as f:
+        f.write(b"not json\n"                                   # line 2
+                b"[1, 2]\n"                                     # 3: not an object
+                b'{"input": 5, "status": "done"}\n'             # 4
+                b'{"input": "x", "status": []}\n'               # 5
+                b'{"input": "x", "status": "done", "output": 7}\n'  # 6
+                b'{"input": "caf\xe9.png", "status": "done"}\n'   # 7: not UTF-8
+                b"\n"                                           # 8: blank, ignored
+                b"\xff\xfe\x00garbage\n"                        # 9
+                b'{"input": "b", "sta')                          # cut short by a kill: silent
+    messages = []
+    rows = run_batch([str(pair)], out, CFG, progress=False, log=messages.append)
+    assert [Path(r["input"]).name for r in rows] == ["b.png"]  # a.png's done row still honoured
+    assert (out / "a_denoised.png").stat().st_mtime_ns == mtime
+    warnings = [m for m in messages if "skipped" in m]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert "skipped 7 lines" in warnings[0] and "(lines 2, 3, 4, 5, 6, …)" in warnings[0]
+    assert read_manifest(out / MANIFEST)[row["input"]]["status"] == "done"
+
+
+def test_a_rerun_with_other_settings_keeps_the_outputs_and_says_so(pair, tmp_path):
+    out = tmp_path / "out"
+    run_batch([str(pair)], out, CFG, progress=False, log=quiet)
+    names = ["a_denoised.png", "b_denoised.png"]
+    mtimes = {n: (out / n).stat().st_mtime_ns for n in names}
+
+    def rerun(config) -> list[str]:
+        messages = []
+        assert run_batch([str(pair)], out, config, progress=False, log=messages.append) == []
+        assert {n: (out / n).stat().st_mtime_ns for n in names} == mtimes  # kept, not refitted
+        return [m for m in messages if "other settings" in m]
+
+    assert rerun(CFG.replace(device="auto")) == []  # where it runs is not a setting
+    [line] = rerun(CFG.replace(iters=1, lr=1e-2))
+    assert "2 done outputs were made with other settings" in line
+    assert "iters 2 → 1" in line and "lr 0.001 → 0.01" in line
+    assert "a_denoised.png, b_denoised.png" in line and "delete them or use another folder" in line
+
+    # rows saved before a field existed: it counts at its default (range: unit)
+    rows = [json.loads(x) for x in (out / MANIFEST).read_text().splitlines()]
+    for r in rows:
+        del r["config"]["range"]
+    (out / MANIFEST).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert rerun(CFG) == []
+    [line] = rerun(CFG.replace(range="symmetric"))
+    assert "range unit → symmetric" in line and "iters" not in line

@@ -5,15 +5,15 @@ import logging
 import sys
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from rdip import batch
-from rdip.batch import MANIFEST, batch_command, run_batch
+from rdip.batch import LOCK, MANIFEST, batch_command, run_batch
 from rdip.config import preset
 from rdip.distributed import MISSING, RETRIES, RayRunner
+from conftest import write_png
 from rdip.io import read_image
 
 CFG = preset("default", iters=5, device="cpu")
@@ -32,8 +32,8 @@ def rows_of(out: Path) -> dict[str, dict]:
 def folder(tmp_path, rng):
     src = tmp_path / "in"
     src.mkdir()
-    iio.imwrite(src / "a.png", (rng.random((26, 26, 3)) * 255).astype(np.uint8))
-    iio.imwrite(src / "b.png", (rng.random((26, 26, 3)) * 255).astype(np.uint8))
+    write_png(src / "a.png", (rng.random((26, 26, 3)) * 255).astype(np.uint8))
+    write_png(src / "b.png", (rng.random((26, 26, 3)) * 255).astype(np.uint8))
     np.save(src / "g.npy", rng.random((25, 27)).astype(np.float32))
     (src / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     return src
@@ -81,11 +81,11 @@ def test_ray_writes_what_local_writes_then_resumes(folder, tmp_path):
         else:  # floats are written as they are: equal within 250× the difference measured
             np.testing.assert_allclose(ours[0], theirs[0], rtol=0, atol=1e-5)
 
-    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != MANIFEST}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name not in (MANIFEST, LOCK)}
     again = CliRunner().invoke(batch_command, args)
     assert again.exit_code == 1 and "4 images, 3 already done, 1 to do" in again.output
     assert "Ray:" not in again.output  # only bad.png was left, and it fails at reading: no Ray
-    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != MANIFEST} == mtimes
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name not in (MANIFEST, LOCK)} == mtimes
     assert len((out / MANIFEST).read_text().splitlines()) == 5
 
 

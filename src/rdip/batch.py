@@ -6,23 +6,30 @@ per image is appended to ``OUT/manifest.jsonl`` and synced to disk. The manifest
 what is finished: a rerun skips every input whose latest row is ``done`` and whose output exists,
 and redoes the rest (error rows included). A run killed at any moment (even ``kill -9``) loses only
 the chunks in flight; a half-written manifest line is ignored and stale temporary files are removed.
+Manifest lines that are not rows (edited or damaged) are skipped with one warning. A rerun with
+other settings keeps the outputs already done (it says which, and how to refit them).
 The chunks are fitted in this process (backend ``local``) or as Ray tasks on one machine or a
 cluster (backend ``ray``, :mod:`rdip.distributed`); either way this process reads the images and
 writes the outputs and the manifest, so both backends write the same rows.
-Run one batch per output folder at a time (two runs on one manifest would redo each other's work).
-Outputs are named ``stem + suffix + extension`` of their input. Every image gets the same seed, so
-an output does not depend on which other images shared its batch.
+A run holds an exclusive lock on ``OUT/.rdip-batch.lock`` (:func:`fcntl.flock`, so POSIX only;
+the file holds the pid of the run and stays when it ends): a second run on the same folder fails
+at once instead of removing the first one's temporary files.
+Outputs are named ``stem + suffix + extension`` of their input, always inside ``OUT``; nothing is
+written through a symbolic link: an output that is one gets an error row, a manifest that is one
+refuses the run. Every image gets the same seed, so an output does not depend on which other
+images shared its batch.
 """
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -38,7 +45,22 @@ from .tiles import OVERLAP, plan
 #: Images per fit_many call (local) or Ray task at most: what a kill can lose, per chunk in flight.
 CHUNK = 16
 MANIFEST = "manifest.jsonl"
+#: The lock file of a run, in the output folder (hidden and not an image: never taken as an input).
+LOCK = ".rdip-batch.lock"
 BACKENDS = ("local", "ray")
+#: Opens a path itself, never the file a symbolic link there points to (0 where the OS lacks it).
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: Configuration fields that do not change an output: where it ran, and the preset's name.
+NOT_SETTINGS = ("device", "preset")
+
+
+def check_suffix(suffix: str) -> str:
+    """``suffix`` if it only extends a file name: no path separator, ``..`` or NUL (an empty one
+    is allowed; :func:`run_batch` refuses it where an output would replace its input)."""
+    if any(bad in suffix for bad in ("/", "\\", "..", "\0")):
+        raise ValueError(f"suffix {suffix!r}: must not contain '/', '\\', '..' or NUL characters "
+                         "(outputs are written inside the output folder)")
+    return suffix
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
@@ -61,22 +83,111 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     return list(unique)
 
 
-def read_manifest(path: Path) -> dict[str, dict]:
-    """The latest row per input of a manifest; lines cut short by a kill are ignored."""
+def _row(line: bytes) -> dict | None:
+    """The manifest row on one line, or None where the line is not one (not UTF-8, not JSON, not
+    an object, or a field of the wrong type)."""
+    try:
+        row = json.loads(line.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    if not (isinstance(row, dict) and isinstance(row.get("input"), str)
+            and isinstance(row.get("status"), str) and isinstance(row.get("output"), (str, type(None)))
+            and isinstance(row.get("config", {}), dict)):
+        return None
+    return row
+
+
+def read_manifest(path: Path, log=None) -> dict[str, dict]:
+    """The latest row per input of a manifest.
+
+    A last line without its newline (cut short by a kill) is ignored silently; any other line that
+    is not a row (see :func:`_row`) is skipped, and ``log`` (when given) gets one warning line
+    with how many were skipped and the first line numbers.
+    """
     rows: dict[str, dict] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-                rows[row["input"]] = row
-            except (ValueError, KeyError, TypeError):
-                continue
+    if not path.exists():
+        return rows
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    cut = lines.pop()  # b"" after a final newline, else the last line, maybe cut short
+    skipped = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        row = _row(line)
+        if row is None:
+            skipped.append(number)
+        else:
+            rows[row["input"]] = row
+    if cut.strip():
+        row = _row(cut)
+        if row is not None:
+            rows[row["input"]] = row
+    if skipped and log is not None:
+        numbers = ", ".join(map(str, skipped[:5])) + (", …" if len(skipped) > 5 else "")
+        what = ("lines that are not manifest rows (lines" if len(skipped) > 1
+                else "line that is not a manifest row (line")
+        log(f"warning: {path}: skipped {len(skipped)} {what} {numbers}); they are ignored")
     return rows
 
 
+def _other_settings(previous: dict[str, dict], kept: list[tuple[Path, Path]],
+                    config: FitConfig) -> str | None:
+    """One line about the kept ``(input, output)`` pairs whose ``done`` row holds another
+    configuration than ``config`` (fields in :data:`NOT_SETTINGS` aside; a field the row predates
+    counts at its default, :meth:`FitConfig.saved`), or None when they all match (or have none)."""
+    current = config.to_dict()
+    changes: dict[str, list] = {}  # field → the other values it had
+    names = []
+    for path, output in kept:
+        saved = previous[str(path)].get("config")
+        if saved is None:
+            continue  # no configuration recorded: nothing to compare
+        saved = FitConfig.saved(saved, current)
+        differ = [k for k in current if k not in NOT_SETTINGS and saved.get(k) != current[k]]
+        for k in differ:
+            if saved.get(k) not in changes.setdefault(k, []):
+                changes[k].append(saved.get(k))
+        if differ:
+            names.append(output.name)
+    if not names:
+        return None
+    fields = ", ".join(f"{k} {'/'.join(map(str, old))} → {current[k]}" for k, old in changes.items())
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (f"{len(names)} done output{'s were' if len(names) > 1 else ' was'} made with other settings "
+            f"({fields}) and {'are' if len(names) > 1 else 'is'} kept: {shown}; to refit "
+            f"{'them' if len(names) > 1 else 'it'} with these settings, delete "
+            f"{'them' if len(names) > 1 else 'it'} or use another folder")
+
+
+@contextmanager
+def _lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir``'s :data:`LOCK` (an exclusive :func:`fcntl.flock`, with this process's pid
+    in the file) for the block; a ValueError at once when another run holds it."""
+    path = out_dir / LOCK
+    if path.is_symlink():
+        raise ValueError(f"{path} is a symbolic link; nothing was written (remove it)")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise ValueError(f"{out_dir} is in use by another rdip batch (pid {holder}); wait for it "
+                             "to finish or use another folder") from None
+        pid = f"{os.getpid()}\n".encode()
+        if os.pread(fd, 32, 0) != pid:  # (a rerun in the same process leaves the file alone)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, pid, 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _append(path: Path, row: dict) -> None:
-    """Append one JSON line and sync it to disk (after a line cut short, start a new line)."""
-    with open(path, "a+b") as f:
+    """Append one JSON line and sync it to disk (after a line cut short, start a new line); never
+    through a symbolic link (an OSError)."""
+    with open(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o644), "a+b") as f:
         if f.tell() > 0:
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b"\n":
@@ -88,7 +199,7 @@ def _append(path: Path, row: dict) -> None:
 
 def _sync(path: Path) -> None:
     """Force a written output to disk before its manifest row claims it."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | NOFOLLOW)
     try:
         os.fsync(fd)
     finally:
@@ -147,7 +258,13 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
     ``chunk`` per call. ``overlap``: None = the configuration's for its own tiles, else
     :data:`rdip.tiles.OVERLAP`. With
     ``clean_dir``, an image whose file name also exists there is scored against it. Outputs whose
-    input has no ``done`` row (a kill between the write and the row) are redone and replaced.
+    input has no ``done`` row (a kill between the write and the row) are redone and replaced;
+    ``done`` outputs made with another configuration are kept, and ``log`` gets one line about them.
+
+    ``suffix`` (:func:`check_suffix`) names the outputs, each in ``out_dir``. An output path that is
+    a symbolic link (or a folder) gets an error row and is left alone; a ``manifest.jsonl`` that is
+    a symbolic link, or an ``out_dir`` held by another run (:data:`LOCK`), is a ValueError before
+    anything is written.
 
     ``backend="ray"`` fits each chunk as a Ray task (:func:`rdip.distributed.ray_runner`: Ray at
     ``address``, else Ray's default, else a new one on ``num_cpus`` CPUs), and splits a shape's
@@ -159,102 +276,136 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     out_dir = Path(out_dir)
+    suffix = check_suffix(suffix)
     if not out_dir.parent.is_dir():
         raise FileNotFoundError(f"{out_dir}: the folder {out_dir.parent} does not exist; create it first")
     if backend == "local":
         resolve_device(config.device)  # no CUDA for --device cuda: one error now, not one per image
     out_dir.mkdir(exist_ok=True)
+    folder = out_dir.resolve()
     manifest = out_dir / MANIFEST
-    previous = read_manifest(manifest)
-    produced = {Path(r["output"]) for r in previous.values() if r.get("output")}
-    paths = [p for p in expand_inputs(inputs) if p not in produced]  # not our own outputs
-    outputs = {p: (out_dir / f"{p.stem}{suffix}{p.suffix}").resolve() for p in paths}
-    owner: dict[Path, Path] = {}
-    for p, out in outputs.items():
-        if out == p or out in owner:
-            raise ValueError(f"{p}: its output {out} would overwrite "
-                             f"{'the input' if out == p else owner[out]}; use another --suffix")
-        owner[out] = p
-        for stale in out_dir.glob(f".{glob.escape(out.name)}.*{out.suffix}"):
-            stale.unlink()  # the temporary file of a write killed half-way
-    todo = [p for p in paths if not (previous.get(str(p), {}).get("status") == "done"
-                                     and outputs[p].exists())]
-    log(f"{len(paths)} images, {len(paths) - len(todo)} already done, {len(todo)} to do → {out_dir}")
-    rows: list[dict] = []
-    configs: dict[tuple, FitConfig] = {}  # image shape → the configuration its images are fitted with
+    if manifest.is_symlink():
+        raise ValueError(f"{manifest} is a symbolic link; refusing to write through it, nothing was "
+                         "written (replace it with the file itself or use another folder)")
+    with _lock(out_dir):  # held until the last row: a second run fails at once
+        previous = read_manifest(manifest, log)
+        produced = {Path(r["output"]) for r in previous.values() if r.get("output")}
+        paths = [p for p in expand_inputs(inputs)  # not our own outputs, nor the lock file
+                 if p not in produced and p != folder / LOCK]
+        outputs = {p: folder / f"{p.stem}{suffix}{p.suffix}" for p in paths}  # a link there stays one
+        owner: dict[Path, Path] = {}
+        for p, out in outputs.items():
+            if out.parent != folder:  # check_suffix and file names keep it so; never write elsewhere
+                raise ValueError(f"{p}: its output {out} would be outside {out_dir}; use another --suffix")
+            if out == p or out in owner:
+                raise ValueError(f"{p}: its output {out} would overwrite "
+                                 f"{'the input' if out == p else owner[out]}; use another --suffix")
+            owner[out] = p
+            for stale in folder.glob(f".{glob.escape(out.name)}.*{out.suffix}"):
+                if stale.is_symlink() or stale.is_file():
+                    stale.unlink()  # the temporary file of a write killed half-way (a link: itself)
+        todo = [p for p in paths if not (previous.get(str(p), {}).get("status") == "done"
+                                         and outputs[p].is_file() and not outputs[p].is_symlink())]
+        log(f"{len(paths)} images, {len(paths) - len(todo)} already done, {len(todo)} to do → {out_dir}")
+        left = set(todo)
+        other = _other_settings(previous, [(p, outputs[p]) for p in paths if p not in left], config)
+        if other:
+            log(other)
+        rows: list[dict] = []
+        configs: dict[tuple, FitConfig] = {}  # image shape → the configuration its images are fitted with
 
-    def tiles_of(shape) -> dict | None:
-        """``{"tile", "overlap"}`` for a shape fitted as tiles, else None."""
-        cfg = configs.get(tuple(shape or ()))
-        return {"tile": cfg.tile, "overlap": cfg.tile_overlap} if cfg is not None and cfg.tile else None
+        def tiles_of(shape) -> dict | None:
+            """``{"tile", "overlap"}`` for a shape fitted as tiles, else None."""
+            cfg = configs.get(tuple(shape or ()))
+            return {"tile": cfg.tile, "overlap": cfg.tile_overlap} if cfg is not None and cfg.tile else None
 
-    def record(path: Path, status: str, error: str | None = None, result=None, shape=None) -> None:
-        row = {"input": str(path), "output": str(outputs[path]) if status == "done" else None,
-               "status": status, "error": error, "config": config.to_dict(),
-               "tile": tiles_of(shape),
-               "metrics": result.metrics if result else {}, "seconds": result.seconds if result else 0.0,
-               "iters_run": result.iters_run if result else 0, "shape": shape,
-               "device": result.device if result else None, "backend": backend, "time": time.time()}
-        _append(manifest, row)
-        rows.append(row)
-        bar.update(1)
+        def record(path: Path, status: str, error: str | None = None, result=None, shape=None) -> None:
+            row = {"input": str(path), "output": str(outputs[path]) if status == "done" else None,
+                   "status": status, "error": error, "config": config.to_dict(),
+                   "tile": tiles_of(shape),
+                   "metrics": result.metrics if result else {}, "seconds": result.seconds if result else 0.0,
+                   "iters_run": result.iters_run if result else 0, "shape": shape,
+                   "device": result.device if result else None, "backend": backend, "time": time.time()}
+            _append(manifest, row)
+            rows.append(row)
+            bar.update(1)
 
-    def jobs(groups: dict[tuple, list[Path]], step: int, slots: int) -> Iterator[tuple]:
-        """``((paths, shape, infos), images, cleans)`` per chunk of at most ``step`` images (one
-        where the shape is tiled), each group in at least ``slots`` chunks where it can be; read
-        when the runner asks for it."""
-        for shape, group in groups.items():
-            size = 1 if tiles_of(shape) else min(step, math.ceil(len(group) / slots))
-            for start in range(0, len(group), size):
-                part = group[start:start + size]
-                try:
-                    loaded = [_load(p, clean_dir) for p in part]
-                except Exception as e:  # noqa: BLE001  (changed since it was grouped)
-                    for p in part:
-                        record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
+        def blocked(path: Path) -> bool:
+            """Whether ``path``'s output is a symbolic link (never followed) or a folder or other
+            non-file, which gets an error row."""
+            out = outputs[path]
+            if out.is_symlink():
+                reason = "is a symbolic link"
+            elif out.exists() and not out.is_file():
+                reason = "exists and is not a file"
+            else:
+                return False
+            record(path, "error", f"{out}: the output {reason}; nothing was written "
+                                  "(remove it to write the output there)")
+            return True
+
+        def jobs(groups: dict[tuple, list[Path]], step: int, slots: int) -> Iterator[tuple]:
+            """``((paths, shape, infos), images, cleans)`` per chunk of at most ``step`` images (one
+            where the shape is tiled), each group in at least ``slots`` chunks where it can be; read
+            when the runner asks for it."""
+            for shape, group in groups.items():
+                size = 1 if tiles_of(shape) else min(step, math.ceil(len(group) / slots))
+                for start in range(0, len(group), size):
+                    part = group[start:start + size]
+                    try:
+                        loaded = [_load(p, clean_dir) for p in part]
+                    except Exception as e:  # noqa: BLE001  (changed since it was grouped)
+                        for p in part:
+                            record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
+                        continue
+                    yield ((part, shape, [x[1] for x in loaded]), [x[0] for x in loaded],
+                           [x[2] for x in loaded])
+
+        bar = progress_bar(len(todo), "batch", enabled=progress, unit="image")
+        with bar, ExitStack() as stack:
+            groups: dict[tuple, list[Path]] = {}
+            for path in todo:  # read once to check and group, again when fitted (bounded memory)
+                if blocked(path):
                     continue
-                yield (part, shape, [x[1] for x in loaded]), [x[0] for x in loaded], [x[2] for x in loaded]
-
-    bar = progress_bar(len(todo), "batch", enabled=progress, unit="image")
-    with bar, ExitStack() as stack:
-        groups: dict[tuple, list[Path]] = {}
-        for path in todo:  # read once to check and group, again when fitted (bounded memory)
-            try:
-                groups.setdefault(_load(path, clean_dir)[0].shape, []).append(path)
-            except Exception as e:  # noqa: BLE001  (one bad file must not stop the others)
-                record(path, "error", f"{type(e).__name__}: {e}")
-        if backend == "ray" and groups:
-            runner = stack.enter_context(ray_runner(address, num_cpus, config.device))
-            log(runner.summary)
-        else:
-            runner = _InProcess(config.device)
-        task_config = config.replace(device=runner.device)
-        plans = {}
-        for shape, group in list(groups.items()):
-            try:
-                plans[shape] = plan(shape[0], shape[1], shape[2] if len(shape) == 3 else 1,
-                                    task_config, tile, overlap, available_mb=runner.memory_mb)
-            except (MemoryError, ValueError) as e:
-                for p in groups.pop(shape):
-                    record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
-        configs.update({shape: p["config"] for shape, p in plans.items()})
-        if plans:
-            seconds = sum(plans[s]["seconds"] * len(g) for s, g in groups.items()) / runner.slots
-            log(f"estimated ≈{seconds:.0f} s, ≤{max(p['memory_mb'] for p in plans.values()):.0f} MB "
-                f"per fit, {sum(p['tile'] is not None for p in plans.values())} of {len(plans)} "
-                "image shapes as tiles "
-                "(rdip.tiles.plan: rates of docs/performance.md)")
-        fit = partial(_fit, configs=configs)
-        chunks = jobs(groups, chunk, runner.slots)
-        for (part, shape, infos), outcome in runner.run(fit, chunks):
-            if isinstance(outcome, Exception):
-                for p in part:
-                    record(p, "error", f"{type(outcome).__name__}: {outcome}", shape=list(shape))
-                continue
-            for p, info, result in zip(part, infos, outcome):
-                write_image(outputs[p], result.image, dtype=info.dtype, force=True)
-                _sync(outputs[p])
-                record(p, "done", result=result, shape=list(shape))
+                try:
+                    groups.setdefault(_load(path, clean_dir)[0].shape, []).append(path)
+                except Exception as e:  # noqa: BLE001  (one bad file must not stop the others)
+                    record(path, "error", f"{type(e).__name__}: {e}")
+            if backend == "ray" and groups:
+                runner = stack.enter_context(ray_runner(address, num_cpus, config.device))
+                log(runner.summary)
+            else:
+                runner = _InProcess(config.device)
+            task_config = config.replace(device=runner.device)
+            plans = {}
+            for shape, group in list(groups.items()):
+                try:
+                    plans[shape] = plan(shape[0], shape[1], shape[2] if len(shape) == 3 else 1,
+                                        task_config, tile, overlap, available_mb=runner.memory_mb)
+                except (MemoryError, ValueError) as e:
+                    for p in groups.pop(shape):
+                        record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
+            configs.update({shape: p["config"] for shape, p in plans.items()})
+            if plans:
+                seconds = sum(plans[s]["seconds"] * len(g) for s, g in groups.items()) / runner.slots
+                log(f"estimated ≈{seconds:.0f} s, ≤{max(p['memory_mb'] for p in plans.values()):.0f} MB "
+                    f"per fit, {sum(p['tile'] is not None for p in plans.values())} of {len(plans)} "
+                    "image shapes as tiles "
+                    "(rdip.tiles.plan: rates of docs/performance.md)")
+            fit = partial(_fit, configs=configs)
+            chunks = jobs(groups, chunk, runner.slots)
+            for (part, shape, infos), outcome in runner.run(fit, chunks):
+                if isinstance(outcome, Exception):
+                    for p in part:
+                        record(p, "error", f"{type(outcome).__name__}: {outcome}", shape=list(shape))
+                    continue
+                for p, info, result in zip(part, infos, outcome):
+                    if blocked(p):  # made a link while it was fitted
+                        continue
+                    # atomic (os.replace): a link made after this check is replaced, never followed
+                    write_image(outputs[p], result.image, dtype=info.dtype, force=True)
+                    _sync(outputs[p])
+                    record(p, "done", result=result, shape=list(shape))
     errors = sum(r["status"] == "error" for r in rows)
     log(f"done {len(rows) - errors}, errors {errors}; manifest: {manifest}")
     return rows
@@ -277,6 +428,14 @@ class TileType(click.ParamType):
         return size
 
 
+def _suffix_option(ctx, param, value: str) -> str:
+    """``--suffix``, checked by :func:`check_suffix` (a usage error, exit code 2)."""
+    try:
+        return check_suffix(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
+
+
 @click.command("batch")
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option("-o", "--output-dir", required=True, type=click.Path(path_type=Path),
@@ -294,8 +453,8 @@ class TileType(click.ParamType):
                    "large for the memory; 'none' never tiles.")
 @click.option("--overlap", type=click.IntRange(min=0), default=None,
               help=f"Tile overlap in pixels (default: the preset's, else {OVERLAP}).")
-@click.option("--suffix", default="_denoised", show_default=True,
-              help="Output name: input stem + SUFFIX + input extension.")
+@click.option("--suffix", default="_denoised", show_default=True, callback=_suffix_option,
+              help="Output name: input stem + SUFFIX + input extension (no '/', '\\' or '..').")
 @click.option("--clean-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder of clean references with the inputs' file names: score each output.")
 @click.option("--chunk", type=click.IntRange(min=1), default=CHUNK, show_default=True,
