@@ -79,12 +79,12 @@ BAD = [
     ("{d}/four.npy -o {d}/out.png", "4-D array"),
     ("{d}/good.png -o {d}/existing.png", "already exists; use --force"),
     ("{d}/good.png -o {d}/nofolder/out.png", "does not exist; create it first"),
-    ("{d}/good.png -o {d}/out.png --sigma -0.1", "-0.1 is not in the range x>=0"),
+    ("{d}/good.png -o {d}/out.png --sigma -0.1", "-0.1 is not a noise level in [0, 1] units"),
     ("{d}/good.png -o {d}/out.png --iters -5", "-5 is not in the range x>=1"),
     ("{d}/good.png -o {d}/out.png --iters 0", "0 is not in the range x>=1"),
     ("{d}/good.png -o {d}/out.png --padding mirror", "'mirror' is not one of"),
     ("{d}/good.png -o {d}/out.png --preset best", "'best' is not one of"),
-    ("{d}/good.png -o {d}/out.png --add-noise -1", "not in the range x>=0"),
+    ("{d}/good.png -o {d}/out.png --add-noise -1", "-1 is not a noise level"),
     ("{d}/good.png -o {d}/out.png --clean {d}/small.png", "give the clean version of the same image"),
     ("{d}/good.png -o {d}/out.png --clean {d}/good.png --add-noise 0.1", "either --add-noise or --clean"),
     ("{d}/good.png", "Missing option '-o'"),
@@ -112,7 +112,7 @@ def test_unreadable_file(cli, tmp_path, rng, monkeypatch):
         def denied(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(rdip.io.iio, "imread", denied)
+        monkeypatch.setattr(rdip.io.Image, "open", denied)
     code, _, err = cli("denoise", tmp_path / "unreadable.png", "-o", tmp_path / "out.png")
     assert code == 2 and "permission denied" in err and not (tmp_path / "out.png").exists()
 

@@ -94,7 +94,7 @@ def test_bad_arrays(bad, message):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("iters", 0, "iters must be >= 1"), ("padding", "mirror", "unknown padding"),
+    ("iters", 0, "iters must be between 1 and"), ("padding", "mirror", "unknown padding"),
     ("optimizer", "lbfgs", "optimizer must be"), ("lr", -1.0, "lr must be > 0"),
     ("device", "tpu", "device must be"), ("tile", 20, "network's minimum of 25"),
     ("tile_overlap", -1, "tile_overlap must be >= 0"), ("range", "0-255", "range must be one of"),
@@ -102,6 +102,61 @@ def test_bad_arrays(bad, message):
 def test_bad_config(field, value, message):
     with pytest.raises(ValueError, match=message):
         FitConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field, value", [("lr", float("inf")), ("h_leak", float("nan")),
+                                          ("z_noise_std", float("inf")), ("epsilon", float("nan"))])
+def test_config_numbers_must_be_finite(field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a finite number"):
+        FitConfig(**{field: value})
+
+
+@pytest.mark.parametrize("field, value, kind", [("iters", "5", "an integer"), ("iters", True, "an integer"),
+                                                ("lr", "1e-3", "a number"), ("padding", 3, "a string")])
+def test_config_fields_must_have_their_types(field, value, kind):
+    with pytest.raises(TypeError, match=f"{field} must be {kind}"):
+        FitConfig(**{field: value})
+
+
+def test_integer_images_are_scaled_by_their_type_and_floats_must_be_in_unit_range(rng):
+    clean = rng.random((26, 26, 3))
+    u8, u16 = np.round(clean * 255).astype(np.uint8), np.round(clean * 65535).astype(np.uint16)
+    cfg = TINY.replace(dtype="float64")
+    for integers, top in ((u8, 255), (u16, 65535)):
+        np.testing.assert_allclose(fit(integers, cfg).image, fit(integers / top, cfg).image, atol=1e-12)
+    with pytest.raises(ValueError, match="divide 0-255 data by 255"):
+        fit(u8.astype(np.float64), cfg)
+    for bad in (u8.astype(np.int64), u8 > 100, u8.astype(np.complex128)):
+        with pytest.raises(TypeError, match="give floats in \\[0, 1\\], or uint8"):
+            fit(bad, cfg)
+    noisy = add_noise(clean, 0.3, seed=0)  # strong noise strays outside [0, 1]: still accepted
+    assert noisy.min() < -0.3 and fit(noisy, TINY).image.shape == clean.shape
+
+
+@pytest.mark.parametrize("sigma, error, message", [
+    (25, ValueError, "in 0-255 units that is 0.09804"), (float("nan"), ValueError, "finite number in \\(0, 1\\)"),
+    (-0.1, ValueError, "finite number"), (0.0, ValueError, "finite number"), ("0.1", TypeError, "must be a number"),
+])
+def test_sigma_must_be_a_level_in_unit_range(rng, sigma, error, message):
+    with pytest.raises(error, match=message):
+        fit(rng.random((26, 26)), TINY.replace(stop="noise"), sigma=sigma)
+
+
+def test_wrong_argument_types_are_named(rng):
+    noisy = rng.random((26, 26))
+    for config in (5, {"iters": 3}, [TINY, "paper"]):
+        with pytest.raises(TypeError, match="config must be a FitConfig"):
+            fit_many([noisy], config)
+    with pytest.raises(TypeError, match="config must be a preset name or a FitConfig"):
+        denoise(noisy, {"iters": 3})
+    with pytest.raises(ValueError, match="pad width 1000000 exceeds"):
+        fit(noisy, TINY.replace(padding="edge", pad_width=1000000))
+
+
+def test_a_diverging_fit_is_an_error_not_an_image(rng):
+    cfg = FitConfig(iters=5, device="cpu", optimizer="sgd", lr=1e38, loss_reduction="sum")
+    with pytest.raises(FloatingPointError, match="the fit diverged.*lower the learning rate"):
+        fit(rng.random((26, 26)), cfg)
 
 
 def test_config_round_trip():
@@ -152,7 +207,7 @@ def test_noise_rule_stops_where_the_loss_reaches_sigma_squared(rng, fit_range, s
     assert seen == list(range(1, first + 1))  # the callback sees the stopping iteration too
     kept = (outputs[first - 1] + (span - 1)) / span
     np.testing.assert_allclose(res.image, np.clip(kept, 0, 1), atol=1e-5)
-    never = fit(noisy, cfg.replace(stop="noise"), sigma=0.0)
+    never = fit(noisy, cfg.replace(stop="noise"), sigma=1e-9)
     assert (never.stopped_at, never.iters_run) == (None, 40)
 
 
@@ -232,5 +287,5 @@ def test_config_tile_in_a_mixed_batch(rng):
 
 def test_noise_rule_on_tiles_uses_one_sigma_for_the_image(rng):
     cfg = preset("default", iters=50, device="cpu", tile=26, tile_overlap=6)
-    result = fit(rng.random((40, 40)), cfg, sigma=10.0)  # σ² above any error: every tile stops at once
+    result = fit(rng.random((40, 40)), cfg, sigma=0.99)  # σ² above any error: every tile stops at once
     assert result.iters_run == 1

@@ -19,6 +19,9 @@ def test_clip_option_and_zero_sigma():
     np.testing.assert_array_equal(add_noise(image, 0.0), image)
 
 
-def test_negative_sigma_refused():
-    with pytest.raises(ValueError, match="sigma must be >= 0"):
-        add_noise(np.zeros((4, 4)), -0.1)
+@pytest.mark.parametrize("sigma, message", [(-0.1, "finite number in \\[0, 1\\)"),
+                                            (float("inf"), "finite number"), (1e200, "finite number"),
+                                            (25, "in 0-255 units that is 0.09804")])
+def test_sigma_outside_unit_range_refused(sigma, message):
+    with pytest.raises(ValueError, match=message):
+        add_noise(np.zeros((4, 4)), sigma)

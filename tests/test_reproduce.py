@@ -85,5 +85,5 @@ def test_noise_is_added_in_the_fitting_range(fit_range, unit_sigma):
     # 49152 samples: the sample std is within 0.6% (3 standard errors) of σ
     assert np.std(to_range(noisy, fit_range) - to_range(flat, fit_range)) == pytest.approx(0.1, rel=0.01)
     assert np.std(noisy - flat) == pytest.approx(unit_sigma, rel=0.01)
-    with pytest.raises(ValueError, match="sigma must be a finite number > 0"):
+    with pytest.raises(ValueError, match="sigma must be a finite number in \\(0, 2\\)"):
         Experiment(config=preset("paper"), sigma=float("nan"))

@@ -53,8 +53,38 @@ def main(debug: bool) -> None:
     """Zero-shot image denoising with a recurrent deep image prior."""
 
 
-def _sigma_type():
-    return click.FloatRange(min=0.0)
+class Sigma(click.ParamType):
+    """A noise level: a number in (0, 1) in [0, 1] units, or in (0, 255) with ``scale=255``;
+    converted to [0, 1] units."""
+
+    name = "SIGMA"
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+
+    def convert(self, value, param, ctx):
+        from .noise import check_sigma
+
+        if isinstance(value, float):
+            return value
+        try:
+            number = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number", param, ctx)
+        try:
+            return check_sigma(number / self.scale)
+        except ValueError:
+            hint = ("" if self.scale != 1 or not 1 <= number < 255 else
+                    f"; for 0-255 units use {param.opts[0]}-255 {value}" if param else "")
+            self.fail(f"{value} is not a noise level in {'0-255' if self.scale != 1 else '[0, 1]'} "
+                      f"units (a finite number in (0, {self.scale:g})){hint}", param, ctx)
+
+
+def _either(first, second, names: str):
+    """The one of two alternative options given (or None); both given is an error."""
+    if first is not None and second is not None:
+        raise click.UsageError(f"give either {names}, not both")
+    return first if first is not None else second
 
 
 @main.command()
@@ -63,16 +93,19 @@ def _sigma_type():
               help="Output image (.png, .jpg, .tif, .npy); written in the input's bit depth.")
 @click.option("--preset", "preset_name", default="default", show_default=True,
               type=click.Choice(list(PRESETS)), help="Named configuration (see README).")
-@click.option("--sigma", type=_sigma_type(), default=None,
-              help="Noise level of INPUT in [0, 1] units, if known (recorded; estimated when absent).")
+@click.option("--sigma", type=Sigma(), default=None,
+              help="Noise level of INPUT in [0, 1] units, if known (estimated when absent).")
+@click.option("--sigma-255", type=Sigma(255), default=None, help="The same in 0-255 units (e.g. 25).")
 @click.option("--padding", type=click.Choice(list(MODES)), default=None, help="Pad the target first.")
 @click.option("--pad-width", type=click.IntRange(min=0), default=None, help="Padding width in pixels.")
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations T.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds the network and z_noise (and --add-noise).")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--add-noise", type=_sigma_type(), default=None,
-              help="Treat INPUT as clean: add Gaussian noise of this sigma first and score against INPUT.")
+@click.option("--add-noise", type=Sigma(), default=None,
+              help="Treat INPUT as clean: add Gaussian noise of this sigma ([0, 1] units) first "
+                   "and score against INPUT.")
+@click.option("--add-noise-255", type=Sigma(255), default=None, help="The same in 0-255 units.")
 @click.option("--clean", "clean_path", type=click.Path(path_type=Path), default=None,
               help="Clean reference image: report SSIM/PSNR during and after the fit.")
 @click.option("--stop", type=click.Choice(["none", "wmv", "noise"]), default=None,
@@ -86,26 +119,30 @@ def _sigma_type():
               help=f"Tile overlap in pixels (default: the preset's, else {OVERLAP}).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its JSON if they exist.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no estimate.")
-def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, seed, device,
-            add_noise, clean_path, stop, fit_range, tile, overlap, force, quiet):
+def denoise(input_path, output, preset_name, sigma, sigma_255, padding, pad_width, iters, seed,
+            device, add_noise, add_noise_255, clean_path, stop, fit_range, tile, overlap, force,
+            quiet):
     """Denoise INPUT into OUTPUT; write OUTPUT's configuration and scores beside it (.json).
 
     Prints the estimated time and memory first; an image too large for the memory is fitted as
     overlapping tiles (--tile).
     """
     from .fit import auto_chunk, check_image, fit, resolve_device
-    from .io import check_output, read_image, write_image, write_json
+    from .io import atomic_write_all, check_output, check_target, image_writer, json_writer, read_image
     from .metrics import scores
     from .noise import add_noise as corrupt
     from .noise import noise_sigma
     from .tiles import plan
 
+    sigma = _either(sigma, sigma_255, "--sigma or --sigma-255")
+    add_noise = _either(add_noise, add_noise_255, "--add-noise or --add-noise-255")
     if add_noise is not None and clean_path is not None:
         raise UserError("give either --add-noise or --clean, not both")
     output = check_output(output, force)
-    meta_path = output.with_suffix(".json")
-    if meta_path.exists() and not force:
-        raise UserError(f"{meta_path}: already exists; use --force to overwrite it")
+    meta_path = check_target(output.with_suffix(".json"), force)
+    if input_path.resolve() == meta_path.resolve():
+        raise UserError(f"{input_path}: INPUT would be overwritten by OUTPUT's record {meta_path}; "
+                        "choose another OUTPUT name")
     if isinstance(tile, int) and overlap is not None and overlap >= tile:
         raise UserError(f"--overlap {overlap} must be smaller than --tile {tile}")
     changes = {k: v for k, v in {"padding": padding, "pad_width": pad_width, "iters": iters,
@@ -143,7 +180,7 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
     with bar:
         result = fit(image, how["config"], clean=clean, sigma=sigma, callback=progress_callback(bar))
     write_start = time.perf_counter()
-    write_image(output, result.image, dtype=info.dtype, force=force)
+    image_item = image_writer(output, result.image, dtype=info.dtype, force=force)
     record = {
         "input": str(input_path), "output": str(output), "input_dtype": info.dtype,
         "shape": list(image.shape), "sigma": sigma, "sigma_source": sigma_source,
@@ -157,11 +194,8 @@ def denoise(input_path, output, preset_name, sigma, padding, pad_width, iters, s
                     "total_s": time.perf_counter() - started},
         "environment": _environment(),
     }
-    try:
-        write_json(meta_path, record, force=force)
-    except BaseException:
-        output.unlink(missing_ok=True)
-        raise
+    # both complete before either replaces anything: a failure leaves every existing file as it was
+    atomic_write_all([image_item, json_writer(meta_path, record, force=force)])
     msg = f"wrote {output} and {meta_path} ({result.iters_run} iterations, {result.seconds:.1f} s)"
     if clean is not None:
         msg += (f"; SSIM {record['noisy_metrics']['ssim_full']:.3f} → {result.metrics['ssim_full']:.3f}, "
@@ -209,6 +243,15 @@ def _parse_sets(values: tuple[str, ...]) -> dict:
     return out
 
 
+def _integers(text: str, option: str) -> tuple[int, ...]:
+    """``"0,1,2"`` → ``(0, 1, 2)``: non-negative integers separated by commas."""
+    items = _split(text)
+    if bad := [x for x in items if not x.isdigit()]:
+        raise UserError(f"{option} {text!r}: {bad[0]!r} is not a non-negative integer; "
+                        "give integers separated by commas, e.g. 0,1,2")
+    return tuple(int(x) for x in items)
+
+
 def _split(text: str, choices=None) -> tuple:
     items = tuple(x.strip() for x in text.split(",") if x.strip())
     if not items:
@@ -233,16 +276,21 @@ def _split(text: str, choices=None) -> tuple:
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="T (preset's by default).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any configuration field, e.g. --set lr=1e-5 (repeatable).")
-@click.option("--sigma", type=float, default=0.1, show_default=True,
-              help="Noise level, in the units of the range the preset fits in (--set range=…): "
-                   "0.1 in [-1, 1] is 0.05 in [0, 1].")
+@click.option("--sigma", type=float, default=None,
+              help="Noise level in the units of the range the preset fits in (--set range=…), "
+                   "where the noise is added: 0.1 in [-1, 1] is 0.05 in [0, 1]. [default: 0.1]")
+@click.option("--sigma-255", type=Sigma(255), default=None,
+              help="The noise level in 0-255 units of the image instead (25 = 0.098 in [0, 1]).")
 @click.option("--clip-noise", is_flag=True, help="Clip the noisy images to [0, 1].")
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@click.option("--download", is_flag=True,
+              help="Download the official CIFAR-10 archive into the cache when images beyond the "
+                   "bundled 0-14 are asked for without --data.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
-@click.option("--force", is_flag=True, help="Redo every fit, replacing saved ones.")
+@click.option("--force", is_flag=True, help="Redo every fit, deleting the saved ones first.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def reproduce(preset_name, indices, data, paddings, seeds, iters, sets, sigma, clip_noise, device,
-              out, force, quiet):
+def reproduce(preset_name, indices, data, paddings, seeds, iters, sets, sigma, sigma_255,
+              clip_noise, device, download, out, force, quiet):
     """The paper's Table II and Fig. 3: table2.csv, table2.md, fig3.png, curves.png, config.json.
 
     Resumable: rerunning the same command skips the fits already saved in OUT/fits.
@@ -250,16 +298,21 @@ def reproduce(preset_name, indices, data, paddings, seeds, iters, sets, sigma, c
     from .data import parse_indices
     from .reproduce import Experiment, run_reproduce
 
-    changes = _parse_sets(sets)
+    from .config import RANGES
+
+    changes = {"device": device, **_parse_sets(sets)}
     if iters is not None:
         changes["iters"] = iters
-    seed_list = tuple(int(s) for s in _split(seeds))
-    exp = Experiment(config=preset(preset_name, device=device, **changes),
-                     indices=tuple(parse_indices(indices)),
+    config = preset(preset_name, **changes)
+    if sigma_255 is not None:  # [0, 1] units → the fitting range's
+        low, high = RANGES[config.range]
+        sigma = _either(sigma, sigma_255 * (high - low), "--sigma or --sigma-255")
+    exp = Experiment(config=config, indices=tuple(parse_indices(indices)),
                      paddings=_split(paddings, [m for m in MODES]),
-                     seeds=seed_list, sigma=sigma, clip_noise=clip_noise,
-                     data=str(data) if data else None)
-    run_reproduce(exp, out, force=force, progress=not quiet, environment=_environment(), log=click.echo)
+                     seeds=_integers(seeds, "--seeds"), sigma=0.1 if sigma is None else sigma,
+                     clip_noise=clip_noise, data=str(data) if data else None)
+    run_reproduce(exp, out, force=force, progress=not quiet, environment=_environment(),
+                  log=click.echo, download=download)
 
 
 @main.command()
@@ -311,11 +364,20 @@ def _parse_method_sets(values: tuple[str, ...], methods: tuple[str, ...]) -> dic
 def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> list[float]:
     if sigma is not None and sigma_255 is not None:
         raise UserError("give either --sigma or --sigma-255, not both")
-    text, scale = (sigma_255, 255.0) if sigma_255 is not None else (sigma or "0.1", 1.0)
+    from .noise import check_sigma
+
+    text, scale, option = ((sigma_255, 255.0, "--sigma-255") if sigma_255 is not None
+                           else (sigma or "0.1", 1.0, "--sigma"))
     try:
-        return [float(s) / scale for s in _split(text)]
+        values = [float(s) for s in _split(text)]
     except ValueError:
-        raise UserError(f"sigma {text!r}: give numbers separated by commas, e.g. 0.1,0.2") from None
+        raise UserError(f"{option} {text!r}: give numbers separated by commas, e.g. 0.1,0.2") from None
+    try:
+        return [check_sigma(v / scale) for v in values]
+    except ValueError:
+        raise UserError(f"{option} {text!r}: each noise level must be a finite number in "
+                        f"(0, {scale:g}) ({'0-255' if scale != 1 else '[0, 1]'} units)"
+                        + ("; for 0-255 units use --sigma-255" if scale == 1 else "")) from None
 
 
 @main.command()
@@ -329,6 +391,9 @@ def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> list[float]:
               help="Use the centre N×N of each clean image (cut before adding noise).")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="CIFAR-10 .npz, official archive or folder, for cifar: images beyond 0-14.")
+@click.option("--download", is_flag=True,
+              help="Download the official CIFAR-10 archive into the cache for cifar: images "
+                   "beyond the bundled 0-14 without --data.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds the methods' networks and the noise.")
 @click.option("--set", "sets", multiple=True, metavar="METHOD.KEY=VALUE",
@@ -336,7 +401,7 @@ def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> list[float]:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("results/compare"), show_default=True)
 @click.option("--force", is_flag=True, help="Redo every run, replacing saved ones and other settings.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compare(methods, images, sigma, sigma_255, crop, data, seed, sets, out, force, quiet):
+def compare(methods, images, sigma, sigma_255, crop, data, download, seed, sets, out, force, quiet):
     """Compare denoisers on the same noisy images: compare.csv, summary.csv, summary.md, crops.png,
     compare.json.
 
@@ -355,7 +420,7 @@ def compare(methods, images, sigma, sigma_255, crop, data, seed, sets, out, forc
         chosen = _split(methods, list(METHODS))
     options = _parse_method_sets(sets, chosen)
     sigmas = _parse_sigmas(sigma, sigma_255)
-    run_compare(list(chosen), load_images(images, data), sigmas, out, seed=seed, crop=crop,
+    run_compare(list(chosen), load_images(images, data, download), sigmas, out, seed=seed, crop=crop,
                 options=options, environment=_environment(), progress=not quiet, log=click.echo,
                 force=force)
 
@@ -366,13 +431,14 @@ main.add_command(batch_command)
 
 
 def run() -> None:
-    """Console entry point: one-line errors with exit code 2 (tracebacks with ``--debug``)."""
+    """Console entry point: one-line errors with exit code 2 (tracebacks with ``--debug``);
+    warnings (rdip's own) as one line each."""
     debug = "--debug" in sys.argv[1:]
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning
             code = main.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("rdip: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as e:
@@ -380,12 +446,23 @@ def run() -> None:
             raise
         click.echo(f"rdip: error: {_one_line(e.format_message())}", err=True)
         sys.exit(2)
-    except (ValueError, OSError, RuntimeError) as e:
+    except MemoryError:
         if debug:
             raise
-        click.echo(f"rdip: error: {_one_line(str(e))} (run with --debug for details)", err=True)
+        click.echo("rdip: error: out of memory; use a smaller image, tiles (--tile 64) or a machine "
+                   "with more memory (run with --debug for details)", err=True)
+        sys.exit(2)
+    except (ValueError, TypeError, OSError, RuntimeError, ArithmeticError) as e:
+        if debug:
+            raise
+        click.echo(f"rdip: error: {_one_line(str(e)) or type(e).__name__} (run with --debug for details)",
+                   err=True)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"rdip: warning: {_one_line(str(message))}", err=True)
 
 
 def _one_line(message: str) -> str:

@@ -30,7 +30,7 @@ from .figures import panel_grid
 from .fit import resolve_device
 from .io import SUFFIXES, atomic_write, read_image, write_json
 from .metrics import centre, scores
-from .noise import add_noise
+from .noise import add_noise, check_sigma
 from .progress import progress_bar
 from .results import markdown_table, write_csv
 
@@ -40,14 +40,15 @@ DEFAULT_METHODS = tuple(m for m in METHODS if not m.startswith("rdip-") or m == 
 NOISE_SEED = "seed * 2**32 + crc32('<image>-s<sigma:g>')"
 
 
-def load_images(spec: str, data: Path | None = None) -> list[tuple[str, np.ndarray]]:
+def load_images(spec: str, data: Path | None = None,
+                download: bool = False) -> list[tuple[str, np.ndarray]]:
     """``(name, clean float image in [0, 1])`` for ``cifar:INDICES`` (names ``cifar-0000``…),
     a folder (its image files, sorted; names = file stems) or comma-separated image files."""
     from .data import load_cifar10, parse_indices
 
     if spec.startswith("cifar:"):
         indices = parse_indices(spec[len("cifar:"):])
-        images, _ = load_cifar10(indices, source=data)
+        images, _ = load_cifar10(indices, source=data, download=download)
         return [(f"cifar-{i:04d}", im.astype(np.float64) / 255.0) for i, im in zip(indices, images)]
     if data is not None:
         raise ValueError("--data applies only to cifar:INDICES images")
@@ -112,8 +113,8 @@ def _validate(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: 
     for what, items in (("method", methods), ("image name (file stem)", [n for n, _ in images])):
         if dup := sorted({x for x in items if items.count(x) > 1}):
             raise ValueError(f"{what} {dup[0]!r} is given twice; names must be unique")
-    if bad := [s for s in sigmas if not s > 0]:
-        raise ValueError(f"sigma must be > 0, got {bad[0]}")
+    for s in sigmas:
+        check_sigma(s)
     if crop is not None and crop < CENTRE:
         raise ValueError(f"crop must be at least {CENTRE} (the centre SSIM's square), got {crop}")
     return {m: check_options(m, options.get(m, {})) for m in methods}
@@ -174,7 +175,7 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
             started = time.perf_counter()
             try:
                 result = denoise(m, noisy[(n, s)], sigma=s, seed=seed, **options[m])
-            except ValueError as e:
+            except (ValueError, TypeError) as e:  # e.g. an option value the method refuses
                 raise ValueError(f"{m} on {n} at sigma {s:g}: {e}") from e
             seconds = time.perf_counter() - started
             atomic_write(_run_path(out, m, n, s, ".npy"), lambda tmp: np.save(tmp, result.astype(np.float32)))

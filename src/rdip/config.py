@@ -7,6 +7,7 @@ with every result (:meth:`FitConfig.to_dict`).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from .model import MIN_SIZE
@@ -17,6 +18,10 @@ REDUCTIONS = ("sum", "mean")
 H_MODES = ("sum", "mean", "leaky", "none")
 DTYPES = ("float32", "float64", "bfloat16")
 STOPS = ("none", "wmv", "noise")
+#: A field's annotation → the Python types it accepts and their name in messages.
+_TYPES = {"int": (int, "an integer"), "float": ((int, float), "a number"), "str": (str, "a string")}
+#: The most iterations a fit may ask for (a bound on the loss history it keeps).
+MAX_ITERS = 1_000_000
 #: Where the network fits the image (``FitConfig.range``): name → (low, high) of that range.
 RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
 
@@ -83,8 +88,14 @@ class FitConfig:
     preset: str = field(default="custom", compare=False)
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # types first: the checks below compare numbers
+            value, (kind, what) = getattr(self, f.name), _TYPES[f.type]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TypeError(f"{f.name} must be {what}, got {value!r} ({type(value).__name__})")
+            if f.type == "float" and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value}")
         checks = [
-            (self.iters >= 1, f"iters must be >= 1, got {self.iters}"),
+            (1 <= self.iters <= MAX_ITERS, f"iters must be between 1 and {MAX_ITERS}, got {self.iters}"),
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}"),
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
@@ -92,7 +103,9 @@ class FitConfig:
             (0 <= self.epsilon <= 1, f"epsilon must be in [0, 1], got {self.epsilon}"),
             (self.z_noise_std >= 0, f"z_noise_std must be >= 0, got {self.z_noise_std}"),
             (self.h_mode in H_MODES, f"h_mode must be one of {H_MODES}, got {self.h_mode!r}"),
+            (0 <= self.h_leak <= 1, f"h_leak must be in [0, 1], got {self.h_leak}"),
             (self.pad_width >= 0, f"pad width must be >= 0, got {self.pad_width}"),
+            (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              f"device must be auto, cpu or cuda, got {self.device!r}"),
@@ -101,7 +114,7 @@ class FitConfig:
             (self.chunk >= 0, f"chunk must be >= 0 (0 = automatic), got {self.chunk}"),
             (self.range in RANGES, f"range must be one of {tuple(RANGES)}, got {self.range!r}"),
             (self.stop in STOPS, f"stop must be one of {STOPS}, got {self.stop!r}"),
-            (self.stop_window >= 2, f"stop_window must be >= 2, got {self.stop_window}"),
+            (2 <= self.stop_window <= MAX_ITERS, f"stop_window must be between 2 and {MAX_ITERS}, got {self.stop_window}"),
             (self.stop_patience >= 1, f"stop_patience must be >= 1, got {self.stop_patience}"),
             (self.tile == 0 or self.tile >= MIN_SIZE,
              f"tile must be 0 (whole image) or at least the network's minimum of {MIN_SIZE} pixels, "

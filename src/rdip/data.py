@@ -52,6 +52,9 @@ def parse_indices(spec: str) -> list[int]:
         lo, hi = int(m[1]), int(m[2] or m[1])
         if hi < lo:
             raise ValueError(f"bad index spec {spec!r}: range {part!r} is reversed; write {hi}-{lo}")
+        if hi >= N_TEST:
+            raise ValueError(f"bad index spec {spec!r}: CIFAR-10 has {N_TEST} test images; "
+                             f"use indices 0-{N_TEST - 1}")
         out.extend(range(lo, hi + 1))
     return out
 
@@ -171,7 +174,7 @@ def load_cifar10(indices: Iterable[int] | str, source: str | os.PathLike | None 
             if not download:
                 raise FileNotFoundError(f"CIFAR-10 test images beyond 0-14 need the official "
                                         f"archive ({path} not found); pass download=True "
-                                        "(CLI: --download) or --data PATH")
+                                        "(command line: --download) or --data PATH")
             download_file(url, path, md5)
     else:
         path = Path(source).expanduser()

@@ -10,6 +10,7 @@ network ``i`` follows exactly the trajectory it would follow alone.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import torch
 from .config import PRESETS, RANGES, FitConfig
 from .metrics import scores
 from .model import MIN_SIZE, RecurrentDIP
-from .noise import noise_sigma
+from .noise import check_sigma, noise_sigma
 from .padding import crop, pad
 from .tiling import blend, split
 
@@ -97,11 +98,27 @@ def auto_chunk(device: torch.device) -> int:
     return 256 if device.type == "cuda" else 2
 
 
+#: Integer sample types and the value that stands for white (scikit-image's ``img_as_float``).
+INTEGER_WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+#: Float images may stray this far outside [0, 1] (noise does: 3σ of σ = 0.3) in all but 0.1% of
+#: their values; 0-255 data lies far beyond.
+FLOAT_MARGIN = 1.0
+
+
 def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Validate an image array and return it as float64 ``(H, W, C)`` with C in {1, 3}."""
+    """Validate an image array and return it as float64 ``(H, W, C)`` in [0, 1] units, C in {1, 3}.
+
+    ``uint8`` and ``uint16`` arrays are scaled by their type's range (255, 65535); floats are
+    taken as they are and must lie in [0, 1] but for noise: a float image whose values run more
+    than :data:`FLOAT_MARGIN` outside [0, 1] (beyond its 0.1% and 99.9% quantiles) is refused,
+    as are other integer types, booleans, NaN and infinity.
+    """
     a = np.asarray(image)
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise ValueError(f"{name} must be a numeric array, got dtype {a.dtype}")
+    if a.dtype in INTEGER_WHITE:
+        a = a / INTEGER_WHITE[a.dtype]
+    elif not np.issubdtype(a.dtype, np.floating) or a.dtype.itemsize > 8:
+        raise TypeError(f"{name} has samples of type {a.dtype}: give floats in [0, 1], or uint8 "
+                        "(0-255) or uint16 (0-65535), which are scaled by their type's range")
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3):
@@ -112,6 +129,12 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     a = a.astype(np.float64)
     if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinite values")
+    if a.min() < -FLOAT_MARGIN or a.max() > 1 + FLOAT_MARGIN:
+        low, high = np.quantile(a, [0.001, 0.999])
+        if low < -FLOAT_MARGIN or high > 1 + FLOAT_MARGIN:
+            raise ValueError(f"{name} has values from {a.min():.4g} to {a.max():.4g}: rdip expects "
+                             "floats in [0, 1] (noise may take a few outside); divide 0-255 data by "
+                             "255, or pass uint8/uint16 arrays, which are scaled by their type's range")
     return a
 
 
@@ -164,7 +187,13 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     images = [check_image(x, f"image {i}") for i, x in enumerate(noisy)]
     if config is None:
         config = PRESETS["default"]
-    configs = [config] * len(images) if isinstance(config, FitConfig) else list(config)
+    if isinstance(config, FitConfig):
+        configs = [config] * len(images)
+    elif isinstance(config, (list, tuple)) and all(isinstance(c, FitConfig) for c in config):
+        configs = list(config)
+    else:
+        raise TypeError(f"config must be a FitConfig (e.g. rdip.preset('default')) or a list of "
+                        f"them, got {type(config).__name__}")
     cleans = list(clean) if clean is not None else [None] * len(images)
     if len(configs) != len(images) or len(cleans) != len(images):
         raise ValueError("give one config (or one for each image) and one clean image per image")
@@ -172,6 +201,7 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     sigmas = [sigma] * len(images) if sigma is None or np.ndim(sigma) == 0 else list(sigma)
     if len(sigmas) != len(images):
         raise ValueError("give one sigma (or one for each image)")
+    sigmas = [None if s is None else check_sigma(s) for s in sigmas]
     sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s  # one σ per image, also when tiled
               for x, s, cfg in zip(images, sigmas, configs)]
     for i, (x, c) in enumerate(zip(images, cleans)):
@@ -188,6 +218,11 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
         else:
             jobs.append((i, x, c, cfg))
 
+    for i, x, _, cfg in jobs:
+        if cfg.padding != "none" and cfg.pad_width > max(x.shape[:2]):
+            raise ValueError(f"image {i}: pad width {cfg.pad_width} exceeds its {x.shape[0]}×"
+                             f"{x.shape[1]} pixels{' (a tile)' if i in tiled else ''}; pad by at "
+                             f"most {max(x.shape[:2])} (the paper pads 32×32 images by 4)")
     targets = [pad(to_range(x, cfg.range), cfg.pad_width, cfg.padding) for _, x, _, cfg in jobs]
     groups: dict[tuple, list[int]] = {}
     for j, (tgt, (_, _, _, cfg)) in enumerate(zip(targets, jobs)):
@@ -297,7 +332,13 @@ def _fit_group(targets, configs, cleans, sigmas, indices, callback) -> list[FitR
         if all_stopped:  # after the callback: it sees the last iteration too
             break
 
-    images = to_images(estimate() if stopper is None else stopper.result(estimate()))
+    kept = estimate() if stopper is None else stopper.result(estimate())
+    finite = torch.isfinite(kept.reshape(n, -1)).all(1).cpu()
+    if not finite.all():
+        raise FloatingPointError(
+            f"the fit diverged: {int((~finite).sum())} of {n} networks have a NaN or infinite output "
+            f"after {t} iterations (lr {cfg.lr}, optimizer {cfg.optimizer}); lower the learning rate")
+    images = to_images(kept)
     seconds = (time.perf_counter() - started) / n
     loss_np = losses[:t].cpu().numpy()
     results = []
@@ -416,6 +457,8 @@ def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, *, sigma: 
 
     if config is None or isinstance(config, str):
         config = preset(config or "default", **changes)
+    elif not isinstance(config, FitConfig):
+        raise TypeError(f"config must be a preset name or a FitConfig, got {type(config).__name__}")
     elif changes:
         config = config.replace(**changes)
     return fit(noisy, config, sigma=sigma).image

@@ -24,7 +24,7 @@ import numpy as np
 from .config import RANGES, FitConfig
 from .figures import panel_grid
 from .fit import fit_many
-from .io import atomic_write, write_json
+from .io import atomic_write, atomic_write_all, json_writer, write_json
 from .metrics import scores, ssim, ssim_centre
 from .noise import add_noise
 from .progress import progress_bar
@@ -49,8 +49,10 @@ class Experiment:
     data: str | None = None
 
     def __post_init__(self):
-        if not (math.isfinite(self.sigma) and self.sigma > 0):
-            raise ValueError(f"sigma must be a finite number > 0, got {self.sigma}")
+        low, high = RANGES[self.config.range]
+        if not (math.isfinite(self.sigma) and 0 < self.sigma < high - low):
+            raise ValueError(f"sigma must be a finite number in (0, {high - low:g}) in the units of the "
+                             f"fitting range [{low:g}, {high:g}], got {self.sigma}")
 
     @property
     def unit_sigma(self) -> float:
@@ -93,26 +95,37 @@ def _fit_path(out: Path, padding: str, index: int, seed: int) -> Path:
 
 
 def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: bool = True,
-                  environment: dict | None = None, log=print) -> list[dict]:
-    """Run (or resume) the experiment into ``out``; write the five outputs; return table2 rows."""
+                  environment: dict | None = None, log=print, download: bool = False) -> list[dict]:
+    """Run (or resume) the experiment into ``out``; write the five outputs; return table2 rows.
+
+    Everything is checked (the data loaded, ``out`` and its saved key compared) before anything
+    is written. ``force`` deletes the fits saved in ``out`` and redoes them all, so a run that
+    fails half-way never leaves fits of another configuration to be resumed. ``download``:
+    fetch the official CIFAR-10 archive into the cache when indices beyond the bundled 0–14
+    are asked for without ``exp.data``.
+    """
     from .data import load_cifar10
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
-    (out / "fits").mkdir(parents=True, exist_ok=True)
     key_path = out / "experiment.json"
-    if key_path.exists() and not force and not exp.matches(json.loads(key_path.read_text())):
+    if key_path.exists() and not force and not exp.matches(_read_key(key_path)):
         raise FileExistsError(f"{out}: holds fits of another configuration; choose another --out "
                               "or use --force to replace them")
-    write_json(key_path, exp.key(), force=True)
-
-    images, _ = load_cifar10(exp.indices, exp.data)
+    images, _ = load_cifar10(exp.indices, exp.data, download=download)
     clean = {i: img.astype(np.float64) / 255.0 for i, img in zip(exp.indices, images)}
     noisy = {(i, s): exp.noisy(clean[i], i, s)
              for i in exp.indices for s in exp.seeds}
+
+    (out / "fits").mkdir(parents=True, exist_ok=True)
+    if force:  # the key changes below: no fit of the old one may survive to be resumed
+        for old in (out / "fits").glob("*-[0-9][0-9][0-9][0-9]-s*.*"):
+            if old.suffix in (".json", ".npy"):
+                old.unlink()
+    write_json(key_path, exp.key(), force=True)
     jobs = [(p, i, s) for s in exp.seeds for p in exp.paddings for i in exp.indices]
-    todo = [j for j in jobs if force or not _fit_path(out, *j).with_suffix(".json").exists()]
+    todo = [j for j in jobs if not _fit_path(out, *j).with_suffix(".json").exists()]
     log(f"rdip reproduce: {len(jobs)} fits ({len(exp.indices)} images × {len(exp.paddings)} paddings × "
         f"{len(exp.seeds)} seeds), T = {exp.config.iters}, preset {exp.config.preset}; "
         f"{len(jobs) - len(todo)} already done in {out}/")
@@ -128,13 +141,22 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
                                clean=[clean[i] for _, i, _ in part],
                                callback=lambda p: bar.update(len(p.indices) / p.iters))
             for (p, i, s), r in zip(part, results):
-                path = _fit_path(out, p, i, s)
-                np.save(path.with_suffix(".npy"), r.image.astype(np.float32))
-                write_json(path.with_suffix(".json"), {"image": i, "seed": s, "padding": p, **r.to_dict()},
-                           force=True)
+                path = _fit_path(out, p, i, s)  # the .json, renamed last, marks the fit done
+                atomic_write_all([
+                    (path.with_suffix(".npy"), lambda tmp, a=r.image.astype(np.float32): np.save(tmp, a)),
+                    json_writer(path.with_suffix(".json"), {"image": i, "seed": s, "padding": p,
+                                                            **r.to_dict()}, force=True)])
     rows = _summarise(exp, out, clean, noisy, environment or {})
     log(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
     return rows
+
+
+def _read_key(path: Path) -> dict | None:
+    """The key saved in ``experiment.json``, or None when the file cannot be read as one."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _load_fit(out: Path, p: str, i: int, s: int) -> tuple[dict, np.ndarray]:
