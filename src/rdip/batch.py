@@ -281,6 +281,7 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
         raise FileNotFoundError(f"{out_dir}: the folder {out_dir.parent} does not exist; create it first")
     if backend == "local":
         resolve_device(config.device)  # no CUDA for --device cuda: one error now, not one per image
+    found = expand_inputs(inputs)  # no inputs: an error before the folder is made
     out_dir.mkdir(exist_ok=True)
     folder = out_dir.resolve()
     manifest = out_dir / MANIFEST
@@ -290,7 +291,7 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
     with _lock(out_dir):  # held until the last row: a second run fails at once
         previous = read_manifest(manifest, log)
         produced = {Path(r["output"]) for r in previous.values() if r.get("output")}
-        paths = [p for p in expand_inputs(inputs)  # not our own outputs, nor the lock file
+        paths = [p for p in found  # not our own outputs, nor the lock file
                  if p not in produced and p != folder / LOCK]
         outputs = {p: folder / f"{p.stem}{suffix}{p.suffix}" for p in paths}  # a link there stays one
         owner: dict[Path, Path] = {}

@@ -462,7 +462,9 @@ def run() -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    click.echo(f"rdip: warning: {_one_line(str(message))}", err=True)
+    """rdip's own warnings as one line each; other libraries' only with --debug."""
+    if Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent) or "--debug" in sys.argv:
+        click.echo(f"rdip: warning: {_one_line(str(message))}", err=True)
 
 
 def _one_line(message: str) -> str:

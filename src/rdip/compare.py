@@ -28,7 +28,7 @@ from .baselines import METHODS, denoise
 from .config import FitConfig, preset
 from .figures import panel_grid
 from .fit import resolve_device
-from .io import SUFFIXES, atomic_write, read_image, write_json
+from .io import SUFFIXES, atomic_write, atomic_write_all, json_writer, read_image, write_json
 from .metrics import centre, scores
 from .noise import add_noise, check_sigma
 from .progress import progress_bar
@@ -155,8 +155,6 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
                 any(_identity(saved["options"][m]) != identity[m] for m in shared):
             raise FileExistsError(f"{out}: holds a comparison with another seed, crop or options; "
                                   "choose another --out or use --force to replace it")
-    for m in methods:
-        (out / "runs" / m).mkdir(parents=True, exist_ok=True)
 
     noisy = {(n, s): add_noise(clean[n], s, seed=noise_seed(n, s, seed)) for n in clean for s in sigmas}
     runs = [(m, n, s) for m in methods for n in clean for s in sigmas]
@@ -178,10 +176,12 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
             except (ValueError, TypeError) as e:  # e.g. an option value the method refuses
                 raise ValueError(f"{m} on {n} at sigma {s:g}: {e}") from e
             seconds = time.perf_counter() - started
-            atomic_write(_run_path(out, m, n, s, ".npy"), lambda tmp: np.save(tmp, result.astype(np.float32)))
-            write_json(_run_path(out, m, n, s, ".json"), {
-                "method": m, "image": n, **keys[(m, n, s)], "metrics": scores(result, clean[n], CENTRE),
-                "seconds": seconds, "device": devices[m]}, force=True)
+            _run_path(out, m, n, s, "").parent.mkdir(parents=True, exist_ok=True)  # once one is done
+            atomic_write_all([  # the .json, renamed last, marks the run done
+                (_run_path(out, m, n, s, ".npy"), lambda tmp: np.save(tmp, result.astype(np.float32))),
+                json_writer(_run_path(out, m, n, s, ".json"), {
+                    "method": m, "image": n, **keys[(m, n, s)], "metrics": scores(result, clean[n], CENTRE),
+                    "seconds": seconds, "device": devices[m]}, force=True)])
             bar.update()
     rows, table = _write_outputs(out, methods, sigmas, clean, noisy, seed, crop, options)
     write_json(settings_path, {  # last: a failed or interrupted run leaves no settings to refuse

@@ -138,6 +138,13 @@ def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     return a
 
 
+def check_padding(height: int, width: int, config: FitConfig, name: str = "the image") -> None:
+    """Refuse a pad width larger than the ``height×width`` target it pads (it would only cost)."""
+    if config.padding != "none" and config.pad_width > max(height, width):
+        raise ValueError(f"{name}: pad width {config.pad_width} exceeds its {height}×{width} pixels; "
+                         f"pad by at most {max(height, width)} (the paper pads 32×32 images by 4)")
+
+
 _SHARED_EXCEPT = ("seed", "padding", "preset")
 
 
@@ -219,10 +226,7 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
             jobs.append((i, x, c, cfg))
 
     for i, x, _, cfg in jobs:
-        if cfg.padding != "none" and cfg.pad_width > max(x.shape[:2]):
-            raise ValueError(f"image {i}: pad width {cfg.pad_width} exceeds its {x.shape[0]}×"
-                             f"{x.shape[1]} pixels{' (a tile)' if i in tiled else ''}; pad by at "
-                             f"most {max(x.shape[:2])} (the paper pads 32×32 images by 4)")
+        check_padding(x.shape[0], x.shape[1], cfg, f"image {i}{' (a tile)' if i in tiled else ''}")
     targets = [pad(to_range(x, cfg.range), cfg.pad_width, cfg.padding) for _, x, _, cfg in jobs]
     groups: dict[tuple, list[int]] = {}
     for j, (tgt, (_, _, _, cfg)) in enumerate(zip(targets, jobs)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from skimage import restoration
@@ -43,4 +44,10 @@ def noise_sigma(noisy: np.ndarray, sigma: float | None = None) -> float:
     a = np.asarray(noisy, np.float64)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
-    return float(restoration.estimate_sigma(a, channel_axis=channel_axis(a), average_sigmas=True))
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):  # a flat image gives NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        estimate = float(restoration.estimate_sigma(a, channel_axis=channel_axis(a), average_sigmas=True))
+    if not math.isfinite(estimate):
+        raise ValueError("the noise level cannot be estimated: the image is flat; give sigma "
+                         "(--sigma on the command line)")
+    return estimate

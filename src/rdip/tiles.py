@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .config import FitConfig
-from .fit import Callback, FitResult, auto_chunk, fit_many, resolve_device
+from .fit import Callback, FitResult, auto_chunk, check_padding, fit_many, resolve_device
 from .model import (
     DECODER_LAYERS,
     ENCODER_LAYERS,
@@ -130,6 +130,8 @@ def plan(height: int, width: int, channels: int, config: FitConfig, tile: int | 
         chosen = None  # one tile: the whole image
     if chosen is not None and not 0 <= overlap < chosen:
         raise ValueError(f"the tile overlap ({overlap}) must be smaller than the tile ({chosen})")
+    check_padding(min(chosen or height, height), min(chosen or width, width), config,
+                  f"a {height}×{width} image" + (f" as {chosen}×{chosen} tiles" if chosen else ""))
     if chosen is None:
         count, memory, seconds = 1, whole["memory_mb"], whole["seconds"]
     else:
