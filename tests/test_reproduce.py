@@ -87,3 +87,36 @@ def test_noise_is_added_in_the_fitting_range(fit_range, unit_sigma):
     assert np.std(noisy - flat) == pytest.approx(unit_sigma, rel=0.01)
     with pytest.raises(ValueError, match="sigma must be a finite number in \\(0, 2\\)"):
         Experiment(config=preset("paper"), sigma=float("nan"))
+
+
+def test_force_deletes_the_fits_it_replaces_before_fitting(tmp_path, monkeypatch):
+    """A --force run of another configuration that fails half-way leaves no fit of the old one
+    for a later run to resume under the new key (T = 2 fits were once reused as T = 3)."""
+    import rdip.reproduce
+
+    old = Experiment(config=preset("paper", iters=2, device="cpu"), indices=(0,), paddings=("none",),
+                     seeds=(0,))
+    run_reproduce(old, tmp_path, progress=False, log=lambda *_: None)
+    assert len(list((tmp_path / "fits").glob("*.json"))) == 1
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("power cut")
+
+    new = Experiment(config=old.config.replace(iters=3), indices=(0,), paddings=("none",), seeds=(0,))
+    monkeypatch.setattr(rdip.reproduce, "fit_many", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        run_reproduce(new, tmp_path, force=True, progress=False, log=lambda *_: None)
+    assert list((tmp_path / "fits").iterdir()) == []
+    monkeypatch.undo()
+    logs = []
+    run_reproduce(new, tmp_path, progress=False, log=logs.append)
+    assert "0 already done" in logs[0]
+    saved = json.loads(next((tmp_path / "fits").glob("*.json")).read_text())
+    assert saved["config"]["iters"] == 3 and saved["iters_run"] == 3
+
+
+def test_set_device_in_reproduce(cli, tmp_path):
+    code, _, err = cli("reproduce", "--indices", "0", "--seeds", "0", "--paddings", "none", "--iters", 1,
+                       "--set", "device=cpu", "--out", tmp_path / "r", "--quiet")
+    assert code == 0, err
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["experiment"]["config"]["device"] == "cpu"
