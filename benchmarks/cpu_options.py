@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from rdip.model import RecurrentDIP
+from rdip.method.model import RecurrentDIP
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--iters", type=int, default=10)

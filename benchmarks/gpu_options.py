@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from rdip.model import RecurrentDIP
+from rdip.method.model import RecurrentDIP
 
 GROUPS = ((15, 32), (30, 40))  # (networks, side): the Table II workload at one seed
 VARIANTS = ("tf32", "fp32", "bf16", "fused", "channels_last", "graph", "graph-bf16")

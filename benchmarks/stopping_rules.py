@@ -18,8 +18,8 @@ import sys
 import numpy as np
 
 from rdip import add_noise
-from rdip.compare import load_images, noise_seed
-from rdip.noise import noise_sigma
+from rdip.experiments.compare import load_images, noise_seed
+from rdip.images.noise import noise_sigma
 
 PATIENCES = (50, 100, 200)
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from rdip import add_noise, fit_many, preset, psnr, ssim
-from rdip.compare import load_images, noise_seed
+from rdip.experiments.compare import load_images, noise_seed
 
 WINDOWS = (10, 25, 50, 100)
 EMAS = (0.9, 0.99)

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from rdip import add_noise
-from rdip.data import load_cifar10
-from rdip.io import read_image, write_image
+from rdip.images.cifar10 import load_cifar10
+from rdip.images.files import read_image, write_image
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SET12, CIFAR = DATA / "set12", DATA / "cifar10" / "cifar10_test_0000-0749.npz"

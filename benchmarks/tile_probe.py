@@ -35,8 +35,8 @@ import numpy as np
 import rdip
 from rdip.cli import _parse_value
 from rdip.config import RANGES
-from rdip.io import read_image
-from rdip.metrics import centre
+from rdip.images.files import read_image
+from rdip.images.metrics import centre
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("image", type=Path)

@@ -17,7 +17,7 @@ def cifar():
     if CIFAR_NPZ.exists():
         with np.load(CIFAR_NPZ) as d:
             return d["images"].astype(np.float64) / 255.0
-    from rdip.data import load_cifar10
+    from rdip.images.cifar10 import load_cifar10
 
     return load_cifar10(range(15))[0].astype(np.float64) / 255.0
 

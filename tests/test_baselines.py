@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from rdip import add_noise
-from rdip.baselines import METHODS, denoise
-from rdip.fit import denoise as fit_denoise
+from rdip.experiments.baselines import METHODS, denoise
+from rdip.method.engine import denoise as fit_denoise
 
 SIGMA = 0.1
 CLASSICAL = ["nlmeans", "tv", "wavelet", "bm3d"]
@@ -103,7 +103,7 @@ def test_dip_pads_sides_that_are_not_multiples_of_32():
 
 @pytest.mark.parametrize("method", RDIP)
 def test_rdip_presets_are_rdip_fit_denoise(method):
-    # 3 iterations: this checks the wiring (preset, seed and options reach rdip.fit.denoise); the
+    # 3 iterations: this checks the wiring (preset, seed and options reach rdip.method.engine.denoise); the
     # paper presets need thousands of iterations to denoise, and paper-literal does not at all.
     noisy = add_noise(CASES["grey"], SIGMA, seed=2)
     out = denoise(method, noisy, sigma=SIGMA, seed=3, iters=3, device="cpu")

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rdip import batch
-from rdip.batch import LOCK, MANIFEST, _append, batch_command, read_manifest, run_batch
+from rdip.scale import batch
+from rdip.scale.batch import LOCK, MANIFEST, _append, batch_command, read_manifest, run_batch
 from rdip.config import preset
 from conftest import write_png
-from rdip.io import read_image
+from rdip.images.files import read_image
 
 CFG = preset("default", iters=2, device="cpu")
 
@@ -126,7 +126,7 @@ def test_resume_after_kill_9(tmp_path, rng):
         write_png(src / f"i{k}.png", (rng.random((25 + k, 25, 3)) * 255).astype(np.uint8))
     args = [str(src), "-o", str(out), "--device", "cpu", "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    proc = subprocess.Popen([sys.executable, "-c", "from rdip.batch import batch_command; batch_command()",
+    proc = subprocess.Popen([sys.executable, "-c", "from rdip.scale.batch import batch_command; batch_command()",
                              *args, "--iters", "20"], env=env)
     deadline = time.monotonic() + 60
     while not ((out / MANIFEST).exists() and (out / MANIFEST).read_text()):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rdip.io import read_image
+from rdip.images.files import read_image
 
 
 @pytest.fixture
@@ -58,12 +58,12 @@ def test_unreadable_file(cli, tmp_path, rng, monkeypatch):
     unreadable.chmod(0)
     if subprocess.run(["cat", str(tmp_path / "unreadable.png")], capture_output=True).returncode == 0:
         # root reads any file: make the reader fail the way the system would
-        import rdip.io
+        import rdip.images.files
 
         def denied(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr(rdip.io.Image, "open", denied)
+        monkeypatch.setattr(rdip.images.files.Image, "open", denied)
     code, _, err = cli("denoise", tmp_path / "unreadable.png", "-o", tmp_path / "out.png")
     assert code == 2 and "permission denied" in err and not (tmp_path / "out.png").exists()
 

@@ -1,4 +1,4 @@
-"""``rdip batch --backend ray`` (rdip.distributed): the tests that need Ray skip without it."""
+"""``rdip batch --backend ray`` (rdip.scale.ray): the tests that need Ray skip without it."""
 
 import json
 import logging
@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from rdip import batch
-from rdip.batch import LOCK, MANIFEST, batch_command, run_batch
+from rdip.scale import batch
+from rdip.scale.batch import LOCK, MANIFEST, batch_command, run_batch
 from rdip.config import preset
-from rdip.distributed import MISSING, RETRIES, RayRunner
+from rdip.scale.ray import MISSING, RETRIES, RayRunner
 from conftest import write_png
-from rdip.io import read_image
+from rdip.images.files import read_image
 
 CFG = preset("default", iters=5, device="cpu")
 

@@ -260,7 +260,7 @@ def test_stopping_is_per_network_in_a_stack(cifar):
 
 
 def test_config_tile_fits_tiles_with_their_own_seeds_and_blends_them(rng):
-    from rdip.tiling import blend, split
+    from rdip.method.tiling import blend, split
 
     noisy = rng.random((40, 31, 3))
     cfg = preset("default", iters=3, device="cpu", dtype="float64", stop="none", tile=26,

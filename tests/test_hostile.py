@@ -21,7 +21,7 @@ import torch
 import rdip
 from conftest import write_png
 from rdip import FitConfig
-from rdip.batch import LOCK
+from rdip.scale.batch import LOCK
 
 TINY = FitConfig(iters=2, device="cpu")
 
@@ -215,13 +215,13 @@ def test_a_failed_record_write_keeps_the_input(cli, arena, monkeypatch):
     """`rdip denoise x.png -o x.png --force` whose record cannot be written (a full disk): the
     input, which the output would replace, is still there and unchanged."""
     d, victim = arena
-    import rdip.io
+    import rdip.images.files
 
     def full(tmp):
         raise OSError(28, "No space left on device")
 
-    real = rdip.io.json_writer
-    monkeypatch.setattr(rdip.io, "json_writer", lambda path, data, force=False: (real(path, data, force)[0], full))
+    real = rdip.images.files.json_writer
+    monkeypatch.setattr(rdip.images.files, "json_writer", lambda path, data, force=False: (real(path, data, force)[0], full))
     before = snapshot(d, victim)
     code, _, err = cli("denoise", d / "good.png", "-o", d / "good.png", "--force", "--iters", 1, "--quiet")
     assert code == 2 and err.count("\n") == 1 and "No space left on device" in err

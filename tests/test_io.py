@@ -11,7 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from rdip.io import (MAX_PIXELS, atomic_write_all, check_output, image_writer, json_writer, output_dtype,
+from rdip.images.files import (MAX_PIXELS, atomic_write_all, check_output, image_writer, json_writer, output_dtype,
                      read_image, to_dtype, write_image, write_json)
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from rdip.metrics import centre, psnr, scores, ssim, ssim_centre
+from rdip.images.metrics import centre, psnr, scores, ssim, ssim_centre
 
 
 def test_ssim_agrees_with_scikit_image(cifar, rng):

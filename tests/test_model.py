@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rdip.model import MIN_SIZE, RecurrentDIP, flops_per_iteration
+from rdip.method.model import MIN_SIZE, RecurrentDIP, flops_per_iteration
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rdip.noise import add_noise
+from rdip.images.noise import add_noise
 
 
 def test_seeded_and_unclipped_by_default():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rdip.padding import MODES, crop, pad
+from rdip.method.padding import MODES, crop, pad
 
 ROW = np.array([[1.0, 2.0, 3.0]])
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rdip.config import preset
-from rdip.reproduce import COLUMNS, Experiment, paper_table, run_reproduce
+from rdip.experiments.reproduce import COLUMNS, Experiment, paper_table, run_reproduce
 
 
 def test_paper_table_means():
@@ -76,7 +76,7 @@ def test_resume_keys_distinguish_ranges():
 @pytest.mark.parametrize("fit_range, unit_sigma", [("unit", 0.1), ("symmetric", 0.05)])
 def test_noise_is_added_in_the_fitting_range(fit_range, unit_sigma):
     """σ = 0.1 in the fitting range: 0.1 in [0, 1], 0.05 in [0, 1] units when fitting in [-1, 1]."""
-    from rdip.fit import to_range
+    from rdip.method.engine import to_range
 
     flat = np.full((128, 128, 3), 0.5)
     exp = Experiment(config=preset("paper", range=fit_range), sigma=0.1)
@@ -92,7 +92,7 @@ def test_noise_is_added_in_the_fitting_range(fit_range, unit_sigma):
 def test_force_deletes_the_fits_it_replaces_before_fitting(tmp_path, monkeypatch):
     """A --force run of another configuration that fails half-way leaves no fit of the old one
     for a later run to resume under the new key (T = 2 fits were once reused as T = 3)."""
-    import rdip.reproduce
+    import rdip.experiments.reproduce
 
     old = Experiment(config=preset("paper", iters=2, device="cpu"), indices=(0,), paddings=("none",),
                      seeds=(0,))
@@ -103,7 +103,7 @@ def test_force_deletes_the_fits_it_replaces_before_fitting(tmp_path, monkeypatch
         raise RuntimeError("power cut")
 
     new = Experiment(config=old.config.replace(iters=3), indices=(0,), paddings=("none",), seeds=(0,))
-    monkeypatch.setattr(rdip.reproduce, "fit_many", crash)
+    monkeypatch.setattr(rdip.experiments.reproduce, "fit_many", crash)
     with pytest.raises(RuntimeError, match="power cut"):
         run_reproduce(new, tmp_path, force=True, progress=False, log=lambda *_: None)
     assert list((tmp_path / "fits").iterdir()) == []

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from rdip.config import FitConfig, preset
-from rdip.tiles import estimate, fit_tiled
+from rdip.method.planning import estimate, fit_tiled
 
 
 def test_fit_tiled_returns_the_shape(rng):
@@ -17,7 +17,7 @@ def test_fit_tiled_returns_the_shape(rng):
 
 
 def test_fit_tiled_grey_and_single_tile_equals_fit(rng):
-    from rdip.fit import fit
+    from rdip.method.engine import fit
 
     noisy = rng.random((30, 28))
     cfg = preset("default", iters=2, device="cpu")
@@ -43,7 +43,7 @@ def test_fit_tiled_rejects_tiles_below_the_network_minimum(rng):
 
 
 def test_plan_tiles_only_when_the_whole_image_would_not_fit():
-    from rdip.tiles import TILE, plan
+    from rdip.method.planning import TILE, plan
 
     cfg = FitConfig(iters=10, device="cpu")
     whole = plan(200, 200, 3, cfg, available_mb=1e6)
@@ -59,10 +59,10 @@ def test_plan_tiles_only_when_the_whole_image_would_not_fit():
 def test_cli_tiles_automatically_when_memory_is_short(tmp_path, rng, cli, monkeypatch):
     import json
 
-    from rdip.io import write_image
+    from rdip.images.files import write_image
 
     write_image(tmp_path / "in.png", rng.random((100, 100, 3)))
-    monkeypatch.setattr("rdip.tiles.available_memory_mb", lambda device: 1.0)
+    monkeypatch.setattr("rdip.method.planning.available_memory_mb", lambda device: 1.0)
     code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "out.png", "--iters", "2",
                        "--device", "cpu", "--preset", "paper")  # paper: no tiles of its own
     assert code == 0, err
@@ -75,7 +75,7 @@ def test_cli_tiles_automatically_when_memory_is_short(tmp_path, rng, cli, monkey
 
 
 def test_plan_follows_the_presets_own_tiles():
-    from rdip.tiles import plan
+    from rdip.method.planning import plan
 
     cfg = preset("default", device="cpu")  # 32×32 tiles, overlap 8
     how = plan(100, 90, 3, cfg, available_mb=1e6)
@@ -94,7 +94,7 @@ def test_plan_follows_the_presets_own_tiles():
 def test_cli_default_preset_fits_tiles_and_records_them(tmp_path, rng, cli):
     import json
 
-    from rdip.io import write_image
+    from rdip.images.files import write_image
 
     write_image(tmp_path / "in.png", rng.random((50, 40)))
     code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "out.png", "--iters", "2",

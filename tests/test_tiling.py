@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rdip.tiling import blend, split
+from rdip.method.tiling import blend, split
 
 
 @pytest.mark.parametrize("shape, tile, overlap", [

@@ -16,11 +16,11 @@ import click
 import numpy as np
 
 from . import __version__
-from .batch import TileType
+from .scale.batch import TileType
 from .config import PRESETS, RANGES, preset
-from .padding import MODES
+from .method.padding import MODES
 from .progress import progress_bar, progress_callback
-from .tiles import OVERLAP
+from .method.planning import OVERLAP
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -63,7 +63,7 @@ class Sigma(click.ParamType):
         self.scale = scale
 
     def convert(self, value, param, ctx):
-        from .noise import check_sigma
+        from .images.noise import check_sigma
 
         if isinstance(value, float):
             return value
@@ -127,12 +127,12 @@ def denoise(input_path, output, preset_name, sigma, sigma_255, padding, pad_widt
     Prints the estimated time and memory first; an image too large for the memory is fitted as
     overlapping tiles (--tile).
     """
-    from .fit import auto_chunk, check_image, fit, resolve_device
-    from .io import atomic_write_all, check_output, check_target, image_writer, json_writer, read_image
-    from .metrics import scores
-    from .noise import add_noise as corrupt
-    from .noise import noise_sigma
-    from .tiles import plan
+    from .method.engine import auto_chunk, check_image, fit, resolve_device
+    from .images.files import atomic_write_all, check_output, check_target, image_writer, json_writer, read_image
+    from .images.metrics import scores
+    from .images.noise import add_noise as corrupt
+    from .images.noise import noise_sigma
+    from .method.planning import plan
 
     sigma = _either(sigma, sigma_255, "--sigma or --sigma-255")
     add_noise = _either(add_noise, add_noise_255, "--add-noise or --add-noise-255")
@@ -216,7 +216,7 @@ def denoise(input_path, output, preset_name, sigma, sigma_255, padding, pad_widt
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def demo(out_dir, preset_name, iters, seed, device, fit_range, force, quiet):
     """The paper's experiment on one bundled CIFAR-10 image: unpadded, edge and reflect padding."""
-    from .experiments import run_demo
+    from .experiments.demo import run_demo
 
     run_demo(out_dir, preset_name=preset_name, iters=iters, seed=seed, device=device, force=force,
              progress=not quiet, environment=_environment(), fit_range=fit_range)
@@ -295,8 +295,8 @@ def reproduce(preset_name, indices, data, paddings, seeds, iters, sets, sigma, s
 
     Resumable: rerunning the same command skips the fits already saved in OUT/fits.
     """
-    from .data import parse_indices
-    from .reproduce import Experiment, run_reproduce
+    from .images.cifar10 import parse_indices
+    from .experiments.reproduce import Experiment, run_reproduce
 
     from .config import RANGES
 
@@ -325,7 +325,7 @@ def bench(quick, device, iters, dtype, as_json):
     """Time the naive one-image loop against the batched engine (Table II workload)."""
     import json
 
-    from .bench import run_bench
+    from .experiments.bench import run_bench
 
     record = run_bench(quick=quick, device=device, iters=iters, dtype=dtype,
                        log=(lambda *_: None) if as_json else click.echo)
@@ -364,7 +364,7 @@ def _parse_method_sets(values: tuple[str, ...], methods: tuple[str, ...]) -> dic
 def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> list[float]:
     if sigma is not None and sigma_255 is not None:
         raise UserError("give either --sigma or --sigma-255, not both")
-    from .noise import check_sigma
+    from .images.noise import check_sigma
 
     text, scale, option = ((sigma_255, 255.0, "--sigma-255") if sigma_255 is not None
                            else (sigma or "0.1", 1.0, "--sigma"))
@@ -409,8 +409,8 @@ def compare(methods, images, sigma, sigma_255, crop, data, download, seed, sets,
     """
     from importlib.util import find_spec
 
-    from .baselines import METHODS
-    from .compare import DEFAULT_METHODS, load_images, run_compare
+    from .experiments.baselines import METHODS
+    from .experiments.compare import DEFAULT_METHODS, load_images, run_compare
 
     if methods is None:
         chosen = tuple(m for m in DEFAULT_METHODS if m != "bm3d" or find_spec("bm3d") is not None)
@@ -425,7 +425,7 @@ def compare(methods, images, sigma, sigma_255, crop, data, download, seed, sets,
                 force=force)
 
 
-from .batch import batch_command  # noqa: E402  (rdip batch: folders of images, resumable)
+from .scale.batch import batch_command  # noqa: E402  (rdip batch: folders of images, resumable)
 
 main.add_command(batch_command)
 

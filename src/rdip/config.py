@@ -10,8 +10,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .model import MIN_SIZE
-from .padding import check_mode
+from .method.model import MIN_SIZE
+from .method.padding import check_mode
 
 OPTIMIZERS = ("sgd", "adam")
 REDUCTIONS = ("sum", "mean")

@@ -24,15 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .baselines import METHODS, denoise
-from .config import FitConfig, preset
-from .figures import panel_grid
-from .fit import resolve_device
-from .io import SUFFIXES, atomic_write, atomic_write_all, json_writer, read_image, write_json
-from .metrics import centre, scores
-from .noise import add_noise, check_sigma
-from .progress import progress_bar
-from .results import markdown_table, write_csv
+from ..experiments.baselines import METHODS, denoise
+from ..config import FitConfig, preset
+from ..experiments.figures import panel_grid
+from ..method.engine import resolve_device
+from ..images.files import SUFFIXES, atomic_write, atomic_write_all, json_writer, read_image, write_json
+from ..images.metrics import centre, scores
+from ..images.noise import add_noise, check_sigma
+from ..progress import progress_bar
+from ..experiments.tables import markdown_table, write_csv
 
 CENTRE = 16
 OUTPUTS = ("compare.csv", "summary.csv", "summary.md", "crops.png", "compare.json")
@@ -44,7 +44,7 @@ def load_images(spec: str, data: Path | None = None,
                 download: bool = False) -> list[tuple[str, np.ndarray]]:
     """``(name, clean float image in [0, 1])`` for ``cifar:INDICES`` (names ``cifar-0000``…),
     a folder (its image files, sorted; names = file stems) or comma-separated image files."""
-    from .data import load_cifar10, parse_indices
+    from ..images.cifar10 import load_cifar10, parse_indices
 
     if spec.startswith("cifar:"):
         indices = parse_indices(spec[len("cifar:"):])
@@ -139,7 +139,7 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
     ``options[method]`` are keyword options of that method. ``force`` redoes every run and
     replaces a ``compare.json`` of another seed, crop or options. Returns the compare.csv rows.
     """
-    from . import __version__
+    from .. import __version__
 
     options = _validate(methods, images, sigmas, crop, options or {})
     identity = {m: _identity(o) for m, o in options.items()}  # what a saved run must match

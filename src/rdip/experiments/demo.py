@@ -6,14 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import preset
-from .figures import panel_grid
-from .fit import fit_many
-from .io import atomic_write, write_json
-from .metrics import scores
-from .noise import add_noise
-from .progress import progress_bar, progress_callback
-from .results import markdown_table, prepare_out_dir, write_csv
+from ..config import preset
+from ..experiments.figures import panel_grid
+from ..method.engine import fit_many
+from ..images.files import atomic_write, write_json
+from ..images.metrics import scores
+from ..images.noise import add_noise
+from ..progress import progress_bar, progress_callback
+from ..experiments.tables import markdown_table, prepare_out_dir, write_csv
 
 PAPER_PADDINGS = ("none", "edge", "reflect")
 PAPER_SIGMA = 0.1
@@ -29,7 +29,7 @@ def run_demo(out_dir: Path, preset_name: str = "paper", iters: int | None = None
     """
     names = ["demo.png", "demo.csv", "demo.md", "config.json"]
     out_dir = prepare_out_dir(out_dir, names, force)
-    from .data import load_cifar10
+    from ..images.cifar10 import load_cifar10
 
     images, _ = load_cifar10([0])  # bundled with the package
     clean = images[0].astype(np.float64) / 255.0

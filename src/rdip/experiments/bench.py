@@ -18,9 +18,9 @@ import time
 import numpy as np
 import torch
 
-from .config import preset
-from .fit import fit_many, resolve_device
-from .model import flops_per_iteration
+from ..config import preset
+from ..method.engine import fit_many, resolve_device
+from ..method.model import flops_per_iteration
 
 
 def workload(rng: np.random.Generator):

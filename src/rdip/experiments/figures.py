@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .io import atomic_write  # noqa: E402
+from ..images.files import atomic_write  # noqa: E402
 
 
 def _show(ax, image: np.ndarray, title: str, caption: str | None) -> None:

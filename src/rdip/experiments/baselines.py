@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from skimage import restoration
 from torch import nn
 
-from .config import PRESETS
-from .fit import denoise as fit_denoise
-from .fit import resolve_device
-from .metrics import channel_axis
-from .noise import noise_sigma
+from ..config import PRESETS
+from ..method.engine import denoise as fit_denoise
+from ..method.engine import resolve_device
+from ..images.metrics import channel_axis
+from ..images.noise import noise_sigma
 
 Denoiser = Callable[..., np.ndarray]
 

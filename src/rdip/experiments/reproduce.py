@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import RANGES, FitConfig
-from .figures import panel_grid
-from .fit import fit_many
-from .io import atomic_write, atomic_write_all, json_writer, write_json
-from .metrics import scores, ssim, ssim_centre
-from .noise import add_noise
-from .progress import progress_bar
-from .results import markdown_table, write_csv
+from ..config import RANGES, FitConfig
+from ..experiments.figures import panel_grid
+from ..method.engine import fit_many
+from ..images.files import atomic_write, atomic_write_all, json_writer, write_json
+from ..images.metrics import scores, ssim, ssim_centre
+from ..images.noise import add_noise
+from ..progress import progress_bar
+from ..experiments.tables import markdown_table, write_csv
 
 SIGMA = 0.1
 COLUMNS = ("ssim_full_none", "ssim_full_edge", "ssim_full_reflect",
@@ -104,7 +104,7 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
     fetch the official CIFAR-10 archive into the cache when indices beyond the bundled 0–14
     are asked for without ``exp.data``.
     """
-    from .data import load_cifar10
+    from ..images.cifar10 import load_cifar10
 
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .config import PRESETS, RANGES, FitConfig
-from .metrics import scores
-from .model import MIN_SIZE, RecurrentDIP
-from .noise import check_sigma, noise_sigma
-from .padding import crop, pad
-from .tiling import blend, split
+from ..config import PRESETS, RANGES, FitConfig
+from ..images.metrics import scores
+from ..method.model import MIN_SIZE, RecurrentDIP
+from ..images.noise import check_sigma, noise_sigma
+from ..method.padding import crop, pad
+from ..method.tiling import blend, split
 
 
 @dataclass
@@ -457,7 +457,7 @@ def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, *, sigma: 
     -------
     The denoised image, same shape, float64 in [0, 1].
     """
-    from .config import preset
+    from ..config import preset
 
     if config is None or isinstance(config, str):
         config = preset(config or "default", **changes)

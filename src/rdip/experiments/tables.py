@@ -6,7 +6,7 @@ import csv
 import io as _io
 from pathlib import Path
 
-from .io import atomic_write
+from ..images.files import atomic_write
 
 
 def prepare_out_dir(out_dir: Path, names: list[str], force: bool) -> Path:

@@ -35,12 +35,12 @@ from pathlib import Path
 
 import click
 
-from .config import PRESETS, FitConfig, preset
-from .distributed import import_ray, ray_runner
-from .fit import check_image, fit_many, resolve_device
-from .io import SUFFIXES, read_image, write_image
-from .progress import progress_bar
-from .tiles import OVERLAP, plan
+from ..config import PRESETS, FitConfig, preset
+from ..scale.ray import import_ray, ray_runner
+from ..method.engine import check_image, fit_many, resolve_device
+from ..images.files import SUFFIXES, read_image, write_image
+from ..progress import progress_bar
+from ..method.planning import OVERLAP, plan
 
 #: Images per fit_many call (local) or Ray task at most: what a kill can lose, per chunk in flight.
 CHUNK = 16
