@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from rdip.method.model import RecurrentDIP
+from rdip.method.model import RecurrentDIP, State
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--iters", type=int, default=10)
@@ -29,14 +29,14 @@ def trainer(size: int, mode: str):
     model = RecurrentDIP(3, [0, 1])
     target = torch.rand(1, 6, size, size)
     z = torch.randn(1, 6, size, size) * 0.1
-    state = {"f": torch.zeros_like(target), "h": torch.zeros(model.hidden_shape(size, size)), "t": 0}
+    state = {"f": torch.zeros_like(target), "h": torch.zeros(1, 512, size - 24, size - 24), "t": 0}
     fmt = torch.channels_last if mode == "channels_last" else torch.contiguous_format
     model = model.to(memory_format=fmt)
     target, z = target.to(memory_format=fmt), z.to(memory_format=fmt)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def loss_of(z, f, h):
-        out, h_new = model.step(z, f, h, 0.1, "sum", 1)
+        out, h_new = model(State(z, f, h))
         return (out - target).square().mean(), out, h_new
 
     step_fn = torch.compile(loss_of) if mode == "compile" else loss_of

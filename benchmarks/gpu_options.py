@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from rdip.method.model import RecurrentDIP
+from rdip.method.model import RecurrentDIP, State
 
 GROUPS = ((15, 32), (30, 40))  # (networks, side): the Table II workload at one seed
 VARIANTS = ("tf32", "fp32", "bf16", "fused", "channels_last", "graph", "graph-bf16")
@@ -31,12 +31,12 @@ VARIANTS = ("tf32", "fp32", "bf16", "fused", "channels_last", "graph", "graph-bf
 
 def _setup(n: int, side: int, variant: str):
     dev = torch.device("cuda")
-    model = RecurrentDIP(3, list(range(n))).to(dev)
+    model = RecurrentDIP(3, list(range(n)), h_mode="mean").to(dev)
     gen = torch.Generator(device="cpu").manual_seed(0)
     target = torch.rand((1, 3 * n, side, side), generator=gen).to(dev)
     z = (torch.randn((1, 3 * n, side, side), generator=gen) * 0.1).to(dev)
     f = torch.zeros_like(target)
-    h = torch.zeros(model.hidden_shape(side, side), device=dev)
+    h = torch.zeros((1, 256 * n, side - 24, side - 24), device=dev)
     if variant == "channels_last":
         model = model.to(memory_format=torch.channels_last)
         target, z, f, h = (x.contiguous(memory_format=torch.channels_last) for x in (target, z, f, h))
@@ -52,7 +52,7 @@ def _step_fn(model, opt, target, z, f, h, t, bf16: bool):
 
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
-            out, h_new = model.step(z, f, h, 0.1, "mean", t, 0.9)
+            out, h_new = model(State(z, f, h, t - 1))  # t: this 1-based step, a device tensor
         per_net = (out.float() - target).square().reshape(n, -1).mean(1)
         opt.zero_grad(set_to_none=False)
         per_net.sum().backward()

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rdip.method.model import MIN_SIZE, RecurrentDIP, flops_per_iteration
+from rdip.method.model import MIN_SIZE, RecurrentDIP, State, flops_per_iteration
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -9,12 +9,21 @@ from rdip.method.model import MIN_SIZE, RecurrentDIP, flops_per_iteration
 def test_shapes(channels, size):
     h, w = size
     model = RecurrentDIP(channels, seeds=[0, 1])
-    z = torch.randn(1, 2 * channels, h, w)
-    hidden = torch.zeros(model.hidden_shape(h, w))
-    out, h_t = model.step(z, torch.zeros_like(z), hidden, epsilon=0.1)
-    assert out.shape == z.shape
-    assert h_t.shape == (1, 2 * 256, h - 24, w - 24)  # Table I: 32×32 → 256×8×8
+    state = model.initial_state(h, w, z_noise_std=0.1)
+    assert state.t == 0 and not state.f.any() and not state.h.any()  # f(z_0) = 0, h_0 = 0
+    out, h_t = model(state)
+    assert out.shape == state.z_noise.shape == (1, 2 * channels, h, w)
+    assert h_t.shape == state.h.shape == (1, 2 * 256, h - 24, w - 24)  # Table I: 32×32 → 256×8×8
     assert out.abs().max() <= 1  # f = tanh(V(h))
+    after = model.advance(state, out, h_t)
+    assert after.t == 1 and not after.f.requires_grad and torch.equal(after.f, out.detach())
+
+
+def test_z_noise_is_seeded_per_network():
+    stack = RecurrentDIP(3, seeds=[4, 9]).initial_state(26, 26, z_noise_std=0.5)
+    alone = RecurrentDIP(3, seeds=[9]).initial_state(26, 26, z_noise_std=0.5)
+    torch.testing.assert_close(stack.z_noise[:, 3:], alone.z_noise)
+    assert stack.z_noise.std().item() == pytest.approx(0.5, rel=0.05)
 
 
 def test_table_one_layers():
@@ -42,22 +51,22 @@ def test_stacked_networks_do_not_mix():
     torch.manual_seed(0)
     stack = RecurrentDIP(3, seeds=[0, 1, 2])
     z = torch.randn(1, 9, 32, 32)
-    h = torch.randn(stack.hidden_shape(32, 32)) * 0.1
-    out, _ = stack.step(z, z * 0.5, h, epsilon=0.1)
+    h = torch.randn(1, 3 * 256, 8, 8) * 0.1
+    out, _ = stack(State(z, z * 0.5, h, t=3))
     for i in range(3):
         single = RecurrentDIP(3, seeds=[i])
-        o, _ = single.step(z[:, 3 * i:3 * i + 3], z[:, 3 * i:3 * i + 3] * 0.5,
-                           h[:, 256 * i:256 * (i + 1)], epsilon=0.1)
+        zi = z[:, 3 * i:3 * i + 3]
+        o, _ = single(State(zi, zi * 0.5, h[:, 256 * i:256 * (i + 1)], t=3))
         torch.testing.assert_close(out[:, 3 * i:3 * i + 3], o, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["sum", "mean", "leaky", "none"])
 def test_h_modes(mode):
-    model = RecurrentDIP(1, seeds=[0])
+    model = RecurrentDIP(1, seeds=[0], epsilon=0.0, h_mode=mode, h_leak=0.5)
     z = torch.randn(1, 1, 25, 25)
-    prev = torch.ones(model.hidden_shape(25, 25))
+    prev = torch.ones(1, 256, 1, 1)
     u = model.encoder(z)  # ε = 0: z_t = z_noise
-    _, h = model.step(z, torch.zeros_like(z), prev, epsilon=0.0, h_mode=mode, t=4, h_leak=0.5)
+    _, h = model(State(z, torch.zeros_like(z), prev, t=3))  # time step 4
     expected = {"sum": u + prev, "mean": prev + (u - prev) / 4, "leaky": 0.5 * prev + u, "none": u}[mode]
     torch.testing.assert_close(h, expected)
 
@@ -67,6 +76,8 @@ def test_flops_match_the_issue_figures():
     assert flops_per_iteration(40, 40) == pytest.approx(4.7e9, rel=0.02)
 
 
-def test_bad_channels():
+def test_bad_channels_and_h_mode():
     with pytest.raises(ValueError, match="channels must be 1 or 3"):
         RecurrentDIP(4, seeds=[0])
+    with pytest.raises(ValueError, match="unknown h_mode 'max'"):
+        RecurrentDIP(3, seeds=[0], h_mode="max")

@@ -76,7 +76,7 @@ def test_resume_keys_distinguish_ranges():
 @pytest.mark.parametrize("fit_range, unit_sigma", [("unit", 0.1), ("symmetric", 0.05)])
 def test_noise_is_added_in_the_fitting_range(fit_range, unit_sigma):
     """σ = 0.1 in the fitting range: 0.1 in [0, 1], 0.05 in [0, 1] units when fitting in [-1, 1]."""
-    from rdip.method.engine import to_range
+    from rdip.method.inputs import to_range
 
     flat = np.full((128, 128, 3), 0.5)
     exp = Experiment(config=preset("paper", range=fit_range), sigma=0.1)

@@ -127,7 +127,8 @@ def denoise(input_path, output, preset_name, sigma, sigma_255, padding, pad_widt
     Prints the estimated time and memory first; an image too large for the memory is fitted as
     overlapping tiles (--tile).
     """
-    from .method.engine import auto_chunk, check_image, fit, resolve_device
+    from .method.engine import auto_chunk, fit, resolve_device
+    from .method.inputs import check_image
     from .images.files import atomic_write_all, check_output, check_target, image_writer, json_writer, read_image
     from .images.metrics import scores
     from .images.noise import add_noise as corrupt

@@ -71,21 +71,21 @@ class FitConfig:
     z_noise_std: float = 0.1
     h_mode: str = "sum"
     h_leak: float = 0.9
-    padding: str = "none"
+    padding: str = field(default="none", metadata={"kind": "network"})
     pad_width: int = 4
     ema: float = 0.0
-    seed: int = 0
-    device: str = "auto"
+    seed: int = field(default=0, metadata={"kind": "network"})
+    device: str = field(default="auto", metadata={"kind": "runtime"})
     dtype: str = "float32"
     eval_every: int = 50
-    chunk: int = 0
+    chunk: int = field(default=0, metadata={"kind": "runtime"})
     stop: str = "none"
     stop_window: int = 50
     stop_patience: int = 100
     tile: int = 0
     tile_overlap: int = 8
     range: str = "unit"
-    preset: str = field(default="custom", compare=False)
+    preset: str = field(default="custom", compare=False, metadata={"kind": "name"})
 
     def __post_init__(self):
         for f in dataclasses.fields(self):  # types first: the checks below compare numbers
@@ -133,6 +133,21 @@ class FitConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def settings(self, per_network: bool = True) -> dict:
+        """The fields that decide a fit's result, as a dict: all but where and how it runs
+        (``device``, ``chunk``: results differ by rounding only) and the preset's name; with
+        ``per_network=False`` also without the fields that may differ between the networks of one
+        stack (``seed``, ``padding``). What decides whether a saved result may be reused."""
+        skip = {"runtime", "name"} | (set() if per_network else {"network"})
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.metadata.get("kind") not in skip}
+
+    def stack_key(self) -> tuple:
+        """Configurations with equal keys (and targets of one shape) can be fitted as one stack of
+        networks: all fields but the per-network ones (``seed``, ``padding``) and the name."""
+        return tuple((f.name, getattr(self, f.name)) for f in dataclasses.fields(self)
+                     if f.metadata.get("kind") not in ("network", "name"))
 
     @classmethod
     def saved(cls, data: dict, fields) -> dict:

@@ -2,85 +2,34 @@
 
 :func:`fit_many` is the engine; :func:`fit` and :func:`denoise` are its one-image forms.
 Networks whose padded targets share a shape and whose configurations differ only in seed and
-padding mode run as one group, ``config.chunk`` networks at a time, as one stacked
-:class:`~rdip.model.RecurrentDIP` (grouped convolutions). The loss of the stack is the sum of the
-networks' own losses, and both optimisers (SGD, Adam) update each weight element by element, so
-network ``i`` follows exactly the trajectory it would follow alone.
+padding mode (:meth:`FitConfig.stack_key`) run as one stack, ``config.chunk`` networks at a time,
+as one :class:`~rdip.method.model.RecurrentDIP` of grouped convolutions. The loss of the stack is
+the sum of the networks' own losses, and both optimisers (SGD, Adam) update each weight element by
+element, so network ``i`` follows exactly the trajectory it would follow alone.
+
+The pieces: :class:`Stack` holds a stack's model, Eq. 1's state, target and optimiser, and takes
+one training step (:meth:`Stack.step`: forward, loss, backward, optimiser step); the stopping rules
+(:mod:`.stopping`) say which networks are done and which output each keeps; :func:`_fit_stack` is
+the loop over iterations; :mod:`.outcome` assembles the results.
 """
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from ..config import PRESETS, RANGES, FitConfig
+from ..config import PRESETS, FitConfig, preset
 from ..images.metrics import scores
-from ..method.model import MIN_SIZE, RecurrentDIP
 from ..images.noise import check_sigma, noise_sigma
-from ..method.padding import crop, pad
-from ..method.tiling import blend, split
-
-
-@dataclass
-class Progress:
-    """What a callback sees after each iteration of a group of ``n`` networks.
-
-    ``t`` (1-based) of ``iters``; ``loss``: tensor ``(n,)`` on the fitting device (call
-    ``.tolist()`` to read it; that waits for the device); ``metrics``: per network, the
-    scores of this iteration when they were computed (``eval_every``) and a clean image was given,
-    else ``None``; ``indices``: per network, the position of its image in the caller's list (the
-    tiles of one image, ``FitConfig.tile``, repeat it);
-    ``output``: the networks' outputs f(z_t), ``(1, n*C, H, W)`` on the fitting device, padded
-    targets' shape, in the fitting range (``FitConfig.range``; network ``i`` owns channels
-    ``i*C … (i+1)*C - 1``); do not modify it.
-    """
-
-    t: int
-    iters: int
-    loss: torch.Tensor
-    metrics: list[dict] | None
-    indices: list[int]
-    output: torch.Tensor | None = None
-
-
-#: A callback returns True to stop the group early.
-Callback = Callable[[Progress], "bool | None"]
-
-
-@dataclass
-class FitResult:
-    """The outcome of one fit.
-
-    ``image``: the denoised image, the input's shape, float64 clipped to [0, 1].
-    ``loss``: per iteration, in the fitting range's units (``FitConfig.range``: a squared error in
-    [-1, 1] is 4× the same error in [0, 1]). ``history``: ``{"iter", "ssim_full", "ssim_centre", "psnr"}`` rows
-    every ``eval_every`` iterations (empty without a clean reference). ``metrics``: final scores
-    (empty without a clean reference). ``seconds``: this fit's share of its group's wall time.
-    ``iters_run``: iterations this network was trained; ``stopped_at``: with early stopping
-    (``config.stop``), the iteration whose output ``image`` is, else None.
-    """
-
-    image: np.ndarray
-    config: FitConfig
-    loss: np.ndarray
-    history: list[dict] = field(default_factory=list)
-    metrics: dict = field(default_factory=dict)
-    iters_run: int = 0
-    seconds: float = 0.0
-    device: str = "cpu"
-    stopped_at: int | None = None
-
-    def to_dict(self) -> dict:
-        """Everything but the image, JSON-ready."""
-        return {"config": self.config.to_dict(), "metrics": self.metrics, "history": self.history,
-                "loss_first": float(self.loss[0]), "loss_last": float(self.loss[-1]),
-                "iters_run": self.iters_run, "stopped_at": self.stopped_at, "seconds": self.seconds,
-                "device": self.device}
+from .inputs import check_image, check_padding, from_range, to_range
+from .model import RecurrentDIP
+from .outcome import Callback, FitResult, Progress, stack_results, tiles_result
+from .padding import crop, pad
+from .stopping import rule_for
+from .tiling import split
 
 
 def resolve_device(name: str) -> torch.device:
@@ -98,71 +47,117 @@ def auto_chunk(device: torch.device) -> int:
     return 256 if device.type == "cuda" else 2
 
 
-#: Integer sample types and the value that stands for white (scikit-image's ``img_as_float``).
-INTEGER_WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
-#: Float images may stray this far outside [0, 1] (noise does: 3σ of σ = 0.3) in all but 0.1% of
-#: their values; 0-255 data lies far beyond.
-FLOAT_MARGIN = 1.0
+class Stack:
+    """``n`` networks fitted together to same-shape padded targets ``(H, W, C)`` (fitting range).
 
-
-def check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Validate an image array and return it as float64 ``(H, W, C)`` in [0, 1] units, C in {1, 3}.
-
-    ``uint8`` and ``uint16`` arrays are scaled by their type's range (255, 65535); floats are
-    taken as they are and must lie in [0, 1] but for noise: a float image whose values run more
-    than :data:`FLOAT_MARGIN` outside [0, 1] (beyond its 0.1% and 99.9% quantiles) is refused,
-    as are other integer types, booleans, NaN and infinity.
+    Holds the model, Eq. 1's :class:`~rdip.method.model.State`, the target ``(1, n*C, H, W)``
+    (network ``i`` owns channels ``i*C … (i+1)*C - 1``), the optimiser, the output average
+    (``ema``) and the per-iteration losses. :meth:`step` is one iteration, with no host
+    synchronisation: the unit a CUDA graph can capture.
     """
-    a = np.asarray(image)
-    if a.dtype in INTEGER_WHITE:
-        a = a / INTEGER_WHITE[a.dtype]
-    elif not np.issubdtype(a.dtype, np.floating) or a.dtype.itemsize > 8:
-        raise TypeError(f"{name} has samples of type {a.dtype}: give floats in [0, 1], or uint8 "
-                        "(0-255) or uint16 (0-65535), which are scaled by their type's range")
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.ndim != 3 or a.shape[2] not in (1, 3):
-        raise ValueError(f"{name} must be (H, W) grey or (H, W, 3) colour, got shape {np.shape(image)}")
-    if min(a.shape[:2]) < MIN_SIZE:
-        raise ValueError(f"{name} is {a.shape[0]}×{a.shape[1]}: the network needs at least "
-                         f"{MIN_SIZE}×{MIN_SIZE} pixels")
-    a = a.astype(np.float64)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if a.min() < -FLOAT_MARGIN or a.max() > 1 + FLOAT_MARGIN:
-        low, high = np.quantile(a, [0.001, 0.999])
-        if low < -FLOAT_MARGIN or high > 1 + FLOAT_MARGIN:
-            raise ValueError(f"{name} has values from {a.min():.4g} to {a.max():.4g}: rdip expects "
-                             "floats in [0, 1] (noise may take a few outside); divide 0-255 data by "
-                             "255, or pass uint8/uint16 arrays, which are scaled by their type's range")
-    return a
+
+    def __init__(self, targets: Sequence[np.ndarray], configs: Sequence[FitConfig]):
+        cfg = self.cfg = configs[0]
+        self.configs, self.n = list(configs), len(targets)
+        height, width, channels = targets[0].shape
+        self.device = resolve_device(cfg.device)
+        self.dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes for T iterations: autotune once
+        self.model = RecurrentDIP(channels, [c.seed for c in configs], epsilon=cfg.epsilon,
+                                  h_mode=cfg.h_mode, h_leak=cfg.h_leak).to(self.device, self.dtype)
+        self.state = self.model.initial_state(height, width, cfg.z_noise_std)
+        self.target = torch.cat([torch.from_numpy(t.transpose(2, 0, 1).copy()) for t in targets])
+        self.target = self.target[None].to(self.device, self.dtype)
+        params = self.model.parameters()
+        self.opt = (torch.optim.Adam(params, lr=cfg.lr) if cfg.optimizer == "adam"
+                    else torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum))
+        self.average = torch.zeros_like(self.target) if cfg.ema > 0 else None
+        self.losses = torch.zeros((cfg.iters, self.n), device=self.device, dtype=torch.float32)
+
+    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One iteration: Eq. 1's time step, the squared error to the target, back-propagation
+        and the optimiser's step; the state and average move on. Returns each network's loss
+        ``(n,)`` (reduced as ``loss_reduction`` says) and mean squared error ``(n,)``."""
+        cfg = self.cfg
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.dtype == "bfloat16"):
+            out, h_t = self.model(self.state)
+        err = (out.to(self.dtype) - self.target).square().reshape(self.n, -1)
+        loss = err.sum(1) if cfg.loss_reduction == "sum" else err.mean(1)
+        self.opt.zero_grad(set_to_none=True)
+        loss.sum().backward()
+        self.opt.step()
+        self.state = self.model.advance(self.state, out.to(self.dtype), h_t.to(self.dtype))
+        self.losses[self.state.t - 1] = loss.detach()
+        if self.average is not None:
+            self.average.mul_(cfg.ema).add_(self.state.f, alpha=1 - cfg.ema)
+        return loss.detach(), err.detach().mean(1)
+
+    def estimate(self) -> torch.Tensor:
+        """The current output, or its bias-corrected exponential average (``ema``)."""
+        if self.average is None:
+            return self.state.f
+        return self.average / (1 - self.cfg.ema ** self.state.t)
+
+    def images(self, x: torch.Tensor) -> list[np.ndarray]:
+        """Outputs ``(1, n*C, H, W)`` as one ``(h, w, C)`` image per network: back in [0, 1]
+        units, clipped, padding cropped."""
+        channels, height, width = x.shape[1] // self.n, x.shape[2], x.shape[3]
+        arr = x.detach().to("cpu", torch.float64).numpy().reshape(self.n, channels, height, width)
+        return [crop(np.clip(from_range(a.transpose(1, 2, 0), c.range), 0.0, 1.0), c.pad_width, c.padding)
+                for a, c in zip(arr, self.configs)]
 
 
-def check_padding(height: int, width: int, config: FitConfig, name: str = "the image") -> None:
-    """Refuse a pad width larger than the ``height×width`` target it pads (it would only cost)."""
-    if config.padding != "none" and config.pad_width > max(height, width):
-        raise ValueError(f"{name}: pad width {config.pad_width} exceeds its {height}×{width} pixels; "
-                         f"pad by at most {max(height, width)} (the paper pads 32×32 images by 4)")
+def _fit_stack(targets, configs, cleans, sigmas, indices, callback) -> list[FitResult]:
+    """Fit ``n`` networks to same-shape padded targets ``(H, W, C)`` as one :class:`Stack`."""
+    started = time.perf_counter()
+    stack, cfg = Stack(targets, configs), configs[0]
+    rule = rule_for(cfg, sigmas, stack.target.shape, stack.device, stack.dtype)
+    histories: list[list[dict]] = [[] for _ in configs]
+    t = 0
+    for t in range(1, cfg.iters + 1):
+        loss, mse = stack.step()
+        active = (~rule.done).tolist()  # scored this iteration: the networks not stopped before
+        rule.update(t, stack.state.f, stack.estimate(), mse)
+        metrics = None
+        if (not rule.all_done and any(c is not None for c in cleans)
+                and (t % cfg.eval_every == 0 or t == cfg.iters)):
+            metrics = [None if c is None or not a else {"iter": t, **scores(img, c)}
+                       for img, c, a in zip(stack.images(stack.estimate()), cleans, active)]
+            for history, m in zip(histories, metrics):
+                if m is not None:
+                    history.append(m)
+        if callback is not None and callback(Progress(t, cfg.iters, loss, metrics, indices, stack.state.f)):
+            break
+        if rule.all_done:  # after the callback: it sees the last iteration too
+            break
+    kept = rule.kept(stack.estimate())
+    finite = torch.isfinite(kept.reshape(stack.n, -1)).all(1).cpu()
+    if not finite.all():
+        raise FloatingPointError(
+            f"the fit diverged: {int((~finite).sum())} of {stack.n} networks have a NaN or infinite "
+            f"output after {t} iterations (lr {cfg.lr}, optimizer {cfg.optimizer}); lower the learning rate")
+    seconds = (time.perf_counter() - started) / stack.n
+    return stack_results(stack.images(kept), configs, cleans, histories, rule,
+                         stack.losses[:t].cpu().numpy(), t, seconds, str(stack.device))
 
 
-_SHARED_EXCEPT = ("seed", "padding", "preset")
+def _configs(config, count: int) -> list[FitConfig]:
+    if config is None:
+        config = PRESETS["default"]
+    if isinstance(config, FitConfig):
+        return [config] * count
+    if isinstance(config, (list, tuple)) and all(isinstance(c, FitConfig) for c in config):
+        return list(config)
+    raise TypeError(f"config must be a FitConfig (e.g. rdip.preset('default')) or a list of "
+                    f"them, got {type(config).__name__}")
 
 
-def to_range(image: np.ndarray, name: str) -> np.ndarray:
-    """An image in [0, 1] moved to the fitting range ``name`` (:data:`rdip.config.RANGES`)."""
-    low, high = RANGES[name]
-    return image * (high - low) + low
-
-
-def from_range(image: np.ndarray, name: str) -> np.ndarray:
-    """Undo :func:`to_range`: an image in the fitting range ``name`` back to [0, 1] units."""
-    low, high = RANGES[name]
-    return (image - low) / (high - low)
-
-
-def _group_key(cfg: FitConfig, shape: tuple) -> tuple:
-    d = cfg.to_dict()
-    return (shape,) + tuple((k, v) for k, v in sorted(d.items()) if k not in _SHARED_EXCEPT)
+def _sigmas(sigma, count: int) -> list:
+    sigmas = [sigma] * count if sigma is None or np.ndim(sigma) == 0 else list(sigma)
+    if len(sigmas) != count:
+        raise ValueError("give one sigma (or one for each image)")
+    return [None if s is None else check_sigma(s) for s in sigmas]
 
 
 def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig] | None = None, *,
@@ -174,261 +169,89 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     Parameters
     ----------
     noisy:
-        Images ``(H, W)`` or ``(H, W, 3)``, floats nominally in [0, 1], each at least 25×25.
+        Images ``(H, W)`` or ``(H, W, 3)``, floats nominally in [0, 1] (or uint8/uint16, scaled
+        by their type's range), each at least 25×25.
     config:
         One :class:`FitConfig` for all, or one per image (e.g. other seeds or paddings).
         Default: the ``default`` preset.
     clean:
         Optional clean references (one per image, or None) for SSIM/PSNR during and after fitting.
     sigma:
-        The noise's standard deviation (one for all, or one per image; None = estimated by
-        :func:`rdip.noise.noise_sigma`); used only by the ``noise`` stopping rule.
+        The noise's standard deviation in [0, 1] units (one for all, or one per image; None =
+        estimated by :func:`rdip.images.noise.noise_sigma`); used only by the ``noise`` stopping rule.
     callback:
-        Called after every iteration of every group with a :class:`Progress`; return True to stop
-        that group.
+        Called after every iteration of every stack with a :class:`Progress`; return True to stop
+        that stack.
 
     An image larger than its ``config.tile`` is fitted as overlapping tiles, each a network of
-    its own (seed ``config.seed + k``), and blended back (:mod:`rdip.tiling`); its result has the
-    blend's scores and no ``history``.
+    its own (seed ``config.seed + k``), and blended back (:mod:`rdip.method.tiling`); its result
+    has the blend's scores and no ``history``.
     """
     images = [check_image(x, f"image {i}") for i, x in enumerate(noisy)]
-    if config is None:
-        config = PRESETS["default"]
-    if isinstance(config, FitConfig):
-        configs = [config] * len(images)
-    elif isinstance(config, (list, tuple)) and all(isinstance(c, FitConfig) for c in config):
-        configs = list(config)
-    else:
-        raise TypeError(f"config must be a FitConfig (e.g. rdip.preset('default')) or a list of "
-                        f"them, got {type(config).__name__}")
-    cleans = list(clean) if clean is not None else [None] * len(images)
+    configs = _configs(config, len(images))
+    cleans = [None] * len(images) if clean is None else list(clean)
     if len(configs) != len(images) or len(cleans) != len(images):
         raise ValueError("give one config (or one for each image) and one clean image per image")
     cleans = [None if c is None else check_image(c, f"clean image {i}") for i, c in enumerate(cleans)]
-    sigmas = [sigma] * len(images) if sigma is None or np.ndim(sigma) == 0 else list(sigma)
-    if len(sigmas) != len(images):
-        raise ValueError("give one sigma (or one for each image)")
-    sigmas = [None if s is None else check_sigma(s) for s in sigmas]
-    sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s  # one σ per image, also when tiled
-              for x, s, cfg in zip(images, sigmas, configs)]
     for i, (x, c) in enumerate(zip(images, cleans)):
         if c is not None and c.shape != x.shape:
             raise ValueError(f"clean image {i} has shape {c.shape[:2]}, the noisy one {x.shape[:2]}")
+    sigmas = _sigmas(sigma, len(images))
+    sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s  # one σ per image, also when tiled
+              for x, s, cfg in zip(images, sigmas, configs)]
 
-    # Jobs: one network each, an image or a tile of an image larger than its config's tile.
-    jobs: list[tuple[int, np.ndarray, np.ndarray | None, FitConfig]] = []
-    tiled: dict[int, list[tuple[int, int]]] = {}  # image → tile positions, in job order
-    for i, (x, c, cfg) in enumerate(zip(images, cleans, configs)):
-        if cfg.tile and max(x.shape[:2]) > cfg.tile:
-            parts, tiled[i] = split(x, cfg.tile, cfg.tile_overlap)  # tiles are scored only when blended
-            jobs += [(i, t, None, cfg.replace(seed=cfg.seed + k, tile=0)) for k, t in enumerate(parts)]
-        else:
-            jobs.append((i, x, c, cfg))
-
-    for i, x, _, cfg in jobs:
-        check_padding(x.shape[0], x.shape[1], cfg, f"image {i}{' (a tile)' if i in tiled else ''}")
-    targets = [pad(to_range(x, cfg.range), cfg.pad_width, cfg.padding) for _, x, _, cfg in jobs]
-    groups: dict[tuple, list[int]] = {}
-    for j, (tgt, (_, _, _, cfg)) in enumerate(zip(targets, jobs)):
-        groups.setdefault(_group_key(cfg, tgt.shape), []).append(j)
-
+    jobs, tiled = _jobs(images, cleans, configs)
     fitted: list[list[FitResult]] = [[] for _ in images]  # per image: its result, or its tiles'
-    for members in groups.values():
-        cfg = jobs[members[0]][3]
-        chunk = cfg.chunk or auto_chunk(resolve_device(cfg.device))
-        for start in range(0, len(members), chunk):
-            part = members[start:start + chunk]
-            done = _fit_group([targets[j] for j in part], [jobs[j][3] for j in part],
-                              [jobs[j][2] for j in part], [sigmas[jobs[j][0]] for j in part],
-                              [jobs[j][0] for j in part], callback)
-            for j, r in zip(part, done):
-                fitted[jobs[j][0]].append(r)  # a group holds each image's tiles in job order
-
+    for part in _stacks(jobs):
+        done = _fit_stack([j.target for j in part], [j.config for j in part], [j.clean for j in part],
+                          [sigmas[j.image] for j in part], [j.image for j in part], callback)
+        for j, r in zip(part, done):
+            fitted[j.image].append(r)  # a stack holds each image's tiles in job order
     results = []
     for i, mine in enumerate(fitted):
-        r = mine[0] if i not in tiled else _blended(mine, tiled[i], images[i].shape, configs[i], cleans[i])
+        r = mine[0] if i not in tiled else tiles_result(mine, tiled[i], images[i].shape, configs[i], cleans[i])
         if np.ndim(noisy[i]) == 2:  # grey in, grey out
             r.image = r.image[:, :, 0]
         results.append(r)
     return results
 
 
-def _blended(parts: list[FitResult], where, shape, config: FitConfig, clean) -> FitResult:
-    """One image's result from its tiles' results: the blended image, scored against ``clean``;
-    the tiles' mean loss over the iterations all of them ran; the most iterations any ran; the
-    tiles' summed fitting time; no ``history`` (tiles are not scored one by one)."""
-    image = blend([r.image for r in parts], where, shape, config.tile_overlap)
-    common = min(len(r.loss) for r in parts)  # with early stopping, tiles stop on their own
-    return FitResult(image=image, config=config, loss=np.mean([r.loss[:common] for r in parts], axis=0),
-                     metrics=scores(image, clean) if clean is not None else {},
-                     iters_run=max(r.iters_run for r in parts),
-                     seconds=sum(r.seconds for r in parts), device=parts[0].device)
+class _Job:
+    """One network to fit: the image it belongs to, its padded target in the fitting range, its
+    clean reference (None for a tile: tiles are scored only when blended) and configuration."""
+
+    def __init__(self, image: int, x: np.ndarray, clean, config: FitConfig, name: str):
+        check_padding(x.shape[0], x.shape[1], config, name)
+        self.image, self.clean, self.config = image, clean, config
+        self.target = pad(to_range(x, config.range), config.pad_width, config.padding)
 
 
-def _fit_group(targets, configs, cleans, sigmas, indices, callback) -> list[FitResult]:
-    """Fit ``n`` networks to same-shape padded targets ``(H, W, C)`` in one stacked model."""
-    cfg = configs[0]
-    n, (height, width, channels) = len(targets), targets[0].shape
-    device = resolve_device(cfg.device)
-    dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
-    autocast = cfg.dtype == "bfloat16"
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes for T iterations: autotune once
-    started = time.perf_counter()
-
-    model = RecurrentDIP(channels, [c.seed for c in configs]).to(device=device, dtype=dtype)
-    # (1, n*C, H, W): network i owns channels i*C … (i+1)*C - 1.
-    target = torch.cat([torch.from_numpy(t.transpose(2, 0, 1).copy()) for t in targets])
-    target = target[None].to(device=device, dtype=dtype)
-    z_noise = torch.cat([
-        torch.randn((channels, height, width), generator=torch.Generator().manual_seed(c.seed + 2**32),
-                    dtype=torch.float64) * c.z_noise_std for c in configs])[None].to(device, dtype)
-    f = torch.zeros_like(target)  # f(z_0): no output before the first step
-    h = torch.zeros(model.hidden_shape(height, width), device=device, dtype=dtype)
-    if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    else:
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-
-    losses = torch.zeros((cfg.iters, n), device=device, dtype=torch.float32)
-    average = torch.zeros_like(target) if cfg.ema > 0 else None
-    history: list[list[dict]] = [[] for _ in range(n)]
-
-    def estimate() -> torch.Tensor:
-        if average is None:
-            return f
-        return average / (1 - cfg.ema ** t)  # bias-corrected exponential average
-
-    def to_images(x: torch.Tensor) -> list[np.ndarray]:
-        arr = x.detach().to("cpu", torch.float64).numpy().reshape(n, channels, height, width)
-        out = []
-        for a, c in zip(arr, configs):
-            img = np.clip(from_range(a.transpose(1, 2, 0), c.range), 0.0, 1.0)
-            out.append(crop(img, c.pad_width, c.padding))
-        return out
-
-    stopper = _Stopper(cfg, sigmas, target.shape, device, dtype) if cfg.stop != "none" else None
-    t = 0
-    for t in range(1, cfg.iters + 1):
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            out, h_new = model.step(z_noise, f, h, cfg.epsilon, cfg.h_mode, t, cfg.h_leak)
-        err = (out.to(dtype) - target).square().reshape(n, -1)
-        per_net = err.sum(1) if cfg.loss_reduction == "sum" else err.mean(1)
-        opt.zero_grad(set_to_none=True)
-        per_net.sum().backward()
-        opt.step()
-        f, h = out.detach().to(dtype), h_new.detach().to(dtype)
-        losses[t - 1] = per_net.detach()
-        if average is not None:
-            average.mul_(cfg.ema).add_(f, alpha=1 - cfg.ema)
-        active = [True] * n if stopper is None else (~stopper.done).tolist()
-        all_stopped = stopper is not None and stopper.update(t, f, estimate(), err.detach().mean(1))
-        metrics = None
-        if (not all_stopped and any(c is not None for c in cleans)
-                and (t % cfg.eval_every == 0 or t == cfg.iters)):
-            metrics = [None if c is None or not a else {"iter": t, **scores(img, c)}
-                       for img, c, a in zip(to_images(estimate()), cleans, active)]
-            for hist, m in zip(history, metrics):
-                if m is not None:
-                    hist.append(m)
-        if callback is not None and callback(Progress(t, cfg.iters, per_net.detach(), metrics, indices, f)):
-            break
-        if all_stopped:  # after the callback: it sees the last iteration too
-            break
-
-    kept = estimate() if stopper is None else stopper.result(estimate())
-    finite = torch.isfinite(kept.reshape(n, -1)).all(1).cpu()
-    if not finite.all():
-        raise FloatingPointError(
-            f"the fit diverged: {int((~finite).sum())} of {n} networks have a NaN or infinite output "
-            f"after {t} iterations (lr {cfg.lr}, optimizer {cfg.optimizer}); lower the learning rate")
-    images = to_images(kept)
-    seconds = (time.perf_counter() - started) / n
-    loss_np = losses[:t].cpu().numpy()
-    results = []
-    for i, (img, c, clean) in enumerate(zip(images, configs, cleans)):
-        stopped = None if stopper is None or not stopper.done[i] else int(stopper.chosen[i])
-        ran = t if stopped is None else int(stopper.ran[i])
-        final = {}
-        if clean is not None:
-            history[i] = [row for row in history[i] if row["iter"] <= ran]
-            if stopped is not None:  # the kept output is not the last one of the trajectory
-                final = scores(img, clean)
-            else:
-                if not (history[i] and history[i][-1]["iter"] == t):  # stopped between evaluations
-                    history[i].append({"iter": t, **scores(img, clean)})
-                final = {k: v for k, v in history[i][-1].items() if k != "iter"}
-        results.append(FitResult(image=img, config=c, loss=loss_np[:ran, i], history=history[i],
-                                 metrics=final, iters_run=ran, seconds=seconds, device=str(device),
-                                 stopped_at=stopped))
-    return results
-
-
-class _Stopper:
-    """Early stopping without a clean image, per network of a stack (``FitConfig.stop``).
-
-    ``noise``: a network stops at the first iteration whose mean squared error to its (padded)
-    noisy target is at most σ² and keeps that iteration's output. ``wmv`` (ES-WMV, Wang et al.
-    2021, "Early stopping for deep image prior"): the variance over the last ``stop_window``
-    outputs f(z_t), per pixel, averaged; a network stops once that variance has not reached a new
-    minimum for ``stop_patience`` iterations, and keeps the output (or its running average, with
-    ``ema``) of the iteration of the minimum. Stopped networks train on with the stack (they are
-    independent of the others), but their kept outputs no longer change; the stack stops when all
-    have stopped.
-    """
-
-    def __init__(self, cfg: FitConfig, sigmas, shape, device, dtype):
-        n = len(sigmas)
-        self.cfg, self.n = cfg, n
-        self.done = torch.zeros(n, dtype=torch.bool)
-        self.ran = torch.full((n,), cfg.iters)
-        self.chosen = torch.full((n,), cfg.iters)
-        self.kept = torch.zeros(shape, device=device, dtype=dtype).reshape(n, -1)
-        if cfg.stop == "noise":  # σ is in [0, 1] units, the error in the fitting range's
-            low, high = RANGES[cfg.range]
-            self.threshold = torch.tensor([(s * (high - low)) ** 2 for s in sigmas], device=device,
-                                          dtype=dtype)
+def _jobs(images, cleans, configs) -> tuple[list[_Job], dict[int, list[tuple[int, int]]]]:
+    """One job per image, or per tile of an image larger than its configuration's tile (tile
+    ``k`` seeded ``seed + k``); and, per tiled image, its tiles' positions in job order."""
+    jobs: list[_Job] = []
+    tiled: dict[int, list[tuple[int, int]]] = {}
+    for i, (x, c, cfg) in enumerate(zip(images, cleans, configs)):
+        if cfg.tile and max(x.shape[:2]) > cfg.tile:
+            parts, tiled[i] = split(x, cfg.tile, cfg.tile_overlap)
+            jobs += [_Job(i, t, None, cfg.replace(seed=cfg.seed + k, tile=0), f"image {i} (a tile)")
+                     for k, t in enumerate(parts)]
         else:
-            self.ring = torch.zeros((cfg.stop_window,) + self.kept.shape, device=device, dtype=dtype)
-            self.best = torch.full((n,), float("inf"), dtype=torch.float64)
-            self.best_t = torch.zeros(n, dtype=torch.long)
-            self.candidate = torch.zeros_like(self.kept)
+            jobs.append(_Job(i, x, c, cfg, f"image {i}"))
+    return jobs, tiled
 
-    def update(self, t: int, f: torch.Tensor, estimate: torch.Tensor, mse: torch.Tensor) -> bool:
-        """Take iteration ``t``'s outputs; return True when every network has stopped."""
-        est = estimate.reshape(self.n, -1)
-        if self.cfg.stop == "noise":
-            newly = (mse <= self.threshold).cpu() & ~self.done
-            self.chosen[newly] = t
-            self._keep(newly, est, t)
-        else:
-            window = self.cfg.stop_window
-            self.ring[(t - 1) % window] = f.reshape(self.n, -1)
-            if t < window:
-                return False
-            var = self.ring.var(0, unbiased=False).mean(1).to("cpu", torch.float64)
-            better = (var < self.best) & ~self.done
-            self.best = torch.where(better, var, self.best)
-            self.best_t[better] = t
-            if better.any():
-                self.candidate[better.to(est.device)] = est[better.to(est.device)]
-            newly = (t - self.best_t >= self.cfg.stop_patience) & ~self.done
-            self.chosen[newly] = self.best_t[newly]
-            self._keep(newly, self.candidate, t)
-        return bool(self.done.all())
 
-    def _keep(self, newly: torch.Tensor, source: torch.Tensor, t: int) -> None:
-        """Networks ``newly`` stop at iteration ``t`` and keep their rows of ``source``."""
-        if newly.any():
-            self.kept[newly.to(source.device)] = source[newly.to(source.device)]
-        self.ran[newly] = t
-        self.done |= newly
-
-    def result(self, estimate: torch.Tensor) -> torch.Tensor:
-        """The kept outputs of stopped networks, the current ``estimate`` of the others."""
-        est = estimate.reshape(self.n, -1)
-        out = torch.where(self.done.to(est.device)[:, None], self.kept, est)
-        return out.reshape(estimate.shape)
+def _stacks(jobs: list[_Job]):
+    """The jobs that can be fitted together (:meth:`FitConfig.stack_key` and the target's shape),
+    ``chunk`` at a time, in order of first appearance."""
+    stacks: dict[tuple, list[_Job]] = {}
+    for job in jobs:
+        stacks.setdefault((job.target.shape,) + job.config.stack_key(), []).append(job)
+    for members in stacks.values():
+        cfg = members[0].config
+        chunk = cfg.chunk or auto_chunk(resolve_device(cfg.device))
+        for start in range(0, len(members), chunk):
+            yield members[start:start + chunk]
 
 
 def fit(noisy: np.ndarray, config: FitConfig | None = None, *, clean: np.ndarray | None = None,
@@ -445,11 +268,13 @@ def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, *, sigma: 
     Parameters
     ----------
     noisy:
-        ``(H, W)`` or ``(H, W, 3)`` floats nominally in [0, 1], at least 25×25.
+        ``(H, W)`` or ``(H, W, 3)`` floats nominally in [0, 1] (or uint8/uint16), at least 25×25.
     config:
-        A :class:`FitConfig` or a preset name (``default``, ``paper``, ``paper-literal``).
+        A :class:`FitConfig` or a preset name (``default``, ``paper``, ``paper-unit``,
+        ``paper-literal``).
     sigma:
-        The noise's standard deviation, for the ``noise`` stopping rule (None = estimated).
+        The noise's standard deviation in [0, 1] units, for the ``noise`` stopping rule
+        (None = estimated).
     **changes:
         Fields of :class:`FitConfig` to override, e.g. ``padding="edge", seed=1``.
 
@@ -457,8 +282,6 @@ def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, *, sigma: 
     -------
     The denoised image, same shape, float64 in [0, 1].
     """
-    from ..config import preset
-
     if config is None or isinstance(config, str):
         config = preset(config or "default", **changes)
     elif not isinstance(config, FitConfig):

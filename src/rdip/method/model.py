@@ -4,7 +4,7 @@ Every layer holds the weights of ``n`` independent networks side by side, and ru
 grouped convolution (``groups=n``). With ``n = 1`` this is the plain network of the paper; with
 ``n > 1`` it fits many images at once without mixing them: network ``i`` only ever sees channels
 ``i*C … (i+1)*C - 1`` of the batch, and the optimiser updates are element-wise, so a stack of ``n``
-networks is mathematically the same as ``n`` separate runs (see :mod:`rdip.fit`).
+networks is mathematically the same as ``n`` separate runs (see :mod:`rdip.method.engine`).
 
 Tensors are laid out ``(1, n*C, H, W)``: the ``n`` networks are concatenated along channels.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -83,42 +84,65 @@ class StackedConv(nn.Module):
         return F.conv2d(x, self.weight, self.bias, groups=self.n)
 
 
-class Encoder(nn.Module):
+class _Layers(nn.Module):
+    """Table I's layers of one side, stacked for ``n`` networks (:class:`StackedConv`), with tanh
+    after every layer but, where ``last_tanh`` is False, the last."""
+
+    transposed: bool
+    last_tanh: bool
+
+    def __init__(self, table, generators: Sequence[torch.Generator]):
+        super().__init__()
+        self.layers = nn.ModuleList(StackedConv(cin, cout, k, self.transposed, generators)
+                                    for cin, cout, k in table)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if self.last_tanh or i < len(self.layers) - 1:
+                x = torch.tanh(x)
+        return x
+
+
+class Encoder(_Layers):
     """Encoder U of Table I: five convolutions, each followed by tanh.
 
     ``(B, n*C, H, W)`` → hidden state ``(B, n*256, H-24, W-24)``.
     """
 
+    transposed, last_tanh = False, True
+
     def __init__(self, channels: int, generators: Sequence[torch.Generator]):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            StackedConv(cin, cout, k, False, generators)
-            for cin, cout, k in _with_channels(ENCODER_LAYERS, channels, first=True))
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            z = torch.tanh(layer(z))
-        return z
+        super().__init__(_with_channels(ENCODER_LAYERS, channels, first=True), generators)
 
 
-class Decoder(nn.Module):
+class Decoder(_Layers):
     """Decoder V of Table I: five transposed convolutions with tanh between them.
 
     ``(B, n*256, h, w)`` → ``(B, n*C, h+24, w+24)``, before the final tanh of Eq. 1.
     """
 
-    def __init__(self, channels: int, generators: Sequence[torch.Generator]):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            StackedConv(cin, cout, k, True, generators)
-            for cin, cout, k in _with_channels(DECODER_LAYERS, channels, first=False))
+    transposed, last_tanh = True, False
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i < len(self.layers) - 1:
-                h = torch.tanh(h)
-        return h
+    def __init__(self, channels: int, generators: Sequence[torch.Generator]):
+        super().__init__(_with_channels(DECODER_LAYERS, channels, first=False), generators)
+
+
+@dataclass
+class State:
+    """What Eq. 1 carries from one time step to the next, for a stack of ``n`` networks.
+
+    ``z_noise``: the fixed input noise, ``(1, n*C, H, W)``; ``f``: the previous output f(z_{t-1}),
+    ``(1, n*C, H, W)`` (zero before the first step); ``h``: the hidden state h_{t-1},
+    ``(1, n*256, H-24, W-24)`` (zero before the first step); ``t``: the time steps taken.
+    ``f`` and ``h`` are values (no graph): time steps are optimisation iterations, each
+    back-propagated alone (truncated back-propagation of length 1, docs/design-notes.md).
+    """
+
+    z_noise: torch.Tensor
+    f: torch.Tensor
+    h: torch.Tensor
+    t: int = 0
 
 
 class RecurrentDIP(nn.Module):
@@ -129,49 +153,65 @@ class RecurrentDIP(nn.Module):
     channels:
         Image channels ``C``: 3 (RGB, as in the paper) or 1 (grey).
     seeds:
-        One seed per network; it fixes that network's initial weights.
+        One seed per network; it fixes that network's initial weights and its ``z_noise``.
+    epsilon:
+        ε of Eq. 1: the share of the previous output in the next input.
+    h_mode, h_leak:
+        How the hidden state accumulates (docs/design-notes.md): ``sum`` is Eq. 1 as written
+        (``h_t = U(z_t) + h_{t-1}``); ``mean`` keeps the running mean of U's outputs, ``leaky`` a
+        leaky sum ``h_leak·h_{t-1} + U(z_t)``, ``none`` drops the recurrence (``h_t = U(z_t)``).
     """
 
-    def __init__(self, channels: int, seeds: Sequence[int]):
+    def __init__(self, channels: int, seeds: Sequence[int], *, epsilon: float = 0.1,
+                 h_mode: str = "sum", h_leak: float = 0.9):
         super().__init__()
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
-        generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        if h_mode not in _H_RULES:
+            raise ValueError(f"unknown h_mode {h_mode!r}: use one of {', '.join(_H_RULES)}")
+        self.seeds = [int(s) for s in seeds]
+        generators = [torch.Generator().manual_seed(s) for s in self.seeds]
         self.channels, self.n = channels, len(generators)
+        self.epsilon, self.h_mode, self.h_leak = epsilon, h_mode, h_leak
         self.encoder = Encoder(channels, generators)  # U_φ
         self.decoder = Decoder(channels, generators)  # V_θ
 
-    def step(self, z_noise: torch.Tensor, f_prev: torch.Tensor, h_prev: torch.Tensor,
-             epsilon: float, h_mode: str = "sum", t: int = 1, h_leak: float = 0.9):
-        """One time step of Eq. 1; time steps are optimisation iterations (design.md §2.1).
+    def initial_state(self, height: int, width: int, z_noise_std: float) -> State:
+        """The state before the first time step for ``height×width`` images, on the model's
+        device and dtype: ``z_noise`` ~ N(0, z_noise_std²), drawn once per network from its
+        seed + 2³² (in float64, then cast), and f(z_0) = 0, h_0 = 0."""
+        weight = self.encoder.layers[0].weight
+        z_noise = torch.cat([
+            torch.randn((self.channels, height, width), dtype=torch.float64,
+                        generator=torch.Generator().manual_seed(s + 2**32)) * z_noise_std
+            for s in self.seeds])[None].to(weight.device, weight.dtype)
+        hidden = (1, self.n * ENCODER_LAYERS[-1][1], height - MIN_SIZE + 1, width - MIN_SIZE + 1)
+        return State(z_noise, torch.zeros_like(z_noise), z_noise.new_zeros(hidden))
+
+    def forward(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
+        """Time step ``t = state.t + 1`` of Eq. 1; returns ``(f(z_t), h_t)``, with their graph.
 
             z_t    = z_noise · (1 - ε) + f(z_{t-1}) · ε
-            h_t    = U(z_t) + h_{t-1}
+            h_t    = U(z_t) + h_{t-1}          (h_mode ``sum``; see the class)
             f(z_t) = tanh(V(h_t))
-
-        ``z_noise``, ``f_prev``: ``(1, n*C, H, W)``; ``h_prev``: ``(1, n*256, H-24, W-24)``.
-        ``h_mode`` says how the hidden state accumulates (design.md §2.2): ``sum`` is Eq. 1 as
-        written; ``mean`` keeps the running mean of U's outputs, ``leaky`` a leaky sum
-        ``h_leak·h_{t-1} + U(z_t)``, ``none`` drops the recurrence in h (``h_t = U(z_t)``).
-        ``t`` is the 1-based time step (used by ``mean``). Returns ``(f(z_t), h_t)``.
         """
-        z_t = z_noise * (1 - epsilon) + f_prev * epsilon
-        u = self.encoder(z_t)
-        if h_mode == "sum":
-            h_t = u + h_prev
-        elif h_mode == "mean":
-            h_t = h_prev + (u - h_prev) / t
-        elif h_mode == "leaky":
-            h_t = h_leak * h_prev + u
-        elif h_mode == "none":
-            h_t = u
-        else:
-            raise ValueError(f"unknown h_mode {h_mode!r}")
+        z_t = state.z_noise * (1 - self.epsilon) + state.f * self.epsilon
+        h_t = _H_RULES[self.h_mode](self.encoder(z_t), state.h, state.t + 1, self.h_leak)
         return torch.tanh(self.decoder(h_t)), h_t
 
-    def hidden_shape(self, height: int, width: int) -> tuple[int, int, int, int]:
-        """Shape of ``h`` for an ``height×width`` image: ``(1, n*256, height-24, width-24)``."""
-        return (1, self.n * ENCODER_LAYERS[-1][1], height - MIN_SIZE + 1, width - MIN_SIZE + 1)
+    @staticmethod
+    def advance(state: State, f_t: torch.Tensor, h_t: torch.Tensor) -> State:
+        """The state after a time step: ``f_t`` and ``h_t`` kept as values, ``t`` counted."""
+        return State(state.z_noise, f_t.detach(), h_t.detach(), state.t + 1)
+
+
+#: h_t from U(z_t), h_{t-1}, the 1-based step t and the leak, per ``h_mode``.
+_H_RULES = {
+    "sum": lambda u, h, t, leak: u + h,
+    "mean": lambda u, h, t, leak: h + (u - h) / t,
+    "leaky": lambda u, h, t, leak: leak * h + u,
+    "none": lambda u, h, t, leak: u,
+}
 
 
 def flops_per_iteration(height: int, width: int, channels: int = 3) -> float:

@@ -16,14 +16,15 @@ import numpy as np
 import torch
 
 from ..config import FitConfig
-from ..method.engine import Callback, FitResult, auto_chunk, check_padding, fit_many, resolve_device
-from ..method.model import (
+from .engine import Callback, FitResult, auto_chunk, fit_many, resolve_device
+from .inputs import check_padding
+from .model import (
     DECODER_LAYERS,
     ENCODER_LAYERS,
     _with_channels,
     flops_per_iteration,
 )
-from ..method.tiling import positions
+from .tiling import positions
 
 #: Assumed sustained rates in FLOP/s, from docs/performance.md and docs/scaling.md: 2 CPU cores
 #: ran the model at 30–72 GFLOP/s on 32×32 and 40×40 images but 13 GFLOP/s on 256×256 (its

@@ -37,7 +37,8 @@ import click
 
 from ..config import PRESETS, FitConfig, preset
 from ..scale.ray import import_ray, ray_runner
-from ..method.engine import check_image, fit_many, resolve_device
+from ..method.engine import fit_many, resolve_device
+from ..method.inputs import check_image
 from ..images.files import SUFFIXES, read_image, write_image
 from ..progress import progress_bar
 from ..method.planning import OVERLAP, plan
