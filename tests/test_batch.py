@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from rdip.scale import batch
-from rdip.scale.batch import LOCK, MANIFEST, _append, batch_command, read_manifest, run_batch
+from rdip.cli import batch_command
+from rdip.scale.batch import LOCK, MANIFEST, _append, read_manifest, run_batch
 from rdip.config import preset
 from conftest import write_png
 from rdip.images.files import read_image
@@ -82,7 +83,7 @@ def test_metrics_with_clean_dir_and_globs(tmp_path, rng):
 
 def test_tiled_batch(tmp_path, rng):
     write_png(tmp_path / "big.png", (rng.random((40, 50, 3)) * 255).astype(np.uint8))
-    rows = run_batch([str(tmp_path / "big.png")], tmp_path / "out", CFG, tile=30, overlap=8,
+    rows = run_batch([str(tmp_path / "big.png")], tmp_path / "out", CFG.replace(tile=30, tile_overlap=8),
                      progress=False, log=quiet)
     assert rows[0]["status"] == "done" and rows[0]["tile"] == {"tile": 30, "overlap": 8}
     assert read_image(tmp_path / "out" / "big_denoised.png")[0].shape == (40, 50, 3)
@@ -126,7 +127,7 @@ def test_resume_after_kill_9(tmp_path, rng):
         write_png(src / f"i{k}.png", (rng.random((25 + k, 25, 3)) * 255).astype(np.uint8))
     args = [str(src), "-o", str(out), "--device", "cpu", "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    proc = subprocess.Popen([sys.executable, "-c", "from rdip.scale.batch import batch_command; batch_command()",
+    proc = subprocess.Popen([sys.executable, "-c", "from rdip.cli import batch_command; batch_command()",
                              *args, "--iters", "20"], env=env)
     deadline = time.monotonic() + 60
     while not ((out / MANIFEST).exists() and (out / MANIFEST).read_text()):

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from rdip.scale import batch
-from rdip.scale.batch import LOCK, MANIFEST, batch_command, run_batch
+from rdip.cli import batch_command
+from rdip.scale.batch import LOCK, MANIFEST, run_batch
 from rdip.config import preset
 from rdip.scale.ray import MISSING, RETRIES, RayRunner
 from conftest import write_png

@@ -138,8 +138,8 @@ CASES = [
     ("denoise {d}/good.png -o {d}/out.png --range 0-255", "'0-255' is not one of"),
     ("denoise {d}/good.png -o {d}/out.png --device tpu", "'tpu' is not one of"),
     ("denoise {d}/good.png -o {d}/out.png --seed -1", "-1 is not in the range x>=0"),
-    ("denoise {d}/good.png -o {d}/out.png --tile 10", "below the network's minimum"),
-    ("denoise {d}/good.png -o {d}/out.png --tile 32 --overlap 40", "must be smaller than"),
+    ("denoise {d}/good.png -o {d}/out.png --tile 10", "network's minimum of 25"),
+    ("denoise {d}/good.png -o {d}/out.png --tile 32 --overlap 40", "smaller than the tile"),
     ("denoise {d}/good.png", "Missing option '-o'"),
     # rdip batch (a bad file among good ones is an error row, exit 1: tests/test_batch.py)
     ("batch {d}/nothing-here -o {d}/out", "no such file or folder"),
@@ -151,7 +151,7 @@ CASES = [
     ("batch {d}/inputs -o {d}/locked", "in use by another rdip batch"),
     ("batch {d}/inputs -o {d}/out --chunk 0", "0 is not in the range x>=1"),
     ("batch {d}/inputs -o {d}/out --address auto", "--address and --num-cpus are for --backend ray"),
-    ("batch {d}/inputs -o {d}/out --tile 32 --overlap 32", "must be smaller than"),
+    ("batch {d}/inputs -o {d}/out --tile 32 --overlap 32", "smaller than the tile"),
     ("batch {d}/inputs -o {d}/out --iters abc", "'abc' is not a valid integer"),
     # rdip reproduce
     ("reproduce --indices 0-99999999999 --out {d}/r", "CIFAR-10 has 10000 test images"),
@@ -215,13 +215,13 @@ def test_a_failed_record_write_keeps_the_input(cli, arena, monkeypatch):
     """`rdip denoise x.png -o x.png --force` whose record cannot be written (a full disk): the
     input, which the output would replace, is still there and unchanged."""
     d, victim = arena
-    import rdip.images.files
+    import rdip.jobs
 
     def full(tmp):
         raise OSError(28, "No space left on device")
 
-    real = rdip.images.files.json_writer
-    monkeypatch.setattr(rdip.images.files, "json_writer", lambda path, data, force=False: (real(path, data, force)[0], full))
+    real = rdip.jobs.json_writer
+    monkeypatch.setattr(rdip.jobs, "json_writer", lambda path, data, force=False: (real(path, data, force)[0], full))
     before = snapshot(d, victim)
     code, _, err = cli("denoise", d / "good.png", "-o", d / "good.png", "--force", "--iters", 1, "--quiet")
     assert code == 2 and err.count("\n") == 1 and "No space left on device" in err

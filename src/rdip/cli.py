@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import platform
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -16,11 +15,9 @@ import click
 import numpy as np
 
 from . import __version__
-from .scale.batch import TileType
-from .config import PRESETS, RANGES, preset
+from .config import PRESETS, RANGES, FitConfig, preset
 from .method.padding import MODES
-from .progress import progress_bar, progress_callback
-from .method.planning import OVERLAP
+from .scale.batch import BACKENDS, CHUNK
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -36,6 +33,32 @@ class UserError(click.ClickException):
     """A one-line error caused by the user's input (exit code 2)."""
 
     exit_code = 2
+
+
+class TileType(click.ParamType):
+    """``auto``, ``none`` (→ 0) or a tile size in pixels (checked by :class:`FitConfig`)."""
+
+    name = "auto|none|SIZE"
+
+    def convert(self, value, param, ctx):
+        if value in ("auto", "none") or isinstance(value, int):
+            return 0 if value == "none" else value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not auto, none or a tile size in pixels", param, ctx)
+
+
+def _config(preset_name: str, tile, overlap: int | None, **changes) -> tuple[FitConfig, bool]:
+    """The preset with ``changes`` (None values left out) and the tiling options applied, and
+    whether to tile for memory: ``--tile auto`` keeps the preset's tiles and may tile for memory;
+    ``--tile none`` (0) or a size fixes the tiles; ``--overlap`` sets ``tile_overlap``."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if tile != "auto":
+        changes["tile"] = tile
+    if overlap is not None:
+        changes["tile_overlap"] = overlap
+    return preset(preset_name, **changes), tile == "auto"
 
 
 def _environment() -> dict:
@@ -87,7 +110,7 @@ def _either(first, second, names: str):
     return first if first is not None else second
 
 
-@main.command()
+@main.command("denoise")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output image (.png, .jpg, .tif, .npy); written in the input's bit depth.")
@@ -116,91 +139,35 @@ def _either(first, second, names: str):
                    "32×32 tiles) or, without preset tiles, tiles only when the whole image would "
                    "not fit in memory; 'none' never tiles.")
 @click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help=f"Tile overlap in pixels (default: the preset's, else {OVERLAP}).")
+              help="Tile overlap in pixels (default: the preset's, 8).")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its JSON if they exist.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no estimate.")
-def denoise(input_path, output, preset_name, sigma, sigma_255, padding, pad_width, iters, seed,
-            device, add_noise, add_noise_255, clean_path, stop, fit_range, tile, overlap, force,
-            quiet):
+def denoise_command(input_path, output, preset_name, sigma, sigma_255, padding, pad_width, iters,
+                    seed, device, add_noise, add_noise_255, clean_path, stop, fit_range, tile,
+                    overlap, force, quiet):
     """Denoise INPUT into OUTPUT; write OUTPUT's configuration and scores beside it (.json).
 
     Prints the estimated time and memory first; an image too large for the memory is fitted as
     overlapping tiles (--tile).
     """
-    from .method.engine import auto_chunk, fit, resolve_device
-    from .method.inputs import check_image
-    from .images.files import atomic_write_all, check_output, check_target, image_writer, json_writer, read_image
-    from .images.metrics import scores
-    from .images.noise import add_noise as corrupt
-    from .images.noise import noise_sigma
-    from .method.planning import plan
+    from .jobs import denoise_file
 
     sigma = _either(sigma, sigma_255, "--sigma or --sigma-255")
     add_noise = _either(add_noise, add_noise_255, "--add-noise or --add-noise-255")
     if add_noise is not None and clean_path is not None:
         raise UserError("give either --add-noise or --clean, not both")
-    output = check_output(output, force)
-    meta_path = check_target(output.with_suffix(".json"), force)
-    if input_path.resolve() == meta_path.resolve():
-        raise UserError(f"{input_path}: INPUT would be overwritten by OUTPUT's record {meta_path}; "
-                        "choose another OUTPUT name")
-    if isinstance(tile, int) and overlap is not None and overlap >= tile:
-        raise UserError(f"--overlap {overlap} must be smaller than --tile {tile}")
-    changes = {k: v for k, v in {"padding": padding, "pad_width": pad_width, "iters": iters,
-                                 "stop": stop, "range": fit_range}.items() if v is not None}
-    config = preset(preset_name, seed=seed, device=device, **changes)
-    if device == "cuda" and resolve_device("auto").type != "cuda":
-        raise UserError("--device cuda: CUDA is not available here; use --device cpu or auto")
-
-    started = time.perf_counter()
-    image, info = read_image(input_path)
-    check_image(image, str(input_path))
-    clean = None
-    if add_noise is not None:
-        clean, image = image, corrupt(image, add_noise, seed=seed)
-        sigma = add_noise if sigma is None else sigma
-    elif clean_path is not None:
-        clean, _ = read_image(clean_path)
-        if clean.shape != image.shape:
-            raise UserError(f"--clean {clean_path} is {clean.shape}, INPUT is {image.shape}: "
-                            "give the clean version of the same image")
-    sigma_source = "given"
-    if sigma is None:
-        sigma = noise_sigma(image)
-        sigma_source = "estimated (skimage.restoration.estimate_sigma)"
-    read_s = time.perf_counter() - started
-    try:
-        how = plan(*image.shape[:2], 1 if image.ndim == 2 else image.shape[2], config, tile, overlap)
-    except (MemoryError, ValueError) as e:
-        raise UserError(str(e)) from None
-    if not quiet:
-        click.echo(how["message"], err=True)
-
-    passes = -(-how["tiles"] // (config.chunk or auto_chunk(resolve_device(config.device))))
-    bar = progress_bar(config.iters * passes, "denoise", enabled=not quiet)
-    with bar:
-        result = fit(image, how["config"], clean=clean, sigma=sigma, callback=progress_callback(bar))
-    write_start = time.perf_counter()
-    image_item = image_writer(output, result.image, dtype=info.dtype, force=force)
-    record = {
-        "input": str(input_path), "output": str(output), "input_dtype": info.dtype,
-        "shape": list(image.shape), "sigma": sigma, "sigma_source": sigma_source,
-        "tile": {"tile": how["tile"], "overlap": how["overlap"]} if how["tile"] else None,
-        "estimate": {k: how[k] for k in ("seconds", "memory_mb", "available_mb")},
-        "add_noise": add_noise, "clean": str(clean_path) if clean_path else None,
-        **result.to_dict(),
-        "noisy_metrics": scores(np.clip(image, 0, 1), clean) if clean is not None else {},
-        "timings": {"read_s": read_s, "fit_s": result.seconds,
-                    "write_s": time.perf_counter() - write_start,
-                    "total_s": time.perf_counter() - started},
-        "environment": _environment(),
-    }
-    # both complete before either replaces anything: a failure leaves every existing file as it was
-    atomic_write_all([image_item, json_writer(meta_path, record, force=force)])
-    msg = f"wrote {output} and {meta_path} ({result.iters_run} iterations, {result.seconds:.1f} s)"
-    if clean is not None:
-        msg += (f"; SSIM {record['noisy_metrics']['ssim_full']:.3f} → {result.metrics['ssim_full']:.3f}, "
-                f"PSNR {record['noisy_metrics']['psnr']:.2f} → {result.metrics['psnr']:.2f} dB")
+    config, auto = _config(preset_name, tile, overlap, seed=seed, device=device, padding=padding,
+                           pad_width=pad_width, iters=iters, stop=stop, range=fit_range)
+    record = denoise_file(input_path, output, config, sigma=sigma, add_noise=add_noise,
+                          clean_path=clean_path, auto_tile=auto, force=force, progress=not quiet,
+                          log=(lambda *_: None) if quiet else (lambda line: click.echo(line, err=True)),
+                          environment=_environment())
+    msg = (f"wrote {output} and {Path(output).with_suffix('.json')} ({record['iters_run']} iterations, "
+           f"{record['seconds']:.1f} s)")
+    if record["noisy_metrics"]:
+        before, after = record["noisy_metrics"], record["metrics"]
+        msg += (f"; SSIM {before['ssim_full']:.3f} → {after['ssim_full']:.3f}, "
+                f"PSNR {before['psnr']:.2f} → {after['psnr']:.2f} dB")
     click.echo(msg)
 
 
@@ -426,9 +393,80 @@ def compare(methods, images, sigma, sigma_255, crop, data, download, seed, sets,
                 force=force)
 
 
-from .scale.batch import batch_command  # noqa: E402  (rdip batch: folders of images, resumable)
+def _suffix_option(ctx, param, value: str) -> str:
+    """``--suffix``, checked by :func:`check_suffix` (a usage error, exit code 2)."""
+    try:
+        from .scale.batch import check_suffix
 
-main.add_command(batch_command)
+        return check_suffix(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
+
+
+@main.command("batch")
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
+@click.option("-o", "--output-dir", required=True, type=click.Path(path_type=Path),
+              help="Folder for the outputs and manifest.jsonl (created if its parent exists).")
+@click.option("--preset", "preset_name", default="default", show_default=True,
+              type=click.Choice(list(PRESETS)))
+@click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations T.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+@range_option
+@click.option("--tile", type=TileType(), default="auto", show_default=True,
+              help="Fit images as overlapping tiles of this size; 'auto' follows the preset "
+                   "(default: 32×32 tiles) or, without preset tiles, tiles only the images too "
+                   "large for the memory; 'none' never tiles.")
+@click.option("--overlap", type=click.IntRange(min=0), default=None,
+              help="Tile overlap in pixels (default: the preset's, 8).")
+@click.option("--suffix", default="_denoised", show_default=True, callback=_suffix_option,
+              help="Output name: input stem + SUFFIX + input extension (no '/', '\\' or '..').")
+@click.option("--clean-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder of clean references with the inputs' file names: score each output.")
+@click.option("--chunk", type=click.IntRange(min=1), default=CHUNK, show_default=True,
+              help="Images of one shape per fit (local) or per Ray task, at most: what a kill can lose "
+                   "per chunk in flight. On GPUs, more (e.g. 256) fills the GPU better.")
+@click.option("--backend", type=click.Choice(list(BACKENDS)), default="local", show_default=True,
+              help="local: fit in this process. ray: fit each chunk as a Ray task (one CPU and one "
+                   "torch thread each, or one GPU each where the cluster has GPUs); this process "
+                   "reads the images and writes the outputs. Needs pip install 'rdip[ray]'.")
+@click.option("--address", default=None,
+              help="Ray cluster to join (ray.init(address=...)), e.g. auto or ray://HEAD:10001. "
+                   "Default: $RAY_ADDRESS, else a Ray started by 'ray start' on this machine, "
+                   "else a new Ray here.")
+@click.option("--num-cpus", type=click.IntRange(min=1), default=None,
+              help="CPUs of the new Ray that --backend ray starts without --address (default: all).")
+@click.option("--quiet", is_flag=True, help="No progress bar and no messages.")
+def batch_command(inputs, output_dir, preset_name, iters, seed, device, fit_range, tile, overlap, suffix,
+                  clean_dir, chunk, backend, address, num_cpus, quiet):
+    """Denoise every INPUT (files, folders, globs) into OUTPUT_DIR, resumably.
+
+    Appends one line per image to OUTPUT_DIR/manifest.jsonl; rerunning the same command skips the
+    finished images and retries the failed ones. Exits with 1 if any image failed.
+    """
+    from .scale.batch import run_batch
+    from .scale.ray import import_ray
+
+    if backend == "local" and (address is not None or num_cpus is not None):
+        raise click.UsageError("--address and --num-cpus are for --backend ray")
+    if address is not None and num_cpus is not None:
+        raise click.UsageError("--num-cpus is for a new Ray on this machine; "
+                               "the cluster at --address has its own CPUs")
+    if backend == "ray":
+        try:
+            import_ray()
+        except ImportError as e:
+            raise click.UsageError(str(e)) from None
+    config, auto = _config(preset_name, tile, overlap, seed=seed, device=device, iters=iters,
+                           range=fit_range)
+    rows = run_batch(list(inputs), output_dir, config, auto_tile=auto, suffix=suffix,
+                     clean_dir=clean_dir, chunk=chunk, backend=backend, address=address,
+                     num_cpus=num_cpus, progress=not quiet,
+                     log=(lambda *_: None) if quiet else click.echo)
+    if any(r["status"] == "error" for r in rows):
+        raise click.exceptions.Exit(1)
+
+
 
 
 def run() -> None:

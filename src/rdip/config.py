@@ -18,6 +18,28 @@ REDUCTIONS = ("sum", "mean")
 H_MODES = ("sum", "mean", "leaky", "none")
 DTYPES = ("float32", "float64", "bfloat16")
 STOPS = ("none", "wmv", "noise")
+#: The tile size of memory tiling: an image too large to fit whole in the memory, with a
+#: configuration that has no tiles of its own (``tile = 0``), is fitted as tiles of this size
+#: with the configuration's ``tile_overlap`` (:func:`rdip.method.planning.plan`). A 64×64
+#: network costs ≈25 GFLOP per iteration and ≈54 MB. Unpadded fits are worse within ≈4 pixels
+#: of their borders (mean absolute error 0.13 at the border against 0.07 inside), so an overlap
+#: of 8 leaves every overlap pixel at least 4 pixels inside one of the two tiles. Measured (2 busy
+#: CPU cores, preset ``default`` cut to T = 200, 96×96 crop of Set12 image 01, σ = 0.1; noisy
+#: SSIM 0.586): untiled 0.578, 64×64 tiles with overlap 16 0.600, 48×48 tiles 0.609.
+MEMORY_TILE = 64
+
+
+def check_tiles(tile: int, overlap: int) -> None:
+    """The rule for tiles: ``tile`` 0 (the whole image) or at least the network's minimum, and
+    ``0 <= overlap < tile`` when tiling (the overlap is kept for later tiling when ``tile`` is 0)."""
+    if not (tile == 0 or tile >= MIN_SIZE):
+        raise ValueError(f"tile must be 0 (whole image) or at least the network's minimum of "
+                         f"{MIN_SIZE} pixels, got {tile}")
+    if not (overlap >= 0 and (tile == 0 or overlap < tile)):
+        raise ValueError(f"tile_overlap must be >= 0 and smaller than the tile, got {overlap} "
+                         f"(tile {tile})")
+
+
 #: A field's annotation → the Python types it accepts and their name in messages.
 _TYPES = {"int": (int, "an integer"), "float": ((int, float), "a number"), "str": (str, "a string")}
 #: The most iterations a fit may ask for (a bound on the loss history it keeps).
@@ -116,16 +138,12 @@ class FitConfig:
             (self.stop in STOPS, f"stop must be one of {STOPS}, got {self.stop!r}"),
             (2 <= self.stop_window <= MAX_ITERS, f"stop_window must be between 2 and {MAX_ITERS}, got {self.stop_window}"),
             (self.stop_patience >= 1, f"stop_patience must be >= 1, got {self.stop_patience}"),
-            (self.tile == 0 or self.tile >= MIN_SIZE,
-             f"tile must be 0 (whole image) or at least the network's minimum of {MIN_SIZE} pixels, "
-             f"got {self.tile}"),
-            (self.tile_overlap >= 0 and (self.tile == 0 or self.tile_overlap < self.tile),
-             f"tile_overlap must be >= 0 and smaller than tile, got {self.tile_overlap} (tile {self.tile})"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
         check_mode(self.padding)
+        check_tiles(self.tile, self.tile_overlap)
 
     def replace(self, **changes) -> "FitConfig":
         """A copy with ``changes`` applied (validated again); ``preset`` is kept."""

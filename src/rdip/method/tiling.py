@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..config import check_tiles
+
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
     """Tile origins along one axis: every ``tile - overlap`` pixels, the last flush with the end."""
@@ -20,8 +22,7 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
 
 def positions(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int]]:
     """``(top, left)`` of the tiles :func:`split` cuts from a ``height×width`` image."""
-    if tile < 1 or not 0 <= overlap < tile:
-        raise ValueError(f"need tile >= 1 and 0 <= overlap < tile, got tile {tile}, overlap {overlap}")
+    check_tiles(tile, overlap)
     lefts = _starts(width, tile, overlap)
     return [(top, left) for top in _starts(height, tile, overlap) for left in lefts]
 

@@ -33,15 +33,13 @@ from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 
-import click
-
-from ..config import PRESETS, FitConfig, preset
-from ..scale.ray import import_ray, ray_runner
+from ..config import FitConfig
+from .ray import ray_runner
 from ..method.engine import fit_many, resolve_device
-from ..method.inputs import check_image
-from ..images.files import SUFFIXES, read_image, write_image
+from ..images.files import SUFFIXES
+from ..jobs import Input, load_input, write_output
 from ..progress import progress_bar
-from ..method.planning import OVERLAP, plan
+from ..method.planning import plan
 
 #: Images per fit_many call (local) or Ray task at most: what a kill can lose, per chunk in flight.
 CHUNK = 16
@@ -207,18 +205,6 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
-def _load(path: Path, clean_dir: Path | None):
-    """``(image, info, clean)`` for one input; ``clean`` when ``clean_dir`` holds its name."""
-    image, info = read_image(path)
-    check_image(image, str(path))
-    clean = None
-    if clean_dir is not None and (Path(clean_dir) / path.name).is_file():
-        clean, _ = read_image(Path(clean_dir) / path.name)
-        if clean.shape != image.shape:
-            raise ValueError(f"{Path(clean_dir) / path.name}: shape {clean.shape}, the input {image.shape}")
-    return image, info, clean
-
-
 def _fit(images: list, cleans: list, configs: dict) -> list:
     """Fit one chunk of same-shape images in one :func:`~rdip.fit.fit_many` call with their
     shape's configuration (:func:`rdip.tiles.plan`: whole, or as tiles); one result per image."""
@@ -246,18 +232,16 @@ class _InProcess:
             yield key, outcome
 
 
-def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int | str | None = "auto",
-              overlap: int | None = None, suffix: str = "_denoised", clean_dir: Path | None = None,
-              chunk: int = CHUNK, backend: str = "local", address: str | None = None,
-              num_cpus: int | None = None, progress: bool = True, log=print) -> list[dict]:
+def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, auto_tile: bool = True,
+              suffix: str = "_denoised", clean_dir: Path | None = None, chunk: int = CHUNK,
+              backend: str = "local", address: str | None = None, num_cpus: int | None = None,
+              progress: bool = True, log=print) -> list[dict]:
     """Denoise ``inputs`` (files, folders, globs) into ``out_dir``; return this run's manifest rows.
 
-    ``tile`` (:func:`rdip.tiles.plan`, per image shape): ``"auto"`` follows the configuration
-    (``config.tile``; without it, images are tiled only when the whole image would not fit in
-    memory), an int always tiles, None never (images that would not fit get error rows); an image
-    fitted as tiles is one call of its own, otherwise same-shape images are stacked, at most
-    ``chunk`` per call. ``overlap``: None = the configuration's for its own tiles, else
-    :data:`rdip.tiles.OVERLAP`. With
+    Each image shape is planned once (:func:`rdip.method.planning.plan`): tiles where ``config``
+    has them, else the whole image, or, with ``auto_tile``, tiles when the whole image would not
+    fit in memory (without it such images get error rows). An image fitted as tiles is one call of
+    its own, otherwise same-shape images are stacked, at most ``chunk`` per call. With
     ``clean_dir``, an image whose file name also exists there is scored against it. Outputs whose
     input has no ``done`` row (a kill between the write and the row) are redone and replaced;
     ``done`` outputs made with another configuration are kept, and ``log`` gets one line about them.
@@ -267,7 +251,7 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
     a symbolic link, or an ``out_dir`` held by another run (:data:`LOCK`), is a ValueError before
     anything is written.
 
-    ``backend="ray"`` fits each chunk as a Ray task (:func:`rdip.distributed.ray_runner`: Ray at
+    ``backend="ray"`` fits each chunk as a Ray task (:func:`rdip.scale.ray.ray_runner`: Ray at
     ``address``, else Ray's default, else a new one on ``num_cpus`` CPUs), and splits a shape's
     images into at least as many chunks as the cluster runs tasks at a time; the rows are
     appended as the tasks finish. Ray is not started when no image is left to fit.
@@ -276,227 +260,171 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, tile: int 
         raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
-    out_dir = Path(out_dir)
-    suffix = check_suffix(suffix)
+    out_dir, suffix = Path(out_dir), check_suffix(suffix)
     if not out_dir.parent.is_dir():
         raise FileNotFoundError(f"{out_dir}: the folder {out_dir.parent} does not exist; create it first")
     if backend == "local":
         resolve_device(config.device)  # no CUDA for --device cuda: one error now, not one per image
     found = expand_inputs(inputs)  # no inputs: an error before the folder is made
     out_dir.mkdir(exist_ok=True)
-    folder = out_dir.resolve()
-    manifest = out_dir / MANIFEST
-    if manifest.is_symlink():
-        raise ValueError(f"{manifest} is a symbolic link; refusing to write through it, nothing was "
-                         "written (replace it with the file itself or use another folder)")
+    if (out_dir / MANIFEST).is_symlink():
+        raise ValueError(f"{out_dir / MANIFEST} is a symbolic link; refusing to write through it, "
+                         "nothing was written (replace it with the file itself or use another folder)")
     with _lock(out_dir):  # held until the last row: a second run fails at once
-        previous = read_manifest(manifest, log)
-        produced = {Path(r["output"]) for r in previous.values() if r.get("output")}
-        paths = [p for p in found  # not our own outputs, nor the lock file
-                 if p not in produced and p != folder / LOCK]
-        outputs = {p: folder / f"{p.stem}{suffix}{p.suffix}" for p in paths}  # a link there stays one
-        owner: dict[Path, Path] = {}
-        for p, out in outputs.items():
-            if out.parent != folder:  # check_suffix and file names keep it so; never write elsewhere
-                raise ValueError(f"{p}: its output {out} would be outside {out_dir}; use another --suffix")
-            if out == p or out in owner:
-                raise ValueError(f"{p}: its output {out} would overwrite "
-                                 f"{'the input' if out == p else owner[out]}; use another --suffix")
-            owner[out] = p
-            for stale in folder.glob(f".{glob.escape(out.name)}.*{out.suffix}"):
-                if stale.is_symlink() or stale.is_file():
-                    stale.unlink()  # the temporary file of a write killed half-way (a link: itself)
-        todo = [p for p in paths if not (previous.get(str(p), {}).get("status") == "done"
-                                         and outputs[p].is_file() and not outputs[p].is_symlink())]
-        log(f"{len(paths)} images, {len(paths) - len(todo)} already done, {len(todo)} to do → {out_dir}")
-        left = set(todo)
-        other = _other_settings(previous, [(p, outputs[p]) for p in paths if p not in left], config)
-        if other:
-            log(other)
-        rows: list[dict] = []
-        configs: dict[tuple, FitConfig] = {}  # image shape → the configuration its images are fitted with
-
-        def tiles_of(shape) -> dict | None:
-            """``{"tile", "overlap"}`` for a shape fitted as tiles, else None."""
-            cfg = configs.get(tuple(shape or ()))
-            return {"tile": cfg.tile, "overlap": cfg.tile_overlap} if cfg is not None and cfg.tile else None
-
-        def record(path: Path, status: str, error: str | None = None, result=None, shape=None) -> None:
-            row = {"input": str(path), "output": str(outputs[path]) if status == "done" else None,
-                   "status": status, "error": error, "config": config.to_dict(),
-                   "tile": tiles_of(shape),
-                   "metrics": result.metrics if result else {}, "seconds": result.seconds if result else 0.0,
-                   "iters_run": result.iters_run if result else 0, "shape": shape,
-                   "device": result.device if result else None, "backend": backend, "time": time.time()}
-            _append(manifest, row)
-            rows.append(row)
-            bar.update(1)
-
-        def blocked(path: Path) -> bool:
-            """Whether ``path``'s output is a symbolic link (never followed) or a folder or other
-            non-file, which gets an error row."""
-            out = outputs[path]
-            if out.is_symlink():
-                reason = "is a symbolic link"
-            elif out.exists() and not out.is_file():
-                reason = "exists and is not a file"
-            else:
-                return False
-            record(path, "error", f"{out}: the output {reason}; nothing was written "
-                                  "(remove it to write the output there)")
-            return True
-
-        def jobs(groups: dict[tuple, list[Path]], step: int, slots: int) -> Iterator[tuple]:
-            """``((paths, shape, infos), images, cleans)`` per chunk of at most ``step`` images (one
-            where the shape is tiled), each group in at least ``slots`` chunks where it can be; read
-            when the runner asks for it."""
-            for shape, group in groups.items():
-                size = 1 if tiles_of(shape) else min(step, math.ceil(len(group) / slots))
-                for start in range(0, len(group), size):
-                    part = group[start:start + size]
-                    try:
-                        loaded = [_load(p, clean_dir) for p in part]
-                    except Exception as e:  # noqa: BLE001  (changed since it was grouped)
-                        for p in part:
-                            record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
-                        continue
-                    yield ((part, shape, [x[1] for x in loaded]), [x[0] for x in loaded],
-                           [x[2] for x in loaded])
-
-        bar = progress_bar(len(todo), "batch", enabled=progress, unit="image")
-        with bar, ExitStack() as stack:
-            groups: dict[tuple, list[Path]] = {}
-            for path in todo:  # read once to check and group, again when fitted (bounded memory)
-                if blocked(path):
-                    continue
-                try:
-                    groups.setdefault(_load(path, clean_dir)[0].shape, []).append(path)
-                except Exception as e:  # noqa: BLE001  (one bad file must not stop the others)
-                    record(path, "error", f"{type(e).__name__}: {e}")
+        batch = _Batch(out_dir, config, found, suffix, clean_dir, backend, log)
+        with progress_bar(len(batch.todo), "batch", enabled=progress, unit="image") as batch.bar, \
+                ExitStack() as stack:
+            groups = batch.group()
             if backend == "ray" and groups:
                 runner = stack.enter_context(ray_runner(address, num_cpus, config.device))
                 log(runner.summary)
             else:
                 runner = _InProcess(config.device)
-            task_config = config.replace(device=runner.device)
-            plans = {}
-            for shape, group in list(groups.items()):
+            batch.plan(groups, runner, auto_tile)
+            fit = partial(_fit, configs=batch.configs)
+            for (part, shape, infos), outcome in runner.run(fit, batch.chunks(groups, chunk, runner.slots)):
+                batch.finish(part, shape, infos, outcome)
+    errors = sum(r["status"] == "error" for r in batch.rows)
+    log(f"done {len(batch.rows) - errors}, errors {errors}; manifest: {batch.manifest}")
+    return batch.rows
+
+
+class _Batch:
+    """One run over an output folder whose lock it holds: which inputs are left, their manifest
+    rows, and the configuration each image shape is fitted with."""
+
+    def __init__(self, out_dir: Path, config: FitConfig, found: list[Path], suffix: str,
+                 clean_dir: Path | None, backend: str, log):
+        self.out_dir, self.folder, self.manifest = out_dir, out_dir.resolve(), out_dir / MANIFEST
+        self.config, self.clean_dir, self.backend, self.log = config, clean_dir, backend, log
+        self.previous = read_manifest(self.manifest, log)
+        produced = {Path(r["output"]) for r in self.previous.values() if r.get("output")}
+        self.paths = [p for p in found  # not our own outputs, nor the lock file
+                      if p not in produced and p != self.folder / LOCK]
+        self.outputs = self._outputs(suffix)
+        self.todo = [p for p in self.paths if not (self.previous.get(str(p), {}).get("status") == "done"
+                                                   and self.outputs[p].is_file()
+                                                   and not self.outputs[p].is_symlink())]
+        log(f"{len(self.paths)} images, {len(self.paths) - len(self.todo)} already done, "
+            f"{len(self.todo)} to do → {out_dir}")
+        left = set(self.todo)
+        other = _other_settings(self.previous, [(p, self.outputs[p]) for p in self.paths if p not in left],
+                                config)
+        if other:
+            log(other)
+        self.rows: list[dict] = []
+        self.configs: dict[tuple, FitConfig] = {}  # image shape → the configuration it is fitted with
+        self.bar = None
+
+    def _outputs(self, suffix: str) -> dict[Path, Path]:
+        """Each input's output in the folder (a link there stays one); stale temporary files of a
+        write killed half-way removed."""
+        outputs = {p: self.folder / f"{p.stem}{suffix}{p.suffix}" for p in self.paths}
+        owner: dict[Path, Path] = {}
+        for p, out in outputs.items():
+            if out.parent != self.folder:  # check_suffix and file names keep it so; never write elsewhere
+                raise ValueError(f"{p}: its output {out} would be outside {self.out_dir}; use another --suffix")
+            if out == p or out in owner:
+                raise ValueError(f"{p}: its output {out} would overwrite "
+                                 f"{'the input' if out == p else owner[out]}; use another --suffix")
+            owner[out] = p
+            for stale in self.folder.glob(f".{glob.escape(out.name)}.*{out.suffix}"):
+                if stale.is_symlink() or stale.is_file():
+                    stale.unlink()  # (a link: the link itself)
+        return outputs
+
+    def tiles_of(self, shape) -> dict | None:
+        """``{"tile", "overlap"}`` for a shape fitted as tiles, else None."""
+        cfg = self.configs.get(tuple(shape or ()))
+        return {"tile": cfg.tile, "overlap": cfg.tile_overlap} if cfg is not None and cfg.tile else None
+
+    def record(self, path: Path, status: str, error: str | None = None, result=None, shape=None) -> None:
+        """Append ``path``'s row to the manifest (synced) and to :attr:`rows`."""
+        row = {"input": str(path), "output": str(self.outputs[path]) if status == "done" else None,
+               "status": status, "error": error, "config": self.config.to_dict(),
+               "tile": self.tiles_of(shape),
+               "metrics": result.metrics if result else {}, "seconds": result.seconds if result else 0.0,
+               "iters_run": result.iters_run if result else 0, "shape": shape,
+               "device": result.device if result else None, "backend": self.backend, "time": time.time()}
+        _append(self.manifest, row)
+        self.rows.append(row)
+        self.bar.update(1)
+
+    def blocked(self, path: Path) -> bool:
+        """Whether ``path``'s output is a symbolic link (never followed), a folder or another
+        non-file; such an output gets an error row."""
+        out = self.outputs[path]
+        if out.is_symlink():
+            reason = "is a symbolic link"
+        elif out.exists() and not out.is_file():
+            reason = "exists and is not a file"
+        else:
+            return False
+        self.record(path, "error", f"{out}: the output {reason}; nothing was written "
+                                   "(remove it to write the output there)")
+        return True
+
+    def _load(self, path: Path) -> Input:
+        clean = None if self.clean_dir is None else Path(self.clean_dir) / path.name
+        return load_input(path, clean if clean is not None and clean.is_file() else None)
+
+    def group(self) -> dict[tuple, list[Path]]:
+        """The inputs left, by image shape; each read once here to check it (and again when
+        fitted: bounded memory); unreadable ones get error rows."""
+        groups: dict[tuple, list[Path]] = {}
+        for path in self.todo:
+            if self.blocked(path):
+                continue
+            try:
+                groups.setdefault(self._load(path).image.shape, []).append(path)
+            except Exception as e:  # noqa: BLE001  (one bad file must not stop the others)
+                self.record(path, "error", f"{type(e).__name__}: {e}")
+        return groups
+
+    def plan(self, groups: dict[tuple, list[Path]], runner, auto_tile: bool) -> None:
+        """Plan each shape on the runner's device and memory; a shape that cannot be fitted gets
+        error rows; log the estimate."""
+        config, plans = self.config.replace(device=runner.device), {}
+        for shape, group in list(groups.items()):
+            try:
+                plans[shape] = plan(shape[0], shape[1], shape[2] if len(shape) == 3 else 1, config,
+                                    auto=auto_tile, available_mb=runner.memory_mb)
+            except (MemoryError, ValueError) as e:
+                for p in groups.pop(shape):
+                    self.record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
+        self.configs.update({shape: p["config"] for shape, p in plans.items()})
+        if plans:
+            seconds = sum(plans[s]["seconds"] * len(g) for s, g in groups.items()) / runner.slots
+            self.log(f"estimated ≈{seconds:.0f} s, ≤{max(p['memory_mb'] for p in plans.values()):.0f} MB "
+                     f"per fit, {sum(p['tile'] is not None for p in plans.values())} of {len(plans)} "
+                     "image shapes as tiles (rdip.method.planning: rates of docs/performance.md)")
+
+    def chunks(self, groups: dict[tuple, list[Path]], step: int, slots: int) -> Iterator[tuple]:
+        """``((paths, shape, infos), images, cleans)`` per chunk of at most ``step`` images (one
+        where the shape is tiled), each group in at least ``slots`` chunks where it can be; read
+        when the runner asks for it."""
+        for shape, group in groups.items():
+            size = 1 if self.tiles_of(shape) else min(step, math.ceil(len(group) / slots))
+            for start in range(0, len(group), size):
+                part = group[start:start + size]
                 try:
-                    plans[shape] = plan(shape[0], shape[1], shape[2] if len(shape) == 3 else 1,
-                                        task_config, tile, overlap, available_mb=runner.memory_mb)
-                except (MemoryError, ValueError) as e:
-                    for p in groups.pop(shape):
-                        record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
-            configs.update({shape: p["config"] for shape, p in plans.items()})
-            if plans:
-                seconds = sum(plans[s]["seconds"] * len(g) for s, g in groups.items()) / runner.slots
-                log(f"estimated ≈{seconds:.0f} s, ≤{max(p['memory_mb'] for p in plans.values()):.0f} MB "
-                    f"per fit, {sum(p['tile'] is not None for p in plans.values())} of {len(plans)} "
-                    "image shapes as tiles "
-                    "(rdip.tiles.plan: rates of docs/performance.md)")
-            fit = partial(_fit, configs=configs)
-            chunks = jobs(groups, chunk, runner.slots)
-            for (part, shape, infos), outcome in runner.run(fit, chunks):
-                if isinstance(outcome, Exception):
+                    loaded = [self._load(p) for p in part]
+                except Exception as e:  # noqa: BLE001  (changed since it was grouped)
                     for p in part:
-                        record(p, "error", f"{type(outcome).__name__}: {outcome}", shape=list(shape))
+                        self.record(p, "error", f"{type(e).__name__}: {e}", shape=list(shape))
                     continue
-                for p, info, result in zip(part, infos, outcome):
-                    if blocked(p):  # made a link while it was fitted
-                        continue
-                    # atomic (os.replace): a link made after this check is replaced, never followed
-                    write_image(outputs[p], result.image, dtype=info.dtype, force=True)
-                    _sync(outputs[p])
-                    record(p, "done", result=result, shape=list(shape))
-    errors = sum(r["status"] == "error" for r in rows)
-    log(f"done {len(rows) - errors}, errors {errors}; manifest: {manifest}")
-    return rows
+                yield (part, shape, [x.info for x in loaded]), [x.image for x in loaded], [x.clean for x in loaded]
 
-
-class TileType(click.ParamType):
-    """``auto``, ``none`` or a tile size of at least 25 pixels."""
-
-    name = "auto|none|SIZE"
-
-    def convert(self, value, param, ctx):
-        if value in ("auto", "none", None) or isinstance(value, int):
-            return None if value == "none" else value
-        try:
-            size = int(value)
-        except ValueError:
-            self.fail(f"{value!r} is not auto, none or a tile size in pixels", param, ctx)
-        if size < 25:
-            self.fail(f"tile {size} is below the network's minimum of 25 pixels", param, ctx)
-        return size
-
-
-def _suffix_option(ctx, param, value: str) -> str:
-    """``--suffix``, checked by :func:`check_suffix` (a usage error, exit code 2)."""
-    try:
-        return check_suffix(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e), ctx, param) from None
-
-
-@click.command("batch")
-@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
-@click.option("-o", "--output-dir", required=True, type=click.Path(path_type=Path),
-              help="Folder for the outputs and manifest.jsonl (created if its parent exists).")
-@click.option("--preset", "preset_name", default="default", show_default=True,
-              type=click.Choice(list(PRESETS)))
-@click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations T.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--range", "fit_range", type=click.Choice(["unit", "symmetric"]), default=None,
-              help="Fit in [0, 1] (unit) or in tanh's [-1, 1] (symmetric); default: the preset's.")
-@click.option("--tile", type=TileType(), default="auto", show_default=True,
-              help="Fit images as overlapping tiles of this size; 'auto' follows the preset "
-                   "(default: 32×32 tiles) or, without preset tiles, tiles only the images too "
-                   "large for the memory; 'none' never tiles.")
-@click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help=f"Tile overlap in pixels (default: the preset's, else {OVERLAP}).")
-@click.option("--suffix", default="_denoised", show_default=True, callback=_suffix_option,
-              help="Output name: input stem + SUFFIX + input extension (no '/', '\\' or '..').")
-@click.option("--clean-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder of clean references with the inputs' file names: score each output.")
-@click.option("--chunk", type=click.IntRange(min=1), default=CHUNK, show_default=True,
-              help="Images of one shape per fit (local) or per Ray task, at most: what a kill can lose "
-                   "per chunk in flight. On GPUs, more (e.g. 256) fills the GPU better.")
-@click.option("--backend", type=click.Choice(list(BACKENDS)), default="local", show_default=True,
-              help="local: fit in this process. ray: fit each chunk as a Ray task (one CPU and one "
-                   "torch thread each, or one GPU each where the cluster has GPUs); this process "
-                   "reads the images and writes the outputs. Needs pip install 'rdip[ray]'.")
-@click.option("--address", default=None,
-              help="Ray cluster to join (ray.init(address=...)), e.g. auto or ray://HEAD:10001. "
-                   "Default: $RAY_ADDRESS, else a Ray started by 'ray start' on this machine, "
-                   "else a new Ray here.")
-@click.option("--num-cpus", type=click.IntRange(min=1), default=None,
-              help="CPUs of the new Ray that --backend ray starts without --address (default: all).")
-@click.option("--quiet", is_flag=True, help="No progress bar and no messages.")
-def batch_command(inputs, output_dir, preset_name, iters, seed, device, fit_range, tile, overlap, suffix,
-                  clean_dir, chunk, backend, address, num_cpus, quiet):
-    """Denoise every INPUT (files, folders, globs) into OUTPUT_DIR, resumably.
-
-    Appends one line per image to OUTPUT_DIR/manifest.jsonl; rerunning the same command skips the
-    finished images and retries the failed ones. Exits with 1 if any image failed.
-    """
-    if backend == "local" and (address is not None or num_cpus is not None):
-        raise click.UsageError("--address and --num-cpus are for --backend ray")
-    if address is not None and num_cpus is not None:
-        raise click.UsageError("--num-cpus is for a new Ray on this machine; "
-                               "the cluster at --address has its own CPUs")
-    if backend == "ray":
-        try:
-            import_ray()
-        except ImportError as e:
-            raise click.UsageError(str(e)) from None
-    if isinstance(tile, int) and overlap is not None and overlap >= tile:
-        raise click.UsageError(f"--overlap {overlap} must be smaller than --tile {tile}")
-    changes = {k: v for k, v in {"iters": iters, "range": fit_range}.items() if v is not None}
-    config = preset(preset_name, seed=seed, device=device, **changes)
-    rows = run_batch(list(inputs), output_dir, config, tile=tile, overlap=overlap, suffix=suffix,
-                     clean_dir=clean_dir, chunk=chunk, backend=backend, address=address,
-                     num_cpus=num_cpus, progress=not quiet,
-                     log=(lambda *_: None) if quiet else click.echo)
-    if any(r["status"] == "error" for r in rows):
-        raise click.exceptions.Exit(1)
+    def finish(self, part: list[Path], shape: tuple, infos, outcome) -> None:
+        """Write a fitted chunk's outputs and rows (or its error rows)."""
+        if isinstance(outcome, Exception):
+            for p in part:
+                self.record(p, "error", f"{type(outcome).__name__}: {outcome}", shape=list(shape))
+            return
+        for p, info, result in zip(part, infos, outcome):
+            if self.blocked(p):  # made a link while it was fitted
+                continue
+            # atomic (os.replace): a link made after this check is replaced, never followed
+            write_output(self.outputs[p], result, info, force=True)
+            _sync(self.outputs[p])
+            self.record(p, "done", result=result, shape=list(shape))
