@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rdip import add_noise
-from rdip.experiments.baselines import METHODS, denoise
+from rdip.experiments.baselines import METHODS, run_method
 from rdip.method.engine import denoise as fit_denoise
 
 SIGMA = 0.1
@@ -39,7 +39,7 @@ def _check_denoises(method: str, case: str, **options) -> float:
     """Run ``method`` on the noisy ``case`` image; check shape and range; return MSE out / MSE in."""
     clean = CASES[case]
     noisy = add_noise(clean, SIGMA, seed=0)
-    out = denoise(method, noisy, **options)
+    out = run_method(method, noisy, **options)
     assert out.shape == clean.shape
     assert out.min() >= 0 and out.max() <= 1
     ratio = np.mean((out - clean) ** 2) / np.mean((noisy - clean) ** 2)
@@ -86,9 +86,9 @@ def test_rdip_default_denoises():
 def test_fitted_networks_are_reproducible_and_leave_global_rng_alone(method, iters):
     noisy = add_noise(CASES["grey"], SIGMA, seed=1)
     torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()[1].copy()
-    a = denoise(method, noisy, seed=5, iters=iters)
-    b = denoise(method, noisy, seed=5, iters=iters)
-    c = denoise(method, noisy, seed=6, iters=iters)
+    a = run_method(method, noisy, seed=5, iters=iters)
+    b = run_method(method, noisy, seed=5, iters=iters)
+    c = run_method(method, noisy, seed=6, iters=iters)
     assert a.shape == noisy.shape and 0 <= a.min() and a.max() <= 1
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
@@ -98,7 +98,7 @@ def test_fitted_networks_are_reproducible_and_leave_global_rng_alone(method, ite
 
 def test_dip_pads_sides_that_are_not_multiples_of_32():
     noisy = np.random.default_rng(0).random((70, 33, 3))  # padded to 96×64 and cropped back
-    assert denoise("dip", noisy, iters=1).shape == noisy.shape
+    assert run_method("dip", noisy, iters=1).shape == noisy.shape
 
 
 @pytest.mark.parametrize("method", RDIP)
@@ -106,7 +106,7 @@ def test_rdip_presets_are_rdip_fit_denoise(method):
     # 3 iterations: this checks the wiring (preset, seed and options reach rdip.method.engine.denoise); the
     # paper presets need thousands of iterations to denoise, and paper-literal does not at all.
     noisy = add_noise(CASES["grey"], SIGMA, seed=2)
-    out = denoise(method, noisy, sigma=SIGMA, seed=3, iters=3, device="cpu")
+    out = run_method(method, noisy, sigma=SIGMA, seed=3, iters=3, device="cpu")
     expected = fit_denoise(noisy, method.removeprefix("rdip-"), seed=3, iters=3, device="cpu")
     np.testing.assert_array_equal(out, expected)
     assert out.shape == noisy.shape and 0 <= out.min() and out.max() <= 1
@@ -114,25 +114,25 @@ def test_rdip_presets_are_rdip_fit_denoise(method):
 
 def test_unknown_method_raises():
     with pytest.raises(ValueError, match="unknown method 'median': use one of nlmeans, tv"):
-        denoise("median", CASES["grey"])
+        run_method("median", CASES["grey"])
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_unknown_option_raises(method):
     with pytest.raises(TypeError, match="bogus"):
-        denoise(method, CASES["grey"], sigma=SIGMA, bogus=1)
+        run_method(method, CASES["grey"], sigma=SIGMA, bogus=1)
 
 
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="grey or"):
-        denoise("tv", np.zeros((32, 32, 2)))
+        run_method("tv", np.zeros((32, 32, 2)))
     with pytest.raises(ValueError, match="NaN"):
-        denoise("dip", np.full((32, 32), np.nan))
+        run_method("dip", np.full((32, 32), np.nan))
     with pytest.raises(ValueError, match="iters"):
-        denoise("zsn2n", CASES["grey"], iters=0)
+        run_method("zsn2n", CASES["grey"], iters=0)
 
 
 def test_bm3d_missing_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "bm3d", None)  # makes `import bm3d` raise ImportError
     with pytest.raises(ImportError, match=r"pip install 'rdip\[bm3d\]'"):
-        denoise("bm3d", CASES["grey"], sigma=SIGMA)
+        run_method("bm3d", CASES["grey"], sigma=SIGMA)

@@ -315,7 +315,7 @@ def _parse_value(text: str) -> int | float | str:
 
 def _parse_method_sets(values: tuple[str, ...], methods: tuple[str, ...]) -> dict[str, dict]:
     """``("dip.iters=500", "tv.weight=0.1")`` → ``{"dip": {"iters": 500}, "tv": {"weight": 0.1}}``
-    (values as int, else float, else string; checked against each method by rdip.compare)."""
+    (values as int, else float, else string; checked against each method by rdip.experiments.compare)."""
     options: dict[str, dict] = {}
     for item in values:
         target, sep, value = item.partition("=")

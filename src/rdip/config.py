@@ -1,6 +1,6 @@
 """One typed configuration for a fit, shared by the API, the CLI and the experiments.
 
-Every choice the paper leaves open (design.md §2) is a field here, and the whole object is saved
+Every choice the paper leaves open (docs/design-notes.md) is a field here, and the whole object is saved
 with every result (:meth:`FitConfig.to_dict`).
 """
 
@@ -59,7 +59,7 @@ class FitConfig:
     lr: learning rate (paper: 0.001). momentum: SGD momentum (0 = plain SGD).
     loss_reduction: ``sum`` (squared Frobenius norm, as written) or ``mean`` (PyTorch's MSELoss).
     epsilon: ε of Eq. 1 (paper: 0.1). z_noise_std: standard deviation of ``z_noise`` (not given).
-    h_mode, h_leak: how the hidden state accumulates (:meth:`rdip.model.RecurrentDIP.step`).
+    h_mode, h_leak: how the hidden state accumulates (:meth:`rdip.method.model.RecurrentDIP`).
     padding, pad_width: padding of the target (paper: none, edge, reflect; width 4).
     ema: weight of an exponential average of the output (0 = report the last output).
     seed: seeds the network's weights and ``z_noise`` (not the noise of the image).
@@ -68,14 +68,14 @@ class FitConfig:
     eval_every: with a clean reference, compute SSIM/PSNR every this many iterations.
     chunk: at most this many networks in one batched pass (bounds memory); 0 = automatic: 2 on
     the CPU (measured fastest on 2 cores, docs/performance.md), 256 on CUDA.
-    stop: early stopping without a clean image (:func:`rdip.fit.fit_many`): ``none`` (run all
+    stop: early stopping without a clean image (:func:`rdip.method.engine.fit_many`): ``none`` (run all
     ``iters``), ``wmv`` (ES-WMV, Wang et al. 2021: stop when the variance of the last
     ``stop_window`` outputs has not reached a new minimum for ``stop_patience`` iterations and
     return the output at that minimum) or ``noise`` (stop when the mean squared error to the
     noisy image falls to σ², σ given or estimated; Morozov's discrepancy principle).
     tile, tile_overlap: fit an image larger than ``tile`` pixels (either side) as overlapping
     ``tile×tile`` tiles, each its own network (seed ``seed + k`` for tile ``k``), blended back
-    (:mod:`rdip.tiling`); 0 = fit the whole image as one network. Part of the method, not only a
+    (:mod:`rdip.method.tiling`); 0 = fit the whole image as one network. Part of the method, not only a
     memory bound: the network denoises 32×32 tiles of photographs where it fails on whole 64×64
     crops (docs/comparison.md).
     range: where the network fits the image, inside the fit only (images given and returned stay

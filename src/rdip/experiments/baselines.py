@@ -1,4 +1,4 @@
-"""The denoisers a user would pick instead of rdip, behind one signature (design.md §3b).
+"""The denoisers a user would pick instead of rdip, behind one signature (docs/comparison.md).
 
 Every method is ``denoise_<method>(noisy, sigma=None, seed=0, **options) -> ndarray``: a float
 ``(H, W)`` grey or ``(H, W, 3)`` colour image nominally in [0, 1] (noisy values may lie outside) in,
@@ -161,7 +161,7 @@ def denoise_dip(noisy: np.ndarray, sigma: float | None = None, seed: int = 0, *,
         loss.backward()
         opt.step()
         average.lerp_(out.detach(), 1 - ema)
-    average /= 1 - ema ** iters  # bias correction, as in :mod:`rdip.fit`
+    average /= 1 - ema ** iters  # bias correction, as in :mod:`rdip.method.engine`
     return _to_image(average[:, :, top:top + h, left:left + w], x.ndim == 2)
 
 
@@ -241,7 +241,7 @@ METHODS: dict[str, Denoiser] = {
 }
 
 
-def denoise(method: str, noisy: np.ndarray, sigma: float | None = None, seed: int = 0,
+def run_method(method: str, noisy: np.ndarray, sigma: float | None = None, seed: int = 0,
             **options) -> np.ndarray:
     """Denoise ``noisy`` with the method named ``method`` (a key of :data:`METHODS`)."""
     if method not in METHODS:

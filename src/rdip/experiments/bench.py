@@ -1,12 +1,12 @@
 """``rdip bench``: the naive one-image loop against the batched engine, on the Table II workload.
 
 The workload is the paper's experiment at one seed: 15 unpadded 32×32 fits and 30 padded 40×40
-fits (edge and reflect). Both sides run the same fits through :func:`rdip.fit.fit_many`: the naive
+fits (edge and reflect). Both sides run the same fits through :func:`rdip.method.engine.fit_many`: the naive
 side one image per call (a stack of one network: plain convolutions), the batched side all 45 in
 one call (two groups: 15 × 32² and 30 × 40²). The figure of merit is fit-iterations per second:
 one iteration of one network. The machine's SGEMM rate (large fp32 ``torch.matmul``) is measured
 in the same run, and the model's arithmetic rate comes from the analytic FLOP count
-:func:`rdip.model.flops_per_iteration`.
+:func:`rdip.method.model.flops_per_iteration`.
 """
 
 from __future__ import annotations

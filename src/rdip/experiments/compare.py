@@ -24,15 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..experiments.baselines import METHODS, denoise
+from .baselines import METHODS, run_method
 from ..config import FitConfig, preset
-from ..experiments.figures import panel_grid
+from .figures import panel_grid
 from ..method.engine import resolve_device
-from ..images.files import SUFFIXES, atomic_write, atomic_write_all, json_writer, read_image, write_json
+from ..images.files import SUFFIXES, atomic_write, read_image, write_json
 from ..images.metrics import centre, scores
 from ..images.noise import add_noise, check_sigma
 from ..progress import progress_bar
-from ..experiments.tables import markdown_table, write_csv
+from ..store import RunStore
+from .tables import markdown_table, write_csv
 
 CENTRE = 16
 OUTPUTS = ("compare.csv", "summary.csv", "summary.md", "crops.png", "compare.json")
@@ -162,9 +163,10 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
                         "options": identity[m], "clean_sha1": _digest(clean[n])} for m, n, s in runs}
     for (m, _, _), key in keys.items():
         if m.startswith("rdip-"):  # a preset's own fields may change between versions: a saved
-            key["config"] = preset(m[len("rdip-"):], **identity[m]).to_dict()  # run must match them
+            key["config"] = preset(m[len("rdip-"):], **identity[m]).settings()  # run must match them
     devices = {m: _device(m, options[m]) for m in methods}
-    todo = [r for r in runs if force or not _done(out, *r, keys[r])]
+    store = RunStore(out / "runs")
+    todo = [r for r in runs if force or not store.done(run_name(*r), keys[r])]
     log(f"rdip compare: {len(runs)} runs ({len(methods)} methods × {len(clean)} images × "
         f"{len(sigmas)} sigmas); {len(runs) - len(todo)} already done in {out}/")
     with progress_bar(len(todo), "compare", enabled=progress, unit="run") as bar:
@@ -172,16 +174,13 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
             bar.set_postfix_str(f"{m} {n} σ={s:g}", refresh=False)
             started = time.perf_counter()
             try:
-                result = denoise(m, noisy[(n, s)], sigma=s, seed=seed, **options[m])
+                result = run_method(m, noisy[(n, s)], sigma=s, seed=seed, **options[m])
             except (ValueError, TypeError) as e:  # e.g. an option value the method refuses
                 raise ValueError(f"{m} on {n} at sigma {s:g}: {e}") from e
             seconds = time.perf_counter() - started
-            _run_path(out, m, n, s, "").parent.mkdir(parents=True, exist_ok=True)  # once one is done
-            atomic_write_all([  # the .json, renamed last, marks the run done
-                (_run_path(out, m, n, s, ".npy"), lambda tmp: np.save(tmp, result.astype(np.float32))),
-                json_writer(_run_path(out, m, n, s, ".json"), {
-                    "method": m, "image": n, **keys[(m, n, s)], "metrics": scores(result, clean[n], CENTRE),
-                    "seconds": seconds, "device": devices[m]}, force=True)])
+            store.save(run_name(m, n, s), {"method": m, "image": n, **keys[(m, n, s)],
+                                           "metrics": scores(result, clean[n], CENTRE),
+                                           "seconds": seconds, "device": devices[m]}, result)
             bar.update()
     rows, table = _write_outputs(out, methods, sigmas, clean, noisy, seed, crop, options)
     write_json(settings_path, {  # last: a failed or interrupted run leaves no settings to refuse
@@ -213,34 +212,17 @@ def _digest(image: np.ndarray) -> str:
     return hashlib.sha1(str(image.shape).encode() + image.tobytes()).hexdigest()
 
 
-def _run_path(out: Path, method: str, name: str, sigma: float, suffix: str) -> Path:
-    """``out/runs/<method>/<name>-s<sigma><suffix>``."""
-    return out / "runs" / method / f"{name}-s{sigma:g}{suffix}"
-
-
-def _record(out: Path, method: str, name: str, sigma: float) -> dict:
-    return json.loads(_run_path(out, method, name, sigma, ".json").read_text())
-
-
-def _done(out: Path, method: str, name: str, sigma: float, key: dict) -> bool:
-    """Whether the run is saved, with the same σ, seeds, options, crop and clean image (and, for
-    rdip, configuration: a field added to :class:`FitConfig` since the run was saved counts as its
-    default, :meth:`FitConfig.saved`, as in :meth:`rdip.reproduce.Experiment.matches`)."""
-    if not (_run_path(out, method, name, sigma, ".json").exists()
-            and _run_path(out, method, name, sigma, ".npy").exists()):
-        return False
-    record = _record(out, method, name, sigma)
-    saved = {k: record.get(k) for k in key}
-    if isinstance(saved.get("config"), dict):
-        saved["config"] = FitConfig.saved(saved["config"], key["config"])
-    return saved == key
+def run_name(method: str, name: str, sigma: float) -> str:
+    """The name of a run in the run store ``OUT/runs``: ``<method>/<image>-s<sigma>``."""
+    return f"{method}/{name}-s{sigma:g}"
 
 
 def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: dict, noisy: dict,
                    seed: int, crop: int | None, options: dict) -> tuple[list[dict], str]:
     """Write compare.csv, summary.csv, summary.md and crops.png from the saved runs; return the
     rows of compare.csv and the summary as a Markdown table."""
-    records = {(m, n, s): _record(out, m, n, s) for s in sigmas for n in clean for m in methods}
+    store = RunStore(out / "runs")
+    records = {(m, n, s): store.record(run_name(m, n, s)) for s in sigmas for n in clean for m in methods}
     rows = [{"method": m, "image": n, "sigma": s, **r["metrics"], "seconds": r["seconds"],
              "device": r.get("device", "cpu")}  # runs saved before devices were recorded: CPU
             for (m, n, s), r in records.items()]
@@ -280,7 +262,7 @@ def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: di
     for n in list(clean)[:4]:
         row = [(noisy[(n, s)], f"{n} σ={s:g}", scores(np.clip(noisy[(n, s)], 0, 1), clean[n], CENTRE))]
         for m in methods:
-            row.append((np.load(_run_path(out, m, n, s, ".npy")), m, records[(m, n, s)]["metrics"]))
+            row.append((store.load(run_name(m, n, s))[1], m, records[(m, n, s)]["metrics"]))
         grid.append(row + [(clean[n], "clean", None)])
     panel_grid(out / "crops.png", grid)
     return rows, table

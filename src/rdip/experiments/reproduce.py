@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from ..config import RANGES, FitConfig
-from ..experiments.figures import panel_grid
+from .figures import panel_grid
 from ..method.engine import fit_many
-from ..images.files import atomic_write, atomic_write_all, json_writer, write_json
+from ..images.files import atomic_write, write_json
 from ..images.metrics import scores, ssim, ssim_centre
 from ..images.noise import add_noise
 from ..progress import progress_bar
-from ..experiments.tables import markdown_table, write_csv
+from ..store import RunStore, same
+from .tables import markdown_table, write_csv
 
 SIGMA = 0.1
 COLUMNS = ("ssim_full_none", "ssim_full_edge", "ssim_full_reflect",
@@ -69,19 +70,14 @@ class Experiment:
         return add_noise(clean, self.unit_sigma, seed=self.fit_seed(index, seed), clip=self.clip_noise)
 
     def key(self) -> dict:
-        """What must match for saved fits to be reused (not the lists of images, seeds, paddings)."""
-        cfg = self.config.to_dict()
-        for k in ("seed", "padding", "device", "chunk", "preset"):
-            cfg.pop(k)
-        return {"config": cfg, "sigma": self.sigma, "clip_noise": self.clip_noise}
+        """What must match for saved fits to be reused (not the lists of images, seeds, paddings):
+        the configuration's settings shared by its fits (:meth:`FitConfig.settings`), σ, clipping."""
+        return {"config": self.config.settings(per_network=False), "sigma": self.sigma,
+                "clip_noise": self.clip_noise}
 
-    def matches(self, saved: dict) -> bool:
-        """Whether fits saved under the key ``saved`` may be reused: equal keys, where a
-        configuration field that did not exist when they were saved counts as its default."""
-        if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
-            return False
-        key = self.key()
-        return {**saved, "config": FitConfig.saved(saved["config"], key["config"])} == key
+    def matches(self, saved: dict | None) -> bool:
+        """Whether fits saved under the key ``saved`` may be reused (:func:`rdip.store.same`)."""
+        return same(saved, self.key())
 
 
 def paper_table() -> list[dict]:
@@ -90,8 +86,9 @@ def paper_table() -> list[dict]:
         return [{k: (int(v) if k == "image" else float(v)) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
-def _fit_path(out: Path, padding: str, index: int, seed: int) -> Path:
-    return out / "fits" / f"{padding}-{index:04d}-s{seed}"
+def fit_name(padding: str, index: int, seed: int) -> str:
+    """The name of a fit in the run store ``OUT/fits``: ``<padding>-<image>-s<seed>``."""
+    return f"{padding}-{index:04d}-s{seed}"
 
 
 def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: bool = True,
@@ -99,39 +96,42 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
     """Run (or resume) the experiment into ``out``; write the five outputs; return table2 rows.
 
     Everything is checked (the data loaded, ``out`` and its saved key compared) before anything
-    is written. ``force`` deletes the fits saved in ``out`` and redoes them all, so a run that
-    fails half-way never leaves fits of another configuration to be resumed. ``download``:
-    fetch the official CIFAR-10 archive into the cache when indices beyond the bundled 0–14
-    are asked for without ``exp.data``.
+    is written. Fits are saved as they finish in a :class:`rdip.store.RunStore` (``out/fits``);
+    ``force`` deletes the saved fits and redoes them all, so a run that fails half-way never
+    leaves fits of another configuration to be resumed. ``download``: fetch the official CIFAR-10
+    archive into the cache when indices beyond the bundled 0–14 are asked for without ``exp.data``.
     """
     from ..images.cifar10 import load_cifar10
 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
-    key_path = out / "experiment.json"
-    if key_path.exists() and not force and not exp.matches(_read_key(key_path)):
+    key_path, store = out / "experiment.json", RunStore(out / "fits")
+    if key_path.exists() and not force and not exp.matches(RunStore(out).record("experiment")):
         raise FileExistsError(f"{out}: holds fits of another configuration; choose another --out "
                               "or use --force to replace them")
     images, _ = load_cifar10(exp.indices, exp.data, download=download)
     clean = {i: img.astype(np.float64) / 255.0 for i, img in zip(exp.indices, images)}
-    noisy = {(i, s): exp.noisy(clean[i], i, s)
-             for i in exp.indices for s in exp.seeds}
+    noisy = {(i, s): exp.noisy(clean[i], i, s) for i in exp.indices for s in exp.seeds}
 
-    (out / "fits").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     if force:  # the key changes below: no fit of the old one may survive to be resumed
-        for old in (out / "fits").glob("*-[0-9][0-9][0-9][0-9]-s*.*"):
-            if old.suffix in (".json", ".npy"):
-                old.unlink()
+        store.clear()
     write_json(key_path, exp.key(), force=True)
     jobs = [(p, i, s) for s in exp.seeds for p in exp.paddings for i in exp.indices]
-    todo = [j for j in jobs if not _fit_path(out, *j).with_suffix(".json").exists()]
+    todo = [j for j in jobs if not store.done(fit_name(*j))]
     log(f"rdip reproduce: {len(jobs)} fits ({len(exp.indices)} images × {len(exp.paddings)} paddings × "
         f"{len(exp.seeds)} seeds), T = {exp.config.iters}, preset {exp.config.preset}; "
         f"{len(jobs) - len(todo)} already done in {out}/")
+    _fit(exp, store, todo, clean, noisy, progress)
+    rows = _summarise(exp, out, clean, noisy, environment or {})
+    log(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
+    return rows
 
-    bar = progress_bar(len(todo), "fits", enabled=progress, unit="fit")
-    with bar:
+
+def _fit(exp: Experiment, store: RunStore, todo, clean, noisy, progress: bool) -> None:
+    """Fit the ``(padding, image, seed)`` jobs ``todo``, saving each chunk's fits as it ends."""
+    with progress_bar(len(todo), "fits", enabled=progress, unit="fit") as bar:
         chunk = exp.config.chunk or 64  # fits saved after each chunk: bounded loss on a crash
         by_shape = sorted(todo, key=lambda j: j[0] == "none")  # padded (40×40) and unpadded groups
         for start in range(0, len(by_shape), chunk):
@@ -141,27 +141,7 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
                                clean=[clean[i] for _, i, _ in part],
                                callback=lambda p: bar.update(len(p.indices) / p.iters))
             for (p, i, s), r in zip(part, results):
-                path = _fit_path(out, p, i, s)  # the .json, renamed last, marks the fit done
-                atomic_write_all([
-                    (path.with_suffix(".npy"), lambda tmp, a=r.image.astype(np.float32): np.save(tmp, a)),
-                    json_writer(path.with_suffix(".json"), {"image": i, "seed": s, "padding": p,
-                                                            **r.to_dict()}, force=True)])
-    rows = _summarise(exp, out, clean, noisy, environment or {})
-    log(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
-    return rows
-
-
-def _read_key(path: Path) -> dict | None:
-    """The key saved in ``experiment.json``, or None when the file cannot be read as one."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _load_fit(out: Path, p: str, i: int, s: int) -> tuple[dict, np.ndarray]:
-    path = _fit_path(out, p, i, s)
-    return json.loads(path.with_suffix(".json").read_text()), np.load(path.with_suffix(".npy"))
+                store.save(fit_name(p, i, s), {"image": i, "seed": s, "padding": p, **r.to_dict()}, r.image)
 
 
 def _ci95(values: list[float]) -> float:
@@ -173,7 +153,7 @@ def _ci95(values: list[float]) -> float:
 
 
 def _summarise(exp: Experiment, out: Path, clean, noisy, environment: dict) -> list[dict]:
-    fits = {(p, i, s): _load_fit(out, p, i, s)
+    fits = {(p, i, s): RunStore(out / "fits").load(fit_name(p, i, s))
             for p in exp.paddings for i in exp.indices for s in exp.seeds}
     per_fit: dict[tuple, dict] = {}
     for (p, i, s), (record, image) in fits.items():

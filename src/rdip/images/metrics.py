@@ -1,7 +1,7 @@
 """Image quality: SSIM of the full image and of its centre, PSNR (paper §IV, Table II).
 
 scikit-image's ``structural_similarity`` (Wang et al. 2004, 7×7 window) is the reference and is
-what we call (design.md §2.6). Images are NumPy ``(H, W)`` or ``(H, W, C)`` floats.
+what we call (docs/design-notes.md, "Data and scores"). Images are NumPy ``(H, W)`` or ``(H, W, C)`` floats.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def ssim(result: np.ndarray, clean: np.ndarray, data_range: float = 1.0) -> floa
     """SSIM between ``result`` and ``clean`` (same shape), channels averaged.
 
     ``data_range=1`` is our reference; ``data_range=2`` reproduces what scikit-image < 0.19 did
-    for float images given no range (design.md §2.6).
+    for float images given no range (docs/design-notes.md).
     """
     if result.shape != clean.shape:
         raise ValueError(f"shapes differ: {result.shape} vs {clean.shape}")

@@ -1,6 +1,6 @@
 """Cutting an image into overlapping same-size tiles and blending them back without seams.
 
-NumPy only. The engine (:func:`rdip.fit.fit_many`) fits the tiles of an image larger than
+NumPy only. The engine (:func:`rdip.method.engine.fit_many`) fits the tiles of an image larger than
 ``FitConfig.tile`` as independent networks and blends their outputs with :func:`blend`.
 """
 

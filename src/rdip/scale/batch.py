@@ -1,6 +1,6 @@
 """Denoise many image files into a folder, resumably: ``rdip batch``.
 
-Images of one shape are fitted together (one :func:`~rdip.fit.fit_many` call per chunk of at most
+Images of one shape are fitted together (one :func:`~rdip.method.engine.fit_many` call per chunk of at most
 ``chunk`` images, :data:`CHUNK` by default), each output is written atomically in its input's bit depth, and then one JSON line
 per image is appended to ``OUT/manifest.jsonl`` and synced to disk. The manifest is the record of
 what is finished: a rerun skips every input whose latest row is ``done`` and whose output exists,
@@ -9,7 +9,7 @@ the chunks in flight; a half-written manifest line is ignored and stale temporar
 Manifest lines that are not rows (edited or damaged) are skipped with one warning. A rerun with
 other settings keeps the outputs already done (it says which, and how to refit them).
 The chunks are fitted in this process (backend ``local``) or as Ray tasks on one machine or a
-cluster (backend ``ray``, :mod:`rdip.distributed`); either way this process reads the images and
+cluster (backend ``ray``, :mod:`rdip.scale.ray`); either way this process reads the images and
 writes the outputs and the manifest, so both backends write the same rows.
 A run holds an exclusive lock on ``OUT/.rdip-batch.lock`` (:func:`fcntl.flock`, so POSIX only;
 the file holds the pid of the run and stays when it ends): a second run on the same folder fails
@@ -34,6 +34,7 @@ from functools import partial
 from pathlib import Path
 
 from ..config import FitConfig
+from ..store import differences
 from .ray import ray_runner
 from ..method.engine import fit_many, resolve_device
 from ..images.files import SUFFIXES
@@ -49,8 +50,6 @@ LOCK = ".rdip-batch.lock"
 BACKENDS = ("local", "ray")
 #: Opens a path itself, never the file a symbolic link there points to (0 where the OS lacks it).
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-#: Configuration fields that do not change an output: where it ran, and the preset's name.
-NOT_SETTINGS = ("device", "preset")
 
 
 def check_suffix(suffix: str) -> str:
@@ -133,20 +132,19 @@ def read_manifest(path: Path, log=None) -> dict[str, dict]:
 def _other_settings(previous: dict[str, dict], kept: list[tuple[Path, Path]],
                     config: FitConfig) -> str | None:
     """One line about the kept ``(input, output)`` pairs whose ``done`` row holds another
-    configuration than ``config`` (fields in :data:`NOT_SETTINGS` aside; a field the row predates
-    counts at its default, :meth:`FitConfig.saved`), or None when they all match (or have none)."""
-    current = config.to_dict()
+    configuration than ``config`` (compared on :meth:`FitConfig.settings` by
+    :func:`rdip.store.differences`), or None when they all match (or have none)."""
+    current = config.settings()
     changes: dict[str, list] = {}  # field → the other values it had
     names = []
     for path, output in kept:
         saved = previous[str(path)].get("config")
         if saved is None:
             continue  # no configuration recorded: nothing to compare
-        saved = FitConfig.saved(saved, current)
-        differ = [k for k in current if k not in NOT_SETTINGS and saved.get(k) != current[k]]
-        for k in differ:
-            if saved.get(k) not in changes.setdefault(k, []):
-                changes[k].append(saved.get(k))
+        differ = differences(saved, current)
+        for k, (old, _) in differ.items():
+            if old not in changes.setdefault(k, []):
+                changes[k].append(old)
         if differ:
             names.append(output.name)
     if not names:
@@ -206,17 +204,17 @@ def _sync(path: Path) -> None:
 
 
 def _fit(images: list, cleans: list, configs: dict) -> list:
-    """Fit one chunk of same-shape images in one :func:`~rdip.fit.fit_many` call with their
-    shape's configuration (:func:`rdip.tiles.plan`: whole, or as tiles); one result per image."""
+    """Fit one chunk of same-shape images in one :func:`~rdip.method.engine.fit_many` call with their
+    shape's configuration (:func:`rdip.method.planning.plan`: whole, or as tiles); one result per image."""
     return fit_many(images, configs[images[0].shape], clean=cleans)
 
 
 class _InProcess:
     """The local backend: each chunk fitted in this process in turn (the interface of
-    :class:`rdip.distributed.RayRunner`)."""
+    :class:`rdip.scale.ray.RayRunner`)."""
 
     slots = 1
-    memory_mb = None  # this machine's free memory, measured by rdip.tiles.plan
+    memory_mb = None  # this machine's free memory, measured by rdip.method.planning.plan
 
     def __init__(self, device: str):
         self.device = device

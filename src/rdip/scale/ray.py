@@ -1,10 +1,10 @@
 """The Ray backend of ``rdip batch``: each chunk of images fitted by one Ray task.
 
 :func:`ray_runner` joins a Ray cluster (or starts Ray on this machine) and yields a
-:class:`RayRunner`, which :func:`rdip.batch.run_batch` uses in place of fitting in its own process.
+:class:`RayRunner`, which :func:`rdip.scale.batch.run_batch` uses in place of fitting in its own process.
 The driver, the ``rdip batch`` process, still reads every image and writes every output and
 manifest row; a task receives the arrays of one chunk and returns its
-:class:`~rdip.fit.FitResult` objects, so the workers need rdip and torch (the same versions as the
+:class:`~rdip.method.outcome.FitResult` objects, so the workers need rdip and torch (the same versions as the
 driver) but not the files, and only one process ever writes the manifest. The results are handed
 back in the order the tasks finish.
 """
