@@ -29,6 +29,41 @@ def write_png(path, array: np.ndarray) -> None:
     Path(path).write_bytes(imagecodecs.png_encode(np.ascontiguousarray(array)))
 
 
+def quiet(*_) -> None:
+    """A ``log`` that prints nothing."""
+
+
+def manifest_rows(out) -> list[dict]:
+    """The rows of ``out/manifest.jsonl`` (rdip batch), in order."""
+    import json
+
+    return [json.loads(line) for line in (Path(out) / "manifest.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def make_folder(tmp_path):
+    """A factory: ``make_folder({name: content})`` writes each file into ``tmp_path/in`` (an array
+    as PNG for ``.png``, with ``np.save`` for ``.npy``; bytes or text as they are) and returns the
+    folder."""
+
+    def make(files: dict) -> Path:
+        folder = tmp_path / "in"
+        folder.mkdir(exist_ok=True)
+        for name, content in files.items():
+            path = folder / name
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            elif isinstance(content, str):
+                path.write_text(content)
+            elif name.endswith(".npy"):
+                np.save(path, content)
+            else:
+                write_png(path, content)
+        return folder
+
+    return make
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

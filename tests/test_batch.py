@@ -16,38 +16,29 @@ from rdip.scale import batch
 from rdip.cli import batch_command
 from rdip.scale.batch import LOCK, MANIFEST, _append, read_manifest, run_batch
 from rdip.config import preset
-from conftest import write_png
+from conftest import manifest_rows, quiet, write_png
 from rdip.images.files import read_image
 
 CFG = preset("default", iters=2, device="cpu")
 
 
-def quiet(*_):
-    pass
-
-
-def rows_of(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / MANIFEST).read_text().splitlines()]
-
-
 @pytest.fixture
-def mixed(tmp_path, rng):
-    src = tmp_path / "in"
-    src.mkdir()
-    write_png(src / "a.png", (rng.random((30, 30, 3)) * 255).astype(np.uint8))
-    write_png(src / "b.png", (rng.random((30, 30, 3)) * 255).astype(np.uint8))
-    write_png(src / "c.png", (rng.random((40, 32)) * 65535).astype(np.uint16))
-    np.save(src / "d.npy", rng.random((28, 28)).astype(np.float32))
-    (src / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    write_png(src / "tiny.png", (rng.random((10, 10)) * 255).astype(np.uint8))
-    (src / "notes.txt").write_text("not an image")  # ignored: not an image suffix
-    return src
+def mixed(make_folder, rng):
+    return make_folder({
+        "a.png": (rng.random((30, 30, 3)) * 255).astype(np.uint8),
+        "b.png": (rng.random((30, 30, 3)) * 255).astype(np.uint8),
+        "c.png": (rng.random((40, 32)) * 65535).astype(np.uint16),
+        "d.npy": rng.random((28, 28)).astype(np.float32),
+        "bad.png": b"\x89PNG\r\n\x1a\n not really a png",
+        "tiny.png": (rng.random((10, 10)) * 255).astype(np.uint8),
+        "notes.txt": "not an image",  # ignored: not an image suffix
+    })
 
 
 def test_mixed_folder_then_rerun_skips_done(mixed, tmp_path):
     out = tmp_path / "out"
     rows = run_batch([str(mixed)], out, CFG, progress=False, log=quiet)
-    assert len(rows) == 6 and rows == rows_of(out)
+    assert len(rows) == 6 and rows == manifest_rows(out)
     status = {Path(r["input"]).name: r["status"] for r in rows}
     assert status == {"a.png": "done", "b.png": "done", "c.png": "done", "d.npy": "done",
                       "bad.png": "error", "tiny.png": "error"}
@@ -65,7 +56,7 @@ def test_mixed_folder_then_rerun_skips_done(mixed, tmp_path):
     again = run_batch([str(mixed)], out, CFG, progress=False, log=quiet)
     assert sorted(Path(r["input"]).name for r in again) == ["bad.png", "tiny.png"]  # retried
     assert {name: (out / name).stat().st_mtime_ns for name in expected} == mtimes
-    assert len(rows_of(out)) == 8
+    assert len(manifest_rows(out)) == 8
 
 
 def test_metrics_with_clean_dir_and_globs(tmp_path, rng):
@@ -135,12 +126,12 @@ def test_resume_after_kill_9(tmp_path, rng):
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert len(rows_of(out)) < 4, "the run finished before it was killed: raise --iters"
+    assert len(manifest_rows(out)) < 4, "the run finished before it was killed: raise --iters"
     (out / ".i3_denoised.png.k9x2z1.png").write_bytes(b"\x89PNG half")  # as a kill mid-write leaves
 
     result = CliRunner().invoke(batch_command, [*args, "--iters", "2"])  # the rest, quickly
     assert result.exit_code == 0, result.output
-    rows = rows_of(out)
+    rows = manifest_rows(out)
     assert sorted(Path(r["input"]).name for r in rows) == [f"i{k}.png" for k in range(4)]
     assert all(r["status"] == "done" and read_image(r["output"])[0].shape[1] == 25 for r in rows)
     names = [LOCK] + [f"i{k}_denoised.png" for k in range(4)] + [MANIFEST]

@@ -1,6 +1,5 @@
 """``rdip batch --backend ray`` (rdip.scale.ray): the tests that need Ray skip without it."""
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -14,30 +13,25 @@ from rdip.cli import batch_command
 from rdip.scale.batch import LOCK, MANIFEST, run_batch
 from rdip.config import preset
 from rdip.scale.ray import MISSING, RETRIES, RayRunner
-from conftest import write_png
+from conftest import manifest_rows, quiet
 from rdip.images.files import read_image
 
 CFG = preset("default", iters=5, device="cpu")
 
 
-def quiet(*_):
-    pass
-
-
 def rows_of(out: Path) -> dict[str, dict]:
-    lines = (out / MANIFEST).read_text().splitlines()
-    return {Path(r["input"]).name: r for r in map(json.loads, lines)}
+    """The latest manifest row of each input, by file name."""
+    return {Path(r["input"]).name: r for r in manifest_rows(out)}
 
 
 @pytest.fixture
-def folder(tmp_path, rng):
-    src = tmp_path / "in"
-    src.mkdir()
-    write_png(src / "a.png", (rng.random((26, 26, 3)) * 255).astype(np.uint8))
-    write_png(src / "b.png", (rng.random((26, 26, 3)) * 255).astype(np.uint8))
-    np.save(src / "g.npy", rng.random((25, 27)).astype(np.float32))
-    (src / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    return src
+def folder(make_folder, rng):
+    return make_folder({
+        "a.png": (rng.random((26, 26, 3)) * 255).astype(np.uint8),
+        "b.png": (rng.random((26, 26, 3)) * 255).astype(np.uint8),
+        "g.npy": rng.random((25, 27)).astype(np.float32),
+        "bad.png": b"\x89PNG\r\n\x1a\n not really a png",
+    })
 
 
 @pytest.fixture(scope="module")

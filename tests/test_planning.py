@@ -32,13 +32,6 @@ def test_estimate_grows_with_size():
     assert padded["gflop_per_iter"] > small["gflop_per_iter"]
 
 
-def test_tiles_below_the_network_minimum_are_refused_by_the_config():
-    with pytest.raises(ValueError, match="network's minimum of 25"):
-        preset("default", tile=20, tile_overlap=4)
-    with pytest.raises(ValueError, match="smaller than the tile"):
-        preset("default", tile=32, tile_overlap=32)
-
-
 def test_plan_tiles_only_when_the_whole_image_would_not_fit():
     from rdip.config import MEMORY_TILE
     from rdip.method.planning import plan

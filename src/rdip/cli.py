@@ -29,6 +29,18 @@ def range_option(command):
                              "images in and out stay in [0, 1]. Default: the preset's.")(command)
 
 
+def fitting_options(command):
+    """``--range``, ``--tile`` and ``--overlap``: where the network fits an image, and in what
+    pieces (mapped into the configuration by :func:`_config`)."""
+    command = click.option("--overlap", type=click.IntRange(min=0), default=None,
+                           help="Tile overlap in pixels (default: the preset's, 8).")(command)
+    command = click.option("--tile", type=TileType(), default="auto", show_default=True,
+                           help="Fit images as overlapping tiles of this size; 'auto' follows the "
+                                "preset (default: 32×32 tiles) or, without preset tiles, tiles "
+                                "only images too large for the memory; 'none' never tiles.")(command)
+    return range_option(command)
+
+
 class UserError(click.ClickException):
     """A one-line error caused by the user's input (exit code 2)."""
 
@@ -133,13 +145,7 @@ def _either(first, second, names: str):
               help="Clean reference image: report SSIM/PSNR during and after the fit.")
 @click.option("--stop", type=click.Choice(["none", "wmv", "noise"]), default=None,
               help="Early stopping without a clean image (default: the preset's).")
-@range_option
-@click.option("--tile", type=TileType(), default="auto", show_default=True,
-              help="Fit as overlapping tiles of this size; 'auto' follows the preset (default: "
-                   "32×32 tiles) or, without preset tiles, tiles only when the whole image would "
-                   "not fit in memory; 'none' never tiles.")
-@click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help="Tile overlap in pixels (default: the preset's, 8).")
+@fitting_options
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT and its JSON if they exist.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no estimate.")
 def denoise_command(input_path, output, preset_name, sigma, sigma_255, padding, pad_width, iters,
@@ -412,13 +418,7 @@ def _suffix_option(ctx, param, value: str) -> str:
 @click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations T.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@range_option
-@click.option("--tile", type=TileType(), default="auto", show_default=True,
-              help="Fit images as overlapping tiles of this size; 'auto' follows the preset "
-                   "(default: 32×32 tiles) or, without preset tiles, tiles only the images too "
-                   "large for the memory; 'none' never tiles.")
-@click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help="Tile overlap in pixels (default: the preset's, 8).")
+@fitting_options
 @click.option("--suffix", default="_denoised", show_default=True, callback=_suffix_option,
               help="Output name: input stem + SUFFIX + input extension (no '/', '\\' or '..').")
 @click.option("--clean-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
