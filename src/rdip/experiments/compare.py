@@ -169,6 +169,21 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
     todo = [r for r in runs if force or not store.done(run_name(*r), keys[r])]
     log(f"rdip compare: {len(runs)} runs ({len(methods)} methods × {len(clean)} images × "
         f"{len(sigmas)} sigmas); {len(runs) - len(todo)} already done in {out}/")
+    _run(todo, store, keys, noisy, clean, options, devices, seed, progress)
+    rows, table = _write_outputs(out, methods, sigmas, clean, noisy, seed, crop, options)
+    write_json(settings_path, {  # last: a failed or interrupted run leaves no settings to refuse
+        "methods": methods, "options": options, "sigmas": sigmas, "seed": seed, "crop": crop,
+        "crop_note": f"centre {crop}×{crop} of the clean image, before noise" if crop else "none",
+        "images": list(clean), "noise_seed": NOISE_SEED, "noise_clipped": False,
+        "centre_size": CENTRE, "environment": environment or {}, "rdip_version": __version__},
+        force=True)
+    log(table.rstrip())
+    log(f"wrote {', '.join(str(out / name) for name in OUTPUTS)}")
+    return rows
+
+
+def _run(todo, store: RunStore, keys, noisy, clean, options, devices, seed: int, progress: bool) -> None:
+    """Run each ``(method, image, sigma)`` of ``todo``, timed and scored, saving it as it ends."""
     with progress_bar(len(todo), "compare", enabled=progress, unit="run") as bar:
         for m, n, s in todo:
             bar.set_postfix_str(f"{m} {n} σ={s:g}", refresh=False)
@@ -182,16 +197,6 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
                                            "metrics": scores(result, clean[n], CENTRE),
                                            "seconds": seconds, "device": devices[m]}, result)
             bar.update()
-    rows, table = _write_outputs(out, methods, sigmas, clean, noisy, seed, crop, options)
-    write_json(settings_path, {  # last: a failed or interrupted run leaves no settings to refuse
-        "methods": methods, "options": options, "sigmas": sigmas, "seed": seed, "crop": crop,
-        "crop_note": f"centre {crop}×{crop} of the clean image, before noise" if crop else "none",
-        "images": list(clean), "noise_seed": NOISE_SEED, "noise_clipped": False,
-        "centre_size": CENTRE, "environment": environment or {}, "rdip_version": __version__},
-        force=True)
-    log(table.rstrip())
-    log(f"wrote {', '.join(str(out / name) for name in OUTPUTS)}")
-    return rows
 
 
 def _identity(options: dict) -> dict:
