@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from rdip.config import RANGES, preset
-from rdip.images.cifar10 import parse_indices
 from rdip.experiments.reproduce import Experiment, paper_table, run_reproduce
 from rdip.experiments.tables import markdown_table, write_csv
+from rdip.images.cifar10 import parse_indices
 
 ADAM = {"optimizer": "adam", "loss_reduction": "mean", "z_noise_std": 0.1}
 SGD_MEAN = {"loss_reduction": "mean"}

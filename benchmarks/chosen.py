@@ -19,8 +19,8 @@ from pathlib import Path
 from ablation import slug
 
 from rdip.config import preset
-from rdip.images.cifar10 import parse_indices
 from rdip.experiments.reproduce import Experiment, run_reproduce
+from rdip.images.cifar10 import parse_indices
 
 
 def main() -> None:

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from rdip.scale import batch
-from rdip.cli import batch_command
-from rdip.scale.batch import LOCK, MANIFEST, _append, read_manifest, run_batch
-from rdip.config import preset
 from conftest import manifest_rows, quiet, write_png
+
+from rdip.cli import batch_command
+from rdip.config import preset
 from rdip.images.files import read_image
+from rdip.scale import batch
+from rdip.scale.batch import LOCK, MANIFEST, _append, read_manifest, run_batch
 
 CFG = preset("default", iters=2, device="cpu")
 

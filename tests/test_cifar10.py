@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rdip.images.cifar10 import SAMPLE_LABELS, load_cifar10, parse_indices, resolve_cache_dir
+from rdip.images.cifar10 import (
+    SAMPLE_LABELS,
+    load_cifar10,
+    parse_indices,
+    resolve_cache_dir,
+)
 
 CIFAR_NPZ = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10" / \
     "cifar10_test_0000-0749.npz"

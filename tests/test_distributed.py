@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from rdip.scale import batch
-from rdip.cli import batch_command
-from rdip.scale.batch import LOCK, MANIFEST, run_batch
-from rdip.config import preset
-from rdip.scale.ray import MISSING, RETRIES, RayRunner
 from conftest import manifest_rows, quiet
+
+from rdip.cli import batch_command
+from rdip.config import preset
 from rdip.images.files import read_image
+from rdip.scale import batch
+from rdip.scale.batch import LOCK, MANIFEST, run_batch
+from rdip.scale.ray import MISSING, RETRIES, RayRunner
 
 CFG = preset("default", iters=5, device="cpu")
 

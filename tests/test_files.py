@@ -11,8 +11,18 @@ import pytest
 import tifffile
 from PIL import Image
 
-from rdip.images.files import (MAX_PIXELS, atomic_write_all, check_output, image_writer, json_writer, output_dtype,
-                     read_image, to_dtype, write_image, write_json)
+from rdip.images.files import (
+    MAX_PIXELS,
+    atomic_write_all,
+    check_output,
+    image_writer,
+    json_writer,
+    output_dtype,
+    read_image,
+    to_dtype,
+    write_image,
+    write_json,
+)
 
 
 @pytest.mark.parametrize("suffix, dtype, channels", [

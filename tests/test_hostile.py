@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from conftest import write_png
 
 import rdip
-from conftest import write_png
 from rdip import FitConfig
 from rdip.scale.batch import LOCK
 

@@ -7,9 +7,9 @@ Limited Data". Arrays in, arrays out: images are NumPy ``(H, W)`` or ``(H, W, 3)
 from importlib.metadata import PackageNotFoundError, version
 
 from .config import PRESETS, FitConfig, preset
-from .method.engine import FitResult, denoise, fit, fit_many
 from .images.metrics import psnr, scores, ssim, ssim_centre
 from .images.noise import add_noise
+from .method.engine import FitResult, denoise, fit, fit_many
 
 try:
     __version__ = version("rdip")

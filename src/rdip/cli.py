@@ -269,10 +269,9 @@ def reproduce(preset_name, indices, data, paddings, seeds, iters, sets, sigma, s
 
     Resumable: rerunning the same command skips the fits already saved in OUT/fits.
     """
-    from .images.cifar10 import parse_indices
-    from .experiments.reproduce import Experiment, run_reproduce
-
     from .config import RANGES
+    from .experiments.reproduce import Experiment, run_reproduce
+    from .images.cifar10 import parse_indices
 
     changes = {"device": device, **_parse_sets(sets)}
     if iters is not None:

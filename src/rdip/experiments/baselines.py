@@ -22,10 +22,10 @@ from skimage import restoration
 from torch import nn
 
 from ..config import PRESETS
-from ..method.engine import denoise as fit_denoise
-from ..method.engine import resolve_device
 from ..images.metrics import channel_axis
 from ..images.noise import noise_sigma
+from ..method.engine import denoise as fit_denoise
+from ..method.engine import resolve_device
 
 Denoiser = Callable[..., np.ndarray]
 

@@ -24,15 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .baselines import METHODS, run_method
 from ..config import FitConfig, preset
-from .figures import panel_grid
-from ..method.engine import resolve_device
 from ..images.files import SUFFIXES, atomic_write, read_image, write_json
 from ..images.metrics import centre, scores
 from ..images.noise import add_noise, check_sigma
+from ..method.engine import resolve_device
 from ..progress import progress_bar
 from ..store import RunStore
+from .baselines import METHODS, run_method
+from .figures import panel_grid
 from .tables import markdown_table, write_csv
 
 CENTRE = 16

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from ..config import preset
-from .figures import panel_grid
-from ..method.engine import fit_many
 from ..images.files import atomic_write, write_json
 from ..images.metrics import scores
 from ..images.noise import add_noise
+from ..method.engine import fit_many
 from ..progress import progress_bar, progress_callback
+from .figures import panel_grid
 from .tables import markdown_table, prepare_out_dir, write_csv
 
 PAPER_PADDINGS = ("none", "edge", "reflect")

@@ -13,7 +13,6 @@ network (seed ``image + 10000·seed``).
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -22,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from ..config import RANGES, FitConfig
-from .figures import panel_grid
-from ..method.engine import fit_many
 from ..images.files import atomic_write, write_json
 from ..images.metrics import scores, ssim, ssim_centre
 from ..images.noise import add_noise
+from ..method.engine import fit_many
 from ..progress import progress_bar
 from ..store import RunStore, same
+from .figures import panel_grid
 from .tables import markdown_table, write_csv
 
 SIGMA = 0.1

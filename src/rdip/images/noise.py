@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 from skimage import restoration
 
-from ..images.metrics import channel_axis
+from .metrics import channel_axis
 
 
 def check_sigma(sigma: float, name: str = "sigma", zero: bool = False) -> float:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import os
 
-import numpy as np
 import torch
 
 from ..config import MEMORY_TILE, FitConfig

@@ -34,13 +34,13 @@ from functools import partial
 from pathlib import Path
 
 from ..config import FitConfig
-from ..store import differences
-from .ray import ray_runner
-from ..method.engine import fit_many, resolve_device
 from ..images.files import SUFFIXES
 from ..jobs import Input, load_input, write_output
-from ..progress import progress_bar
+from ..method.engine import fit_many, resolve_device
 from ..method.planning import plan
+from ..progress import progress_bar
+from ..store import differences
+from .ray import ray_runner
 
 #: Images per fit_many call (local) or Ray task at most: what a kill can lose, per chunk in flight.
 CHUNK = 16
