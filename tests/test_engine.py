@@ -143,7 +143,9 @@ def test_config_tile_fits_tiles_with_their_own_seeds_and_blends_them(rng):
     result = fit(noisy, cfg, clean=noisy)
     np.testing.assert_allclose(result.image, blend(alone, where, noisy.shape, 6), atol=1e-10)
     assert result.config.tile == 26 and result.iters_run == 3 and result.loss.shape == (3,)
-    assert result.history == [] and set(result.metrics) == {"ssim_full", "ssim_centre", "psnr"}
+    assert set(result.metrics) == {"ssim_full", "ssim_centre", "psnr"}
+    assert [h["iter"] for h in result.history] == [3]  # the blend at the end (eval_every is 50)
+    assert result.history[-1]["ssim_full"] == pytest.approx(result.metrics["ssim_full"])
 
 
 def test_config_tile_in_a_mixed_batch(rng):
@@ -155,3 +157,15 @@ def test_config_tile_in_a_mixed_batch(rng):
     np.testing.assert_allclose(results[1].image, fit(small, cfg.replace(tile=0)).image, atol=1e-6)
     assert {i for group in seen for i in group} == {0, 1}  # tiles report their image's index
     assert max(len(group) for group in seen) == 2  # the CPU's automatic chunk of 2 networks
+
+
+def test_tiled_images_keep_their_record(rng):
+    """A tiled image scored against a clean one has the blend's history, and stopped_at sums up
+    where its tiles stopped (a σ² above any error stops every tile at the first iteration)."""
+    clean = rng.random((40, 34))
+    cfg = preset("default", iters=6, device="cpu", eval_every=2, tile=26, tile_overlap=6)
+    free = fit(clean + 0.05, cfg.replace(stop="none"), clean=clean)
+    assert [h["iter"] for h in free.history] == [2, 4, 6] and free.stopped_at is None
+    early = fit(clean + 0.05, cfg, clean=clean, sigma=0.99)
+    assert early.stopped_at == {"min": 1, "median": 1.0, "max": 1, "stopped": 4, "tiles": 4}
+    assert early.iters_run == 1 and early.history[-1]["iter"] == 1

@@ -108,10 +108,15 @@ class Stack:
                 for a, c in zip(arr, self.configs)]
 
 
-def _fit_stack(targets, configs, cleans, sigmas, indices, callback) -> list[FitResult]:
-    """Fit ``n`` networks to same-shape padded targets ``(H, W, C)`` as one :class:`Stack`."""
+def _fit_stack(targets, configs, cleans, sigmas, indices, callback, snapshot=None) -> list[FitResult]:
+    """Fit ``n`` networks to same-shape padded targets ``(H, W, C)`` as one :class:`Stack`.
+
+    ``snapshot``: per network, None or a dict that gets its kept output at every scoring
+    iteration (``{t: image}``): the tiles of an image with a clean reference, scored once blended.
+    """
     started = time.perf_counter()
     stack, cfg = Stack(targets, configs), configs[0]
+    snapshot = snapshot or [None] * stack.n
     rule = rule_for(cfg, sigmas, stack.target.shape, stack.device, stack.dtype)
     histories: list[list[dict]] = [[] for _ in configs]
     t = 0
@@ -120,13 +125,17 @@ def _fit_stack(targets, configs, cleans, sigmas, indices, callback) -> list[FitR
         active = (~rule.done).tolist()  # scored this iteration: the networks not stopped before
         rule.update(t, stack.state.f, stack.estimate(), mse)
         metrics = None
-        if (not rule.all_done and any(c is not None for c in cleans)
+        if (not rule.all_done and any(c is not None or s is not None for c, s in zip(cleans, snapshot))
                 and (t % cfg.eval_every == 0 or t == cfg.iters)):
+            images = stack.images(rule.kept(stack.estimate()))
             metrics = [None if c is None or not a else {"iter": t, **scores(img, c)}
-                       for img, c, a in zip(stack.images(stack.estimate()), cleans, active)]
+                       for img, c, a in zip(images, cleans, active)]
             for history, m in zip(histories, metrics):
                 if m is not None:
                     history.append(m)
+            for image, keep in zip(images, snapshot):
+                if keep is not None:
+                    keep[t] = image
         if callback is not None and callback(Progress(t, cfg.iters, loss, metrics, indices, stack.state.f)):
             break
         if rule.all_done:  # after the callback: it sees the last iteration too
@@ -185,7 +194,8 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
 
     An image larger than its ``config.tile`` is fitted as overlapping tiles, each a network of
     its own (seed ``config.seed + k``), and blended back (:mod:`rdip.method.tiling`); its result
-    has the blend's scores and no ``history``.
+    has the blend's scores and history (the tiles' kept outputs blended every ``eval_every``
+    iterations), and ``stopped_at`` summarises where the tiles stopped.
     """
     images = [check_image(x, f"image {i}") for i, x in enumerate(noisy)]
     configs = _configs(config, len(images))
@@ -202,14 +212,18 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
 
     jobs, tiled = _jobs(images, cleans, configs)
     fitted: list[list[FitResult]] = [[] for _ in images]  # per image: its result, or its tiles'
+    snapshots: list[list[dict]] = [[] for _ in images]  # per tiled image with a clean reference
     for part in _stacks(jobs):
+        keep = [{} if j.image in tiled and cleans[j.image] is not None else None for j in part]
         done = _fit_stack([j.target for j in part], [j.config for j in part], [j.clean for j in part],
-                          [sigmas[j.image] for j in part], [j.image for j in part], callback)
-        for j, r in zip(part, done):
+                          [sigmas[j.image] for j in part], [j.image for j in part], callback, keep)
+        for j, r, k in zip(part, done, keep):
             fitted[j.image].append(r)  # a stack holds each image's tiles in job order
+            snapshots[j.image].append(k)
     results = []
     for i, mine in enumerate(fitted):
-        r = mine[0] if i not in tiled else tiles_result(mine, tiled[i], images[i].shape, configs[i], cleans[i])
+        r = mine[0] if i not in tiled else tiles_result(mine, tiled[i], images[i].shape, configs[i],
+                                                         cleans[i], snapshots[i])
         if np.ndim(noisy[i]) == 2:  # grey in, grey out
             r.image = r.image[:, :, 0]
         results.append(r)

@@ -50,7 +50,9 @@ class FitResult:
     "psnr"}`` rows every ``eval_every`` iterations (empty without a clean reference).
     ``metrics``: final scores (empty without a clean reference). ``seconds``: this fit's share of
     its group's wall time. ``iters_run``: iterations this network was trained; ``stopped_at``: with
-    early stopping (``config.stop``), the iteration whose output ``image`` is, else None.
+    early stopping (``config.stop``), the iteration whose output ``image`` is, else None; for an
+    image fitted as tiles, a summary over its tiles (``min``, ``median``, ``max``, ``stopped``,
+    ``tiles``).
     """
 
     image: np.ndarray
@@ -61,7 +63,7 @@ class FitResult:
     iters_run: int = 0
     seconds: float = 0.0
     device: str = "cpu"
-    stopped_at: int | None = None
+    stopped_at: int | dict | None = None
 
     def to_dict(self) -> dict:
         """Everything but the image, JSON-ready."""
@@ -95,13 +97,28 @@ def stack_results(images: Sequence[np.ndarray], configs: Sequence[FitConfig], cl
     return results
 
 
-def tiles_result(parts: Sequence[FitResult], where, shape, config: FitConfig, clean) -> FitResult:
-    """One image's result from its tiles' results: the blended image, scored against ``clean``;
-    the tiles' mean loss over the iterations all of them ran; the most iterations any ran; the
-    tiles' summed fitting time; no ``history`` (tiles are not scored one by one)."""
+def tiles_result(parts: Sequence[FitResult], where, shape, config: FitConfig, clean,
+                 snapshots: Sequence[dict | None] = ()) -> FitResult:
+    """One image's result from its tiles' results: the blended image, scored against ``clean``,
+    with a history of the blend (each tile's snapshot at that iteration, ``{t: image}``, or its
+    final image where it has none: it had stopped; a last row where the last tile ended); the
+    tiles' mean loss over the iterations all
+    of them ran; the most iterations any ran; ``stopped_at`` as ``{"min", "median", "max",
+    "stopped", "tiles"}`` over the tiles that stopped (None when none did); the tiles' summed time."""
     image = blend([r.image for r in parts], where, shape, config.tile_overlap)
     common = min(len(r.loss) for r in parts)  # with early stopping, tiles stop on their own
+    history = []
+    if clean is not None and snapshots and all(s is not None for s in snapshots):
+        for t in sorted(set().union(*snapshots)):
+            tiles = [s.get(t, r.image) for s, r in zip(snapshots, parts)]
+            history.append({"iter": t, **scores(blend(tiles, where, shape, config.tile_overlap), clean)})
+    ran = max(r.iters_run for r in parts)
+    if clean is not None and not (history and history[-1]["iter"] == ran):
+        history.append({"iter": ran, **scores(image, clean)})  # where the last tile ended
+    stops = [r.stopped_at for r in parts if r.stopped_at is not None]
+    stopped = ({"min": min(stops), "median": float(np.median(stops)), "max": max(stops),
+                "stopped": len(stops), "tiles": len(parts)} if stops else None)
     return FitResult(image=image, config=config, loss=np.mean([r.loss[:common] for r in parts], axis=0),
-                     metrics=scores(image, clean) if clean is not None else {},
-                     iters_run=max(r.iters_run for r in parts),
+                     history=history, metrics=scores(image, clean) if clean is not None else {},
+                     iters_run=ran, stopped_at=stopped,
                      seconds=sum(r.seconds for r in parts), device=parts[0].device)
