@@ -81,8 +81,9 @@ def test_console_script_runs_as_a_process(tmp_path):
 
 
 def test_demo_writes_figure_and_table(cli, tmp_path):
-    code, out, err = cli("demo", "--out", tmp_path / "demo", "--iters", 3, "--quiet")
+    code, out, err = cli("demo", "--out", tmp_path / "demo", "--iters", 3)
     assert code == 0, err
+    assert "preset default is meant for up to 800 iterations; --iters 3 is far below" in err
     assert {p.name for p in (tmp_path / "demo").iterdir()} == {"demo.png", "demo.csv", "demo.md", "config.json"}
     assert "padding edge" in (tmp_path / "demo" / "demo.md").read_text() and str(tmp_path / "demo") in out
     code, _, err = cli("demo", "--out", tmp_path / "demo", "--iters", 3)

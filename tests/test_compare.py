@@ -9,7 +9,7 @@ from PIL import Image
 from rdip.experiments.compare import load_images, noise_seed
 
 FAST = ["--methods", "tv,wavelet,zsn2n,rdip-default", "--set", "zsn2n.iters=20",
-        "--set", "rdip-default.iters=5", "--quiet"]
+        "--set", "rdip-default.iters=5"]
 OUTPUTS = ("compare.csv", "summary.csv", "summary.md", "crops.png", "compare.json")
 
 

@@ -136,7 +136,7 @@ CASES = [
     ("denoise {d}/good.png -o {d}/out.png --padding mirror", "'mirror' is not one of"),
     ("denoise {d}/good.png -o {d}/out.png --preset best", "'best' is not one of"),
     ("denoise {d}/good.png -o {d}/out.png --range 0-255", "'0-255' is not one of"),
-    ("denoise {d}/good.png -o {d}/out.png --device tpu", "'tpu' is not one of"),
+    ("denoise {d}/good.png -o {d}/out.png --device tpu", "'tpu' is not auto, cpu, cuda or cuda:N"),
     ("denoise {d}/good.png -o {d}/out.png --seed -1", "-1 is not in the range x>=0"),
     ("denoise {d}/good.png -o {d}/out.png --tile 10", "network's minimum of 25"),
     ("denoise {d}/good.png -o {d}/out.png --tile 32 --overlap 40", "smaller than the tile"),
@@ -169,7 +169,7 @@ CASES = [
     ("reproduce --set lr=fast --out {d}/r", "lr needs a float"),
     ("reproduce --paddings mirror --out {d}/r", "unknown value 'mirror'"),
     ("reproduce --out {d}/a-file", "is not a folder"),
-    ("reproduce --out {d}/other-run --iters 2", "holds fits of another configuration"),
+    ("reproduce --out {d}/other-run --iters 1000", "holds fits of another configuration"),
     ("reproduce --data {d}/missing.npz --out {d}/r", "no such file or folder"),
     ("reproduce --data {d}/notes.txt --out {d}/r", "not an .npz"),
     # rdip compare

@@ -1,7 +1,10 @@
 """The ``rdip`` command: a thin layer over the Python API (click for parsing, tqdm for progress).
 
-Every error a user can cause ends in one line ``rdip: error: …`` and exit code 2, with nothing
-written; ``--debug`` shows the traceback instead.
+One naming scheme across commands: ``-o/--output`` is where a command writes (a file for
+``denoise``, a folder for the others; ``--out`` is accepted too), ``-q/--quiet`` silences progress
+and messages, ``--device`` takes ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, σ is in [0, 1] units
+with a ``-255`` twin in 0-255 units. Every error a user can cause ends in one line
+``rdip: error: …`` and exit code 2, with nothing written; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -18,27 +21,6 @@ from . import __version__
 from .config import PRESETS, RANGES, FitConfig, preset
 from .method.padding import MODES
 from .scale.batch import BACKENDS, CHUNK
-
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def range_option(command):
-    """``--range``: where the network fits the image (``FitConfig.range``)."""
-    return click.option("--range", "fit_range", type=click.Choice(list(RANGES)), default=None,
-                        help="Fit the image in [0, 1] (unit) or in tanh's [-1, 1] (symmetric); "
-                             "images in and out stay in [0, 1]. Default: the preset's.")(command)
-
-
-def fitting_options(command):
-    """``--range``, ``--tile`` and ``--overlap``: where the network fits an image, and in what
-    pieces (mapped into the configuration by :func:`_config`)."""
-    command = click.option("--overlap", type=click.IntRange(min=0), default=None,
-                           help="Tile overlap in pixels (default: the preset's, 8).")(command)
-    command = click.option("--tile", type=TileType(), default="auto", show_default=True,
-                           help="Fit images as overlapping tiles of this size; 'auto' follows the "
-                                "preset (default: 32×32 tiles) or, without preset tiles, tiles "
-                                "only images too large for the memory; 'none' never tiles.")(command)
-    return range_option(command)
 
 
 class UserError(click.ClickException):
@@ -61,31 +43,15 @@ class TileType(click.ParamType):
             self.fail(f"{value!r} is not auto, none or a tile size in pixels", param, ctx)
 
 
-def _config(preset_name: str, tile, overlap: int | None, **changes) -> tuple[FitConfig, bool]:
-    """The preset with ``changes`` (None values left out) and the tiling options applied, and
-    whether to tile for memory: ``--tile auto`` keeps the preset's tiles and may tile for memory;
-    ``--tile none`` (0) or a size fixes the tiles; ``--overlap`` sets ``tile_overlap``."""
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if tile != "auto":
-        changes["tile"] = tile
-    if overlap is not None:
-        changes["tile_overlap"] = overlap
-    return preset(preset_name, **changes), tile == "auto"
+class Device(click.ParamType):
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
 
+    name = "auto|cpu|cuda[:N]"
 
-def _environment() -> dict:
-    import torch
-
-    return {"rdip": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "command": sys.argv}
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="rdip")
-@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
-def main(debug: bool) -> None:
-    """Zero-shot image denoising with a recurrent deep image prior."""
+    def convert(self, value, param, ctx):
+        if value in ("auto", "cpu", "cuda") or (value.startswith("cuda:") and value[5:].isdigit()):
+            return value
+        self.fail(f"{value!r} is not auto, cpu, cuda or cuda:N", param, ctx)
 
 
 class Sigma(click.ParamType):
@@ -115,6 +81,98 @@ class Sigma(click.ParamType):
                       f"units (a finite number in (0, {self.scale:g})){hint}", param, ctx)
 
 
+def _options(*decorators):
+    """Several click options as one decorator."""
+    def apply(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+    return apply
+
+
+def output_option(kind: str, default=None, help_text: str = ""):
+    """``-o/--output`` (``--out`` too): a file (``kind="file"``) or a folder; required when it has
+    no ``default``."""
+    extra = {"required": True} if default is None else {"default": default, "show_default": True}
+    return click.option("-o", "--output", "--out", "output", type=click.Path(path_type=Path),
+                        metavar="FILE" if kind == "file" else "DIR", help=help_text, **extra)
+
+
+def preset_option(default: str):
+    return click.option("--preset", "preset_name", default=default, show_default=True,
+                        type=click.Choice(list(PRESETS)),
+                        help="Named configuration (README, 'Presets').")
+
+
+def run_options(default_preset: str, seed_help: str = "Seeds the networks and z_noise."):
+    """``--preset``, ``--iters``, ``--seed``, ``--device``: the fit's configuration."""
+    return _options(
+        preset_option(default_preset),
+        click.option("--iters", type=click.IntRange(min=1), default=None,
+                     help="Iterations T (the preset's maximum by default)."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help=seed_help),
+        click.option("--device", type=Device(), default="auto", show_default=True,
+                     help="Where to fit: auto (a CUDA GPU when there is one), cpu, cuda, cuda:N."))
+
+
+def range_option(command):
+    """``--range``: where the network fits the image (``FitConfig.range``)."""
+    return click.option("--range", "fit_range", type=click.Choice(list(RANGES)), default=None,
+                        help="Fit the image in [0, 1] (unit) or in tanh's [-1, 1] (symmetric); "
+                             "images in and out stay in [0, 1]. [default: the preset's]")(command)
+
+
+def fitting_options(command):
+    """``--range``, ``--tile`` and ``--overlap``: where the network fits an image, and in what
+    pieces (mapped into the configuration by :func:`_config`)."""
+    return _options(
+        range_option,
+        click.option("--tile", type=TileType(), default="auto", show_default=True,
+                     help="Fit images as overlapping tiles of this size; 'auto' follows the preset "
+                          "(default: 32×32 tiles) or, without preset tiles, tiles only images too "
+                          "large for the memory; 'none' never tiles."),
+        click.option("--overlap", type=click.IntRange(min=0), default=None,
+                     help="Tile overlap in pixels. [default: the preset's, 8]"))(command)
+
+
+def quiet_option(command):
+    return click.option("-q", "--quiet", is_flag=True, help="No progress and no messages.")(command)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"rdip: warning: {message}", err=True)
+
+
+#: Warnings about the settings, printed with the command's first message (after its checks), so
+#: that a command that fails its checks prints one line only.
+_PENDING: list[str] = []
+
+
+def _config(preset_name: str, tile="auto", overlap: int | None = None, **changes) -> tuple[FitConfig, bool]:
+    """The preset with ``changes`` (None values left out) and the tiling options applied, and
+    whether to tile for memory: ``--tile auto`` keeps the preset's tiles and may tile for memory;
+    ``--tile none`` (0) or a size fixes the tiles; ``--overlap`` sets ``tile_overlap``. Warns when
+    ``iters`` is far below the preset's."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if tile != "auto":
+        changes["tile"] = tile
+    if overlap is not None:
+        changes["tile_overlap"] = overlap
+    meant = PRESETS[preset_name].iters
+    if changes.get("iters", meant) < meant / 4:
+        _PENDING.append(f"preset {preset_name} is meant for up to {meant} iterations; --iters "
+                        f"{changes['iters']} is far below that, so the result will be under-fitted (blurry)")
+    return preset(preset_name, **changes), tile == "auto"
+
+
+def _environment() -> dict:
+    import torch
+
+    return {"rdip": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "machine": platform.machine(),
+            "command": sys.argv}
+
+
 def _either(first, second, names: str):
     """The one of two alternative options given (or None); both given is an error."""
     if first is not None and second is not None:
@@ -122,35 +180,51 @@ def _either(first, second, names: str):
     return first if first is not None else second
 
 
-@main.command("denoise")
+def _log(quiet: bool, err: bool = False):
+    """The command's ``log``: its lines on stdout (stderr with ``err``), after any pending
+    warnings; nothing with ``quiet``."""
+    def log(line: str) -> None:
+        while _PENDING:
+            _warn(_PENDING.pop(0))
+        click.echo(line, err=err)
+    return (lambda *_: None) if quiet else log
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="rdip")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+def main(debug: bool) -> None:
+    """Zero-shot image denoising with a recurrent deep image prior."""
+
+
+@main.command("denoise", short_help="Denoise one image file into another.")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Output image (.png, .jpg, .tif, .npy); written in the input's bit depth.")
-@click.option("--preset", "preset_name", default="default", show_default=True,
-              type=click.Choice(list(PRESETS)), help="Named configuration (see README).")
+@output_option("file", help_text="Output image (.png, .jpg, .tif, .npy); written in the input's "
+                                 "bit depth, with OUTPUT's record (.json) beside it.")
+@run_options("default", seed_help="Seeds the network, z_noise and --add-noise.")
 @click.option("--sigma", type=Sigma(), default=None,
-              help="Noise level of INPUT in [0, 1] units, if known (estimated when absent).")
+              help="Noise level of INPUT in [0, 1] units, if known. [default: estimated]")
 @click.option("--sigma-255", type=Sigma(255), default=None, help="The same in 0-255 units (e.g. 25).")
-@click.option("--padding", type=click.Choice(list(MODES)), default=None, help="Pad the target first.")
-@click.option("--pad-width", type=click.IntRange(min=0), default=None, help="Padding width in pixels.")
-@click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations T.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seeds the network and z_noise (and --add-noise).")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
 @click.option("--add-noise", type=Sigma(), default=None,
               help="Treat INPUT as clean: add Gaussian noise of this sigma ([0, 1] units) first "
                    "and score against INPUT.")
 @click.option("--add-noise-255", type=Sigma(255), default=None, help="The same in 0-255 units.")
 @click.option("--clean", "clean_path", type=click.Path(path_type=Path), default=None,
               help="Clean reference image: report SSIM/PSNR during and after the fit.")
+@click.option("--padding", type=click.Choice(list(MODES)), default=None,
+              help="Pad the target first (the paper's edge, reflect). [default: the preset's, none]")
+@click.option("--pad-width", type=click.IntRange(min=0), default=None,
+              help="Padding width in pixels. [default: the preset's, 4]")
 @click.option("--stop", type=click.Choice(["none", "wmv", "noise"]), default=None,
-              help="Early stopping without a clean image (default: the preset's).")
+              help="Early stopping without a clean image. [default: the preset's]")
 @fitting_options
-@click.option("--force", is_flag=True, help="Overwrite OUTPUT and its JSON if they exist.")
-@click.option("--quiet", is_flag=True, help="No progress bar and no estimate.")
-def denoise_command(input_path, output, preset_name, sigma, sigma_255, padding, pad_width, iters,
-                    seed, device, add_noise, add_noise_255, clean_path, stop, fit_range, tile,
-                    overlap, force, quiet):
+@click.option("--report", is_flag=True,
+              help="Also write OUTPUT's report (.html): noisy, denoised and clean side by side.")
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT, its record and report if they exist.")
+@quiet_option
+def denoise_command(input_path, output, preset_name, iters, seed, device, sigma, sigma_255, add_noise,
+                    add_noise_255, clean_path, padding, pad_width, stop, fit_range, tile, overlap,
+                    report, force, quiet):
     """Denoise INPUT into OUTPUT; write OUTPUT's configuration and scores beside it (.json).
 
     Prints the estimated time and memory first; an image too large for the memory is fitted as
@@ -166,41 +240,100 @@ def denoise_command(input_path, output, preset_name, sigma, sigma_255, padding, 
                            pad_width=pad_width, iters=iters, stop=stop, range=fit_range)
     record = denoise_file(input_path, output, config, sigma=sigma, add_noise=add_noise,
                           clean_path=clean_path, auto_tile=auto, force=force, progress=not quiet,
-                          log=(lambda *_: None) if quiet else (lambda line: click.echo(line, err=True)),
-                          environment=_environment())
-    msg = (f"wrote {output} and {Path(output).with_suffix('.json')} ({record['iters_run']} iterations, "
-           f"{record['seconds']:.1f} s)")
+                          log=_log(quiet, err=True), environment=_environment(), report=report)
+    msg = (f"wrote {output} and {Path(output).with_suffix('.json')}"
+           f"{' and ' + str(Path(output).with_suffix('.html')) if report else ''} "
+           f"({record['iters_run']} iterations, {record['seconds']:.1f} s)")
     if record["noisy_metrics"]:
         before, after = record["noisy_metrics"], record["metrics"]
         msg += (f"; SSIM {before['ssim_full']:.3f} → {after['ssim_full']:.3f}, "
                 f"PSNR {before['psnr']:.2f} → {after['psnr']:.2f} dB")
-    click.echo(msg)
+    _log(quiet)(msg)
 
 
-@main.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("rdip-demo"),
-              show_default=True, help="Folder for the figure, table and configuration.")
-@click.option("--preset", "preset_name", default="paper", show_default=True,
-              type=click.Choice(list(PRESETS)))
-@click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations T (preset's by default).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
+def _suffix_option(ctx, param, value: str) -> str:
+    """``--suffix``, checked by :func:`rdip.scale.batch.check_suffix` (a usage error, exit code 2)."""
+    from .scale.batch import check_suffix
+
+    try:
+        return check_suffix(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
+
+
+@main.command("batch", short_help="Denoise many image files into a folder, resumably.")
+@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
+@click.option("-o", "--output", "--out", "--output-dir", "output", required=True, metavar="DIR",
+              type=click.Path(path_type=Path),
+              help="Folder for the outputs and manifest.jsonl (created if its parent exists).")
+@run_options("default")
+@fitting_options
+@click.option("--suffix", default="_denoised", show_default=True, callback=_suffix_option,
+              help="Output name: input stem + SUFFIX + input extension (no '/', '\\' or '..').")
+@click.option("--clean-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder of clean references with the inputs' file names: score each output.")
+@click.option("--chunk", type=click.IntRange(min=1), default=CHUNK, show_default=True,
+              help="Images of one shape per fit (local) or per Ray task, at most: what a kill can lose "
+                   "per chunk in flight. On GPUs, more (e.g. 256) fills the GPU better.")
+@click.option("--backend", type=click.Choice(list(BACKENDS)), default="local", show_default=True,
+              help="local: fit in this process. ray: fit each chunk as a Ray task (one CPU and one "
+                   "torch thread each, or one GPU each where the cluster has GPUs); this process "
+                   "reads the images and writes the outputs. Needs pip install 'rdip[ray]'.")
+@click.option("--address", default=None,
+              help="Ray cluster to join (ray.init(address=...)), e.g. auto or ray://HEAD:10001. "
+                   "[default: $RAY_ADDRESS, else a Ray started by 'ray start' on this machine, "
+                   "else a new Ray here]")
+@click.option("--num-cpus", type=click.IntRange(min=1), default=None,
+              help="CPUs of the new Ray that --backend ray starts without --address. [default: all]")
+@quiet_option
+def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, tile, overlap, suffix,
+                  clean_dir, chunk, backend, address, num_cpus, quiet):
+    """Denoise every INPUT (files, folders, globs) into the folder OUTPUT, resumably.
+
+    Appends one line per image to OUTPUT/manifest.jsonl; rerunning the same command skips the
+    finished images and retries the failed ones. Exits with 1 if any image failed.
+    """
+    from .scale.batch import run_batch
+    from .scale.ray import import_ray
+
+    if backend == "local" and (address is not None or num_cpus is not None):
+        raise click.UsageError("--address and --num-cpus are for --backend ray")
+    if address is not None and num_cpus is not None:
+        raise click.UsageError("--num-cpus is for a new Ray on this machine; "
+                               "the cluster at --address has its own CPUs")
+    if backend == "ray":
+        try:
+            import_ray()
+        except ImportError as e:
+            raise click.UsageError(str(e)) from None
+    config, auto = _config(preset_name, tile, overlap, seed=seed, device=device, iters=iters,
+                           range=fit_range)
+    rows = run_batch(list(inputs), output, config, auto_tile=auto, suffix=suffix,
+                     clean_dir=clean_dir, chunk=chunk, backend=backend, address=address,
+                     num_cpus=num_cpus, progress=not quiet, log=_log(quiet))
+    if any(r["status"] == "error" for r in rows):
+        raise click.exceptions.Exit(1)
+
+
+@main.command("demo", short_help="A quick look: one bundled CIFAR-10 image, three paddings.")
+@output_option("folder", default=Path("rdip-demo"), help_text="Folder for the figure, table and configuration.")
+@run_options("default")
 @range_option
 @click.option("--force", is_flag=True, help="Overwrite an earlier demo in the same folder.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def demo(out_dir, preset_name, iters, seed, device, fit_range, force, quiet):
-    """The paper's experiment on one bundled CIFAR-10 image: unpadded, edge and reflect padding."""
+@quiet_option
+def demo_command(output, preset_name, iters, seed, device, fit_range, force, quiet):
+    """The paper's experiment on one bundled CIFAR-10 image: unpadded, edge and reflect padding
+    (preset default: about a minute on 2 CPU cores; --preset paper: T = 2000, several minutes)."""
     from .experiments.demo import run_demo
 
-    run_demo(out_dir, preset_name=preset_name, iters=iters, seed=seed, device=device, force=force,
-             progress=not quiet, environment=_environment(), fit_range=fit_range)
+    config, _ = _config(preset_name, iters=iters, seed=seed, device=device, range=fit_range)
+    run_demo(output, config, force=force, progress=not quiet, environment=_environment(),
+             log=_log(quiet))
 
 
 def _parse_sets(values: tuple[str, ...]) -> dict:
     """``("lr=1e-5", "optimizer=sgd")`` → ``{"lr": 1e-05, "optimizer": "sgd"}``, typed by FitConfig."""
     import dataclasses
-
-    from .config import FitConfig
 
     types = {f.name: f.type for f in dataclasses.fields(FitConfig)}
     out = {}
@@ -237,17 +370,22 @@ def _split(text: str, choices=None) -> tuple:
     return items
 
 
-@main.command()
-@click.option("--preset", "preset_name", default="paper", show_default=True,
-              type=click.Choice(list(PRESETS)))
+DATA_HELP = "CIFAR-10 .npz, official archive or folder. [default: bundled images 0-14, else the cache]"
+DOWNLOAD_HELP = ("Download the official CIFAR-10 archive into the cache when images beyond the bundled "
+                 "0-14 are asked for without --data.")
+
+
+@main.command("reproduce", short_help="The paper's Table II and Fig. 3, resumably.")
+@preset_option("paper")
 @click.option("--indices", default="0-14", show_default=True,
               help="CIFAR-10 test images, e.g. 0-14 or 0,3,5-7.")
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="CIFAR-10 .npz, official archive or folder (default: bundled images 0-14, "
-                   "else the cache).")
-@click.option("--paddings", default="none,edge,reflect", show_default=True)
-@click.option("--seeds", default="0,1,2", show_default=True)
-@click.option("--iters", type=click.IntRange(min=1), default=None, help="T (preset's by default).")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option("--download", is_flag=True, help=DOWNLOAD_HELP)
+@click.option("--paddings", default="none,edge,reflect", show_default=True,
+              help="Paddings compared, separated by commas.")
+@click.option("--seeds", default="0,1,2", show_default=True,
+              help="Seeds (noise and networks), separated by commas.")
+@click.option("--iters", type=click.IntRange(min=1), default=None, help="T. [default: the preset's]")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any configuration field, e.g. --set lr=1e-5 (repeatable).")
 @click.option("--sigma", type=float, default=None,
@@ -256,55 +394,55 @@ def _split(text: str, choices=None) -> tuple:
 @click.option("--sigma-255", type=Sigma(255), default=None,
               help="The noise level in 0-255 units of the image instead (25 = 0.098 in [0, 1]).")
 @click.option("--clip-noise", is_flag=True, help="Clip the noisy images to [0, 1].")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--download", is_flag=True,
-              help="Download the official CIFAR-10 archive into the cache when images beyond the "
-                   "bundled 0-14 are asked for without --data.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--device", type=Device(), default="auto", show_default=True,
+              help="Where to fit: auto, cpu, cuda, cuda:N.")
+@output_option("folder", default=Path("rdip-reproduce"),
+               help_text="Folder for the fits, tables, figures and report.html.")
 @click.option("--force", is_flag=True, help="Redo every fit, deleting the saved ones first.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def reproduce(preset_name, indices, data, paddings, seeds, iters, sets, sigma, sigma_255,
-              clip_noise, device, download, out, force, quiet):
-    """The paper's Table II and Fig. 3: table2.csv, table2.md, fig3.png, curves.png, config.json.
+@quiet_option
+def reproduce_command(preset_name, indices, data, download, paddings, seeds, iters, sets, sigma,
+                      sigma_255, clip_noise, device, output, force, quiet):
+    """The paper's Table II and Fig. 3: table2.csv, table2.md, fig3.png, curves.png, config.json
+    and report.html.
 
-    Resumable: rerunning the same command skips the fits already saved in OUT/fits.
+    Resumable: rerunning the same command skips the fits already saved in OUTPUT/fits.
     """
-    from .config import RANGES
     from .experiments.reproduce import Experiment, run_reproduce
     from .images.cifar10 import parse_indices
 
-    changes = {"device": device, **_parse_sets(sets)}
-    if iters is not None:
-        changes["iters"] = iters
-    config = preset(preset_name, **changes)
+    config, _ = _config(preset_name, **{"device": device, "iters": iters, **_parse_sets(sets)})
     if sigma_255 is not None:  # [0, 1] units → the fitting range's
         low, high = RANGES[config.range]
         sigma = _either(sigma, sigma_255 * (high - low), "--sigma or --sigma-255")
     exp = Experiment(config=config, indices=tuple(parse_indices(indices)),
-                     paddings=_split(paddings, [m for m in MODES]),
+                     paddings=_split(paddings, list(MODES)),
                      seeds=_integers(seeds, "--seeds"), sigma=0.1 if sigma is None else sigma,
                      clip_noise=clip_noise, data=str(data) if data else None)
-    run_reproduce(exp, out, force=force, progress=not quiet, environment=_environment(),
-                  log=click.echo, download=download)
+    run_reproduce(exp, output, force=force, progress=not quiet, environment=_environment(),
+                  log=_log(quiet), download=download)
 
 
-@main.command()
+@main.command("bench", short_help="Time the naive loop against the batched engine.")
 @click.option("--quick", is_flag=True, help="A short run (under 2 minutes on 2 CPU cores).")
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations per fit timed.")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True)
+@click.option("--device", type=Device(), default="auto", show_default=True,
+              help="Where to time: auto, cpu, cuda, cuda:N.")
+@click.option("--iters", type=click.IntRange(min=1), default=None,
+              help="Iterations per fit timed. [default: 30, 10 with --quick]")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32", show_default=True,
+              help="Arithmetic of the network (bfloat16: autocast).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
-def bench(quick, device, iters, dtype, as_json):
+@quiet_option
+def bench_command(quick, device, iters, dtype, as_json, quiet):
     """Time the naive one-image loop against the batched engine (Table II workload)."""
     import json
 
     from .experiments.bench import run_bench
 
     record = run_bench(quick=quick, device=device, iters=iters, dtype=dtype,
-                       log=(lambda *_: None) if as_json else click.echo)
+                       log=_log(quiet or as_json))
     if as_json:
         click.echo(json.dumps(record))
-    else:
+    elif not quiet:
         for k, v in record.items():
             click.echo(f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}")
 
@@ -334,7 +472,8 @@ def _parse_method_sets(values: tuple[str, ...], methods: tuple[str, ...]) -> dic
     return options
 
 
-def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> list[float]:
+def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> tuple[list[float], float]:
+    """The noise levels in [0, 1] units, and the scale the user gave them in (1 or 255)."""
     if sigma is not None and sigma_255 is not None:
         raise UserError("give either --sigma or --sigma-255, not both")
     from .images.noise import check_sigma
@@ -346,132 +485,63 @@ def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> list[float]:
     except ValueError:
         raise UserError(f"{option} {text!r}: give numbers separated by commas, e.g. 0.1,0.2") from None
     try:
-        return [check_sigma(v / scale) for v in values]
+        return [check_sigma(v / scale) for v in values], scale
     except ValueError:
         raise UserError(f"{option} {text!r}: each noise level must be a finite number in "
                         f"(0, {scale:g}) ({'0-255' if scale != 1 else '[0, 1]'} units)"
                         + ("; for 0-255 units use --sigma-255" if scale == 1 else "")) from None
 
 
-@main.command()
+@main.command("compare", short_help="Compare denoisers on the same noisy images, resumably.")
 @click.option("--methods", default=None,
-              help="Comma-separated methods (default: all but the rdip presets other than rdip-default).")
+              help="Comma-separated methods. [default: all but the rdip presets other than rdip-default]")
 @click.option("--images", default="cifar:0-14", show_default=True,
               help="cifar:INDICES (CIFAR-10 test images), a folder, or image files separated by commas.")
-@click.option("--sigma", default=None, help="Noise levels in [0, 1] units, e.g. 0.1,0.2 (default 0.1).")
+@click.option("--sigma", default=None, help="Noise levels in [0, 1] units, e.g. 0.1,0.2. [default: 0.1]")
 @click.option("--sigma-255", "sigma_255", default=None, help="Noise levels in 0-255 units, e.g. 15,25,50.")
 @click.option("--crop", type=click.IntRange(min=16), default=None,
-              help="Use the centre N×N of each clean image (cut before adding noise).")
-@click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="CIFAR-10 .npz, official archive or folder, for cifar: images beyond 0-14.")
-@click.option("--download", is_flag=True,
-              help="Download the official CIFAR-10 archive into the cache for cifar: images "
-                   "beyond the bundled 0-14 without --data.")
+              help="Use the centre N×N of each clean image (cut before adding noise). [default: whole]")
+@click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option("--download", is_flag=True, help=DOWNLOAD_HELP)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds the methods' networks and the noise.")
 @click.option("--set", "sets", multiple=True, metavar="METHOD.KEY=VALUE",
               help="An option of one method, e.g. --set dip.iters=500 (repeatable).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("results/compare"), show_default=True)
+@output_option("folder", default=Path("rdip-compare"),
+               help_text="Folder for the runs, tables, figures and report.html.")
 @click.option("--force", is_flag=True, help="Redo every run, replacing saved ones and other settings.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def compare(methods, images, sigma, sigma_255, crop, data, download, seed, sets, out, force, quiet):
+@quiet_option
+def compare_command(methods, images, sigma, sigma_255, crop, data, download, seed, sets, output, force,
+                    quiet):
     """Compare denoisers on the same noisy images: compare.csv, summary.csv, summary.md, crops.png,
-    compare.json.
+    compare.json and report.html.
 
-    Resumable: rerunning the same command skips the runs already saved in OUT/runs.
+    Resumable: rerunning the same command skips the runs already saved in OUTPUT/runs.
     """
     from importlib.util import find_spec
 
     from .experiments.baselines import METHODS
     from .experiments.compare import DEFAULT_METHODS, load_images, run_compare
 
+    log = _log(quiet)
     if methods is None:
         chosen = tuple(m for m in DEFAULT_METHODS if m != "bm3d" or find_spec("bm3d") is not None)
         if len(chosen) < len(DEFAULT_METHODS):
-            click.echo("rdip compare: leaving out bm3d (not installed: pip install 'rdip[bm3d]')")
+            log("rdip compare: leaving out bm3d (not installed: pip install 'rdip[bm3d]')")
     else:
         chosen = _split(methods, list(METHODS))
     options = _parse_method_sets(sets, chosen)
-    sigmas = _parse_sigmas(sigma, sigma_255)
-    run_compare(list(chosen), load_images(images, data, download), sigmas, out, seed=seed, crop=crop,
-                options=options, environment=_environment(), progress=not quiet, log=click.echo,
-                force=force)
-
-
-def _suffix_option(ctx, param, value: str) -> str:
-    """``--suffix``, checked by :func:`check_suffix` (a usage error, exit code 2)."""
-    try:
-        from .scale.batch import check_suffix
-
-        return check_suffix(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e), ctx, param) from None
-
-
-@main.command("batch")
-@click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
-@click.option("-o", "--output-dir", required=True, type=click.Path(path_type=Path),
-              help="Folder for the outputs and manifest.jsonl (created if its parent exists).")
-@click.option("--preset", "preset_name", default="default", show_default=True,
-              type=click.Choice(list(PRESETS)))
-@click.option("--iters", type=click.IntRange(min=1), default=None, help="Iterations T.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--device", type=click.Choice(DEVICES), default="auto", show_default=True)
-@fitting_options
-@click.option("--suffix", default="_denoised", show_default=True, callback=_suffix_option,
-              help="Output name: input stem + SUFFIX + input extension (no '/', '\\' or '..').")
-@click.option("--clean-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder of clean references with the inputs' file names: score each output.")
-@click.option("--chunk", type=click.IntRange(min=1), default=CHUNK, show_default=True,
-              help="Images of one shape per fit (local) or per Ray task, at most: what a kill can lose "
-                   "per chunk in flight. On GPUs, more (e.g. 256) fills the GPU better.")
-@click.option("--backend", type=click.Choice(list(BACKENDS)), default="local", show_default=True,
-              help="local: fit in this process. ray: fit each chunk as a Ray task (one CPU and one "
-                   "torch thread each, or one GPU each where the cluster has GPUs); this process "
-                   "reads the images and writes the outputs. Needs pip install 'rdip[ray]'.")
-@click.option("--address", default=None,
-              help="Ray cluster to join (ray.init(address=...)), e.g. auto or ray://HEAD:10001. "
-                   "Default: $RAY_ADDRESS, else a Ray started by 'ray start' on this machine, "
-                   "else a new Ray here.")
-@click.option("--num-cpus", type=click.IntRange(min=1), default=None,
-              help="CPUs of the new Ray that --backend ray starts without --address (default: all).")
-@click.option("--quiet", is_flag=True, help="No progress bar and no messages.")
-def batch_command(inputs, output_dir, preset_name, iters, seed, device, fit_range, tile, overlap, suffix,
-                  clean_dir, chunk, backend, address, num_cpus, quiet):
-    """Denoise every INPUT (files, folders, globs) into OUTPUT_DIR, resumably.
-
-    Appends one line per image to OUTPUT_DIR/manifest.jsonl; rerunning the same command skips the
-    finished images and retries the failed ones. Exits with 1 if any image failed.
-    """
-    from .scale.batch import run_batch
-    from .scale.ray import import_ray
-
-    if backend == "local" and (address is not None or num_cpus is not None):
-        raise click.UsageError("--address and --num-cpus are for --backend ray")
-    if address is not None and num_cpus is not None:
-        raise click.UsageError("--num-cpus is for a new Ray on this machine; "
-                               "the cluster at --address has its own CPUs")
-    if backend == "ray":
-        try:
-            import_ray()
-        except ImportError as e:
-            raise click.UsageError(str(e)) from None
-    config, auto = _config(preset_name, tile, overlap, seed=seed, device=device, iters=iters,
-                           range=fit_range)
-    rows = run_batch(list(inputs), output_dir, config, auto_tile=auto, suffix=suffix,
-                     clean_dir=clean_dir, chunk=chunk, backend=backend, address=address,
-                     num_cpus=num_cpus, progress=not quiet,
-                     log=(lambda *_: None) if quiet else click.echo)
-    if any(r["status"] == "error" for r in rows):
-        raise click.exceptions.Exit(1)
-
-
+    sigmas, scale = _parse_sigmas(sigma, sigma_255)
+    run_compare(list(chosen), load_images(images, data, download), sigmas, output, seed=seed, crop=crop,
+                options=options, environment=_environment(), progress=not quiet, log=log,
+                force=force, sigma_scale=scale)
 
 
 def run() -> None:
     """Console entry point: one-line errors with exit code 2 (tracebacks with ``--debug``);
     warnings (rdip's own) as one line each."""
     debug = "--debug" in sys.argv[1:]
+    _PENDING.clear()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
@@ -502,7 +572,7 @@ def run() -> None:
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """rdip's own warnings as one line each; other libraries' only with --debug."""
     if Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent) or "--debug" in sys.argv:
-        click.echo(f"rdip: warning: {_one_line(str(message))}", err=True)
+        _warn(_one_line(str(message)))
 
 
 def _one_line(message: str) -> str:

@@ -27,7 +27,7 @@ from .images.files import (
 from .images.metrics import scores
 from .images.noise import add_noise as corrupt
 from .images.noise import noise_sigma
-from .method.engine import auto_chunk, fit, resolve_device
+from .method.engine import fit, resolve_device
 from .method.inputs import check_image
 from .method.outcome import FitResult
 from .method.planning import plan
@@ -59,30 +59,34 @@ def load_input(path: str | Path, clean_path: str | Path | None = None) -> Input:
 
 
 def write_output(output: Path, result: FitResult, info: ImageInfo, record: dict | None = None, *,
-                 force: bool = False, allow_symlink: bool = True) -> None:
+                 report: str | None = None, force: bool = False, allow_symlink: bool = True) -> None:
     """Write ``result.image`` to ``output`` in the input's sample type (``info``) and, with a
-    ``record``, ``output``'s ``.json`` beside it; both complete before either replaces a file."""
+    ``record``, ``output``'s ``.json`` beside it (with a ``report``, its HTML as ``.html``); all
+    complete before any replaces a file."""
     items = [image_writer(output, result.image, dtype=info.dtype, force=force, allow_symlink=allow_symlink)]
     if record is not None:
         items.append(json_writer(Path(output).with_suffix(".json"), record, force=force))
+    if report is not None:
+        html = check_target(Path(output).with_suffix(".html"), force)
+        items.append((html, lambda tmp: Path(tmp).write_text(report, encoding="utf-8")))
     atomic_write_all(items)
 
 
-def check_outputs(input_path: Path, output: Path, force: bool) -> Path:
-    """Check that ``output`` and its record ``.json`` can be written (before any work); return the
-    record's path."""
+def check_outputs(input_path: Path, output: Path, force: bool, report: bool = False) -> None:
+    """Check that ``output``, its record ``.json`` (and its ``.html`` report) can be written,
+    before any work, and that none of them is the input."""
     check_output(output, force)
-    record = check_target(Path(output).with_suffix(".json"), force)
-    if Path(input_path).resolve() == record.resolve():
-        raise ValueError(f"{input_path}: the input would be overwritten by the output's record "
-                         f"{record}; choose another output name")
-    return record
+    for suffix in (".json", ".html") if report else (".json",):
+        extra = check_target(Path(output).with_suffix(suffix), force)
+        if Path(input_path).resolve() == extra.resolve():
+            raise ValueError(f"{input_path}: the input would be overwritten by the output's "
+                             f"{suffix[1:].upper()} {extra}; choose another output name")
 
 
 def denoise_file(input_path: Path, output: Path, config: FitConfig, *, sigma: float | None = None,
                  add_noise: float | None = None, clean_path: Path | None = None, auto_tile: bool = True,
                  force: bool = False, progress: bool = True, log=print,
-                 environment: dict | None = None) -> dict:
+                 environment: dict | None = None, report: bool = False) -> dict:
     """Denoise the image file ``input_path`` into ``output`` and write ``output``'s record (.json:
     configuration, σ and where it came from, the plan, scores, timings); return the record.
 
@@ -90,11 +94,13 @@ def denoise_file(input_path: Path, output: Path, config: FitConfig, *, sigma: fl
     clean, add Gaussian noise of this σ (seeded ``config.seed``) and score against it;
     ``clean_path``: a clean reference to score against. ``auto_tile``: tile for memory where the
     configuration has no tiles (:func:`rdip.method.planning.plan`). ``log`` gets the plan's line.
-    Nothing is written unless the whole fit succeeds.
+    ``report``: also write ``output``'s ``.html`` (:func:`rdip.report.render_report`: the images
+    side by side at full resolution, the scores and the record). Nothing is written unless the
+    whole fit succeeds.
     """
     if add_noise is not None and clean_path is not None:
         raise ValueError("give either add_noise or clean_path, not both")
-    check_outputs(input_path, output, force)
+    check_outputs(input_path, output, force, report)
     resolve_device(config.device)  # no CUDA: an error before reading anything
     started = time.perf_counter()
     source = load_input(input_path, clean_path)
@@ -114,8 +120,7 @@ def denoise_file(input_path: Path, output: Path, config: FitConfig, *, sigma: fl
     read_s = time.perf_counter() - started
     how = plan(*image.shape[:2], 1 if image.ndim == 2 else image.shape[2], config, auto=auto_tile)
     log(how["message"])
-    passes = -(-how["tiles"] // (config.chunk or auto_chunk(resolve_device(config.device))))
-    with progress_bar(config.iters * passes, "denoise", enabled=progress) as bar:
+    with progress_bar(config.iters * how["tiles"], "denoise", enabled=progress) as bar:
         result = fit(image, how["config"], clean=clean, sigma=sigma, callback=progress_callback(bar))
     record = {
         "input": str(input_path), "output": str(output), "input_dtype": source.info.dtype,
@@ -128,5 +133,30 @@ def denoise_file(input_path: Path, output: Path, config: FitConfig, *, sigma: fl
         "timings": {"read_s": read_s, "fit_s": result.seconds, "total_s": time.perf_counter() - started},
         "environment": environment or {},
     }
-    write_output(output, result, source.info, record, force=force)
+    html = _report(input_path, image, clean, result, record) if report else None
+    write_output(output, result, source.info, record, report=html, force=force)
     return record
+
+
+def _report(input_path: Path, noisy: np.ndarray, clean, result: FitResult, record: dict) -> str:
+    """The HTML report of one denoised file: noisy, denoised (and clean) side by side, the record."""
+    from .report import Comparison, Panel, Table, render_report
+
+    def scored(metrics: dict) -> dict | None:
+        return {"SSIM": metrics["ssim_full"], "PSNR dB": metrics["psnr"]} if metrics else None
+
+    panels = [Panel("noisy input", noisy, scored(record["noisy_metrics"])),
+              Panel(f"rdip {result.config.preset}", result.image, scored(result.metrics))]
+    if clean is not None:
+        panels.append(Panel("clean", clean))
+    facts = [{"": k, "value": v} for k, v in (
+        ("input", record["input"]), ("σ", f"{record['sigma']} ({record['sigma_source']})"),
+        ("tiles", record["tile"] or "none (whole image)"), ("iterations", record["iters_run"]),
+        ("stopped at", record["stopped_at"]), ("seconds", record["seconds"]),
+        ("device", record["device"]))]
+    config = [{"field": k, "value": v} for k, v in result.config.to_dict().items()]
+    return render_report(f"rdip denoise: {Path(input_path).name}",
+                         intro="Drag the divider to compare; zoom with the buttons. The full record "
+                               "is in the .json beside this file.",
+                         tables=[Table("The fit", facts), Table("Configuration", config)],
+                         comparisons=[Comparison(Path(input_path).name, panels)])

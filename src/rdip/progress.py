@@ -1,23 +1,80 @@
-"""Progress bars (tqdm) for long fits: iterations, loss, and SSIM/PSNR when a clean image is known."""
+"""Progress on long work: a tqdm bar on a terminal, a line every few seconds in a log.
+
+Fits count network-iterations: a fit of ``n`` networks (images, tiles) of at most ``T`` iterations
+is ``n·T``; a network that stops early (``FitConfig.stop``) counts its remaining iterations at
+once, so the count ends at its total however early the networks stop.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
+
+#: Seconds between two progress lines when stderr is not a terminal.
+LOG_EVERY = 5.0
 
 
-def progress_bar(total: float, desc: str, enabled: bool = True, unit: str = "it"):
-    """A tqdm bar on stderr; shown only when enabled and stderr is a terminal."""
+class LogBar:
+    """A progress report for logs: ``desc: 35% (4480/12800 it), 10 s, about 18 s left`` on stderr
+    every :data:`LOG_EVERY` seconds and once at the end (the interface of tqdm that rdip uses)."""
+
+    def __init__(self, total: int, desc: str, unit: str = "it", every: float = LOG_EVERY):
+        self.total, self.desc, self.unit, self.every = int(total), desc, unit, every
+        self.n, self.postfix = 0, ""
+        self.started = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.n += int(n)
+        if time.monotonic() - self.last >= self.every:
+            self._line()
+
+    def set_postfix(self, values: dict, refresh: bool = False) -> None:
+        self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
+
+    def set_postfix_str(self, text: str, refresh: bool = False) -> None:
+        self.postfix = text
+
+    def _line(self) -> None:
+        self.last = time.monotonic()
+        elapsed = self.last - self.started
+        share = self.n / self.total if self.total else 1.0
+        left = f", about {elapsed * (1 - share) / share:.0f} s left" if 0 < share < 1 else ""
+        extra = f"; {self.postfix}" if self.postfix else ""
+        print(f"{self.desc}: {share:.0%} ({self.n}/{self.total} {self.unit}), {elapsed:.0f} s{left}{extra}",
+              file=sys.stderr, flush=True)
+
+    def __enter__(self) -> LogBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None and self.n:
+            self._line()
+
+
+def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "it"):
+    """A tqdm bar on stderr when it is a terminal, else a :class:`LogBar`; nothing when not
+    ``enabled`` (``--quiet``). Counts are integers."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=None if enabled else True, leave=False,
+    if enabled and not sys.stderr.isatty():
+        return LogBar(total, desc, unit)
+    return tqdm(total=int(total), desc=desc, unit=unit, disable=not enabled, leave=False,
                 file=sys.stderr, dynamic_ncols=True)
 
 
-def progress_callback(bar, every: int = 10, step: float = 1.0):
-    """A fit callback that advances ``bar`` by ``step`` per iteration and shows the loss (and
-    SSIM/PSNR of the group's first image when they were computed)."""
+def progress_callback(bar, every: int = 10):
+    """A fit callback that advances ``bar`` by network-iterations (see the module) and shows the
+    loss, and SSIM/PSNR of the stack's first image when they were computed."""
+    before: list[bool] = []  # the networks of the current stack that had stopped
 
     def callback(p) -> None:
+        nonlocal before
+        stopped = p.stopped if p.stopped is not None else [False] * len(p.indices)
+        if p.t == 1:  # a new stack
+            before = [False] * len(stopped)
+        step = sum(not b for b in before)  # one iteration for each network still running
+        step += sum(p.iters - p.t for b, s in zip(before, stopped) if s and not b)  # stopped now
+        before = list(stopped)
         if p.t % every == 0 or p.t == p.iters or p.metrics:
             post = {"loss": f"{float(p.loss.mean()):.3g}"}
             if p.metrics and p.metrics[0]:

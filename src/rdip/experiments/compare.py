@@ -36,7 +36,7 @@ from .figures import panel_grid
 from .tables import markdown_table, write_csv
 
 CENTRE = 16
-OUTPUTS = ("compare.csv", "summary.csv", "summary.md", "crops.png", "compare.json")
+OUTPUTS = ("compare.csv", "summary.csv", "summary.md", "crops.png", "report.html", "compare.json")
 DEFAULT_METHODS = tuple(m for m in METHODS if not m.startswith("rdip-") or m == "rdip-default")
 NOISE_SEED = "seed * 2**32 + crc32('<image>-s<sigma:g>')"
 
@@ -134,11 +134,13 @@ def _clean(name: str, image: np.ndarray, crop: int | None) -> np.ndarray:
 def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: list[float],
                 out: Path, *, seed: int = 0, crop: int | None = None,
                 options: dict[str, dict] | None = None, environment: dict | None = None,
-                progress: bool = True, log=print, force: bool = False) -> list[dict]:
+                progress: bool = True, log=print, force: bool = False,
+                sigma_scale: float = 1.0) -> list[dict]:
     """Run (or resume) every method on every image × sigma into ``out``; write :data:`OUTPUTS`.
 
     ``options[method]`` are keyword options of that method. ``force`` redoes every run and
-    replaces a ``compare.json`` of another seed, crop or options. Returns the compare.csv rows.
+    replaces a ``compare.json`` of another seed, crop or options. ``sigma_scale``: the units the
+    user gave σ in (255: 0-255), for the figures' and report's labels. Returns the compare.csv rows.
     """
     from .. import __version__
 
@@ -170,7 +172,7 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
     log(f"rdip compare: {len(runs)} runs ({len(methods)} methods × {len(clean)} images × "
         f"{len(sigmas)} sigmas); {len(runs) - len(todo)} already done in {out}/")
     _run(todo, store, keys, noisy, clean, options, devices, seed, progress)
-    rows, table = _write_outputs(out, methods, sigmas, clean, noisy, seed, crop, options)
+    rows, table = _write_outputs(out, methods, sigmas, clean, noisy, seed, crop, options, sigma_scale)
     write_json(settings_path, {  # last: a failed or interrupted run leaves no settings to refuse
         "methods": methods, "options": options, "sigmas": sigmas, "seed": seed, "crop": crop,
         "crop_note": f"centre {crop}×{crop} of the clean image, before noise" if crop else "none",
@@ -222,17 +224,51 @@ def run_name(method: str, name: str, sigma: float) -> str:
     return f"{method}/{name}-s{sigma:g}"
 
 
+def sigma_label(sigma: float, scale: float = 1.0) -> str:
+    """σ as the user gave it: ``σ=15/255`` for 0-255 units, ``σ=0.1`` for [0, 1] units."""
+    return f"σ={sigma * scale:.4g}/255" if scale == 255 else f"σ={sigma:.4g}"
+
+
 def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: dict, noisy: dict,
-                   seed: int, crop: int | None, options: dict) -> tuple[list[dict], str]:
-    """Write compare.csv, summary.csv, summary.md and crops.png from the saved runs; return the
-    rows of compare.csv and the summary as a Markdown table."""
+                   seed: int, crop: int | None, options: dict, scale: float = 1.0) -> tuple[list[dict], str]:
+    """Write compare.csv, summary.csv, summary.md, crops.png and report.html from the saved runs;
+    return the rows of compare.csv and the summary as a Markdown table."""
     store = RunStore(out / "runs")
     records = {(m, n, s): store.record(run_name(m, n, s)) for s in sigmas for n in clean for m in methods}
     rows = [{"method": m, "image": n, "sigma": s, **r["metrics"], "seconds": r["seconds"],
              "device": r.get("device", "cpu")}  # runs saved before devices were recorded: CPU
             for (m, n, s), r in records.items()]
     write_csv(out / "compare.csv", rows)
+    summary = _summary(rows, methods, sigmas, clean, noisy)
+    write_csv(out / "summary.csv", summary)
+    table = markdown_table([{**r, "sigma": sigma_label(r["sigma"], scale)} for r in summary])
+    set_options = "; ".join(f"{m}: {o}" for m, o in options.items() if o) or "none (defaults)"
+    notes = (f"Images: {', '.join(clean)}. Crop: "
+             f"{f'centre {crop}×{crop} of each clean image, taken before adding noise' if crop else 'none'}. "
+             f"Noise: Gaussian, not clipped, seed `{NOISE_SEED}` with seed {seed}; every method is given "
+             "sigma. The noisy row scores the noisy input clipped to [0, 1]. "
+             f"Options: {set_options}. SSIM: scikit-image, data_range 1, 7×7 window; centre = the central "
+             f"{CENTRE}×{CENTRE}. Seconds: mean wall-clock time of one call per image on the device "
+             "it ran on (`device`; environment of the last run in compare.json). Means over images; "
+             "sorted by sigma, then full SSIM.")
+    title = (f"Comparison: {len(methods)} methods, {len(clean)} images, "
+             f"{', '.join(sigma_label(s, scale) for s in sigmas)}")
+    atomic_write(out / "summary.md", lambda tmp: Path(tmp).write_text(f"# {title}\n\n{notes}\n\n{table}"))
+    results = {(m, n, s): store.load(run_name(m, n, s))[1] for (m, n, s) in records}
+    grid = []
+    for n in list(clean)[:4]:  # every sigma of the first four images
+        for s in sigmas:
+            row = [(noisy[(n, s)], f"{n} {sigma_label(s, scale)}",
+                    scores(np.clip(noisy[(n, s)], 0, 1), clean[n], CENTRE))]
+            row += [(results[(m, n, s)], m, records[(m, n, s)]["metrics"]) for m in methods]
+            grid.append(row + [(clean[n], "clean", None)])
+    panel_grid(out / "crops.png", grid)
+    _report(out, title, notes, summary, methods, sigmas, clean, noisy, results, records, scale)
+    return rows, table
 
+
+def _summary(rows: list[dict], methods, sigmas, clean, noisy) -> list[dict]:
+    """Per σ, the noisy input's and each method's mean scores and seconds, best SSIM first."""
     def mean(sel: list[dict], key: str) -> float:
         return float(np.mean([r[key] for r in sel]))
 
@@ -247,27 +283,25 @@ def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: di
                                                       ("ssim_full", "ssim_centre", "psnr", "seconds")},
                             "count": len(sel), "device": "+".join(sorted({r["device"] for r in sel}))})
     summary.sort(key=lambda r: (r["sigma"], -r["ssim_full"]))
-    write_csv(out / "summary.csv", summary)
-    table = markdown_table([{**r, "sigma": f"{r['sigma']:.4g}"} for r in summary])
-    set_options = "; ".join(f"{m}: {o}" for m, o in options.items() if o) or "none (defaults)"
-    text = "\n".join([
-        f"# Comparison: {len(methods)} methods, {len(clean)} images, sigma {', '.join(f'{s:g}' for s in sigmas)}",
-        "", f"Images: {', '.join(clean)}. Crop: "
-        f"{f'centre {crop}×{crop} of each clean image, taken before adding noise' if crop else 'none'}.",
-        f"Noise: Gaussian, not clipped, seed `{NOISE_SEED}` with seed {seed}; every method is given "
-        "sigma. The noisy row scores the noisy input clipped to [0, 1].",
-        f"Options: {set_options}. SSIM: scikit-image, data_range 1, 7×7 window; centre = the central "
-        f"{CENTRE}×{CENTRE}. Seconds: mean wall-clock time of one call per image on the device "
-        "it ran on (`device`; environment of the last run in compare.json). Means over images; sorted by sigma, then full SSIM.", "",
-        table])
-    atomic_write(out / "summary.md", lambda tmp: Path(tmp).write_text(text))
+    return summary
 
-    s = sigmas[0]
-    grid = []
-    for n in list(clean)[:4]:
-        row = [(noisy[(n, s)], f"{n} σ={s:g}", scores(np.clip(noisy[(n, s)], 0, 1), clean[n], CENTRE))]
-        for m in methods:
-            row.append((store.load(run_name(m, n, s))[1], m, records[(m, n, s)]["metrics"]))
-        grid.append(row + [(clean[n], "clean", None)])
-    panel_grid(out / "crops.png", grid)
-    return rows, table
+
+def _report(out: Path, title: str, notes: str, summary, methods, sigmas, clean, noisy, results,
+            records, scale: float) -> None:
+    """report.html: the summary, crops.png, and every image × σ side by side at full resolution."""
+    from ..report import Comparison, Figure, Panel, Table, write_report
+
+    def scored(metrics: dict | None) -> dict | None:
+        return None if not metrics else {"SSIM": metrics["ssim_full"], "SSIM centre": metrics["ssim_centre"],
+                                         "PSNR dB": metrics["psnr"]}
+
+    comparisons = []
+    for n in clean:
+        for s in sigmas:
+            panels = [Panel("noisy", noisy[(n, s)], scored(scores(np.clip(noisy[(n, s)], 0, 1), clean[n], CENTRE)))]
+            panels += [Panel(m, results[(m, n, s)], scored(records[(m, n, s)]["metrics"])) for m in methods]
+            comparisons.append(Comparison(f"{n} {sigma_label(s, scale)}", panels + [Panel("clean", clean[n])]))
+    table = [{**r, "sigma": sigma_label(r["sigma"], scale)} for r in summary]
+    write_report(out / "report.html", title, intro=notes, tables=[Table("Means over images", table)],
+                 figures=[Figure("The first images, every method (crops.png)", out / "crops.png")],
+                 comparisons=comparisons)

@@ -31,18 +31,24 @@ def caption(metrics: dict | None) -> str | None:
     return f"SSIM_F {metrics['ssim_full']:.3f}\nSSIM_C {metrics['ssim_centre']:.3f}"
 
 
+#: The note under every panel grid: what the captions' abbreviations mean.
+LEGEND = "SSIM_F: SSIM of the full image; SSIM_C: SSIM of its centre 16×16 (scikit-image, data_range 1)"
+
+
 def panel_grid(path: str | os.PathLike, rows: list[list[tuple[np.ndarray, str, dict | None]]],
                scale: float = 1.6) -> None:
-    """Save a grid of panels; each cell is ``(image, title, metrics or None)``. Atomic write."""
+    """Save a grid of panels; each cell is ``(image, title, metrics or None)``, with
+    :data:`LEGEND` under the grid. Atomic write."""
     nrows, ncols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, (scale + 0.45) * nrows),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, (scale + 0.45) * nrows + 0.3),
                              squeeze=False)
+    fig.text(0.5, 0.005, LEGEND, ha="center", va="bottom", fontsize=7)
     for r, row in enumerate(rows):
         for c in range(ncols):
             if c < len(row):
                 _show(axes[r][c], row[c][0], row[c][1], caption(row[c][2]))
             else:
                 axes[r][c].axis("off")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.3 / fig.get_figheight(), 1, 1))
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=150))
     plt.close(fig)

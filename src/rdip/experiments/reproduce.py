@@ -25,7 +25,7 @@ from ..images.files import atomic_write, write_json
 from ..images.metrics import scores, ssim, ssim_centre
 from ..images.noise import add_noise
 from ..method.engine import fit_many
-from ..progress import progress_bar
+from ..progress import progress_bar, progress_callback
 from ..store import RunStore, same
 from .figures import panel_grid
 from .tables import markdown_table, write_csv
@@ -33,7 +33,7 @@ from .tables import markdown_table, write_csv
 SIGMA = 0.1
 COLUMNS = ("ssim_full_none", "ssim_full_edge", "ssim_full_reflect",
            "ssim_center_none", "ssim_center_edge", "ssim_center_reflect")
-OUTPUTS = ("table2.csv", "table2.md", "fig3.png", "curves.png", "config.json")
+OUTPUTS = ("table2.csv", "table2.md", "fig3.png", "curves.png", "report.html", "config.json")
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
 
 def _fit(exp: Experiment, store: RunStore, todo, clean, noisy, progress: bool) -> None:
     """Fit the ``(padding, image, seed)`` jobs ``todo``, saving each chunk's fits as it ends."""
-    with progress_bar(len(todo), "fits", enabled=progress, unit="fit") as bar:
+    with progress_bar(len(todo) * exp.config.iters, "fits", enabled=progress) as bar:
         chunk = exp.config.chunk or 64  # fits saved after each chunk: bounded loss on a crash
         by_shape = sorted(todo, key=lambda j: j[0] == "none")  # padded (40×40) and unpadded groups
         for start in range(0, len(by_shape), chunk):
@@ -138,7 +138,7 @@ def _fit(exp: Experiment, store: RunStore, todo, clean, noisy, progress: bool) -
             configs = [exp.config.replace(padding=p, seed=exp.fit_seed(i, s)) for p, i, s in part]
             results = fit_many([noisy[(i, s)] for _, i, s in part], configs,
                                clean=[clean[i] for _, i, _ in part],
-                               callback=lambda p: bar.update(len(p.indices) / p.iters))
+                               callback=progress_callback(bar))
             for (p, i, s), r in zip(part, results):
                 store.save(fit_name(p, i, s), {"image": i, "seed": s, "padding": p, **r.to_dict()}, r.image)
 
@@ -179,9 +179,11 @@ def _summarise(exp: Experiment, out: Path, clean, noisy, environment: dict) -> l
     first = ["image"] + [c for c in COLUMNS if c in rows[0]]
     rows = [{**{k: r[k] for k in first}, **{k: v for k, v in r.items() if k not in first}} for r in rows]
     write_csv(out / "table2.csv", rows)
-    atomic_write(out / "table2.md", lambda tmp: Path(tmp).write_text(_table_markdown(exp, rows, per_fit)))
+    text, means, pattern = _table_markdown(exp, rows, per_fit)
+    atomic_write(out / "table2.md", lambda tmp: Path(tmp).write_text(text))
     _fig3(exp, out, fits, clean, noisy)
     _curves(exp, out, fits)
+    _report(exp, out, fits, clean, noisy, means, pattern)
     write_json(out / "config.json", {"experiment": {**asdict(exp), "config": exp.config.to_dict()},
                                      "noise_seed": "image + 10000 * seed",
                                      "sigma_fitting_range": exp.sigma, "sigma_unit": exp.unit_sigma,
@@ -189,7 +191,8 @@ def _summarise(exp: Experiment, out: Path, clean, noisy, environment: dict) -> l
     return rows
 
 
-def _table_markdown(exp: Experiment, rows: list[dict], per_fit: dict) -> str:
+def _table_markdown(exp: Experiment, rows: list[dict], per_fit: dict) -> tuple[str, list[dict], str]:
+    """table2.md's text, its means (one row per column of Table II) and the pattern's lines."""
     paper = {r["image"] - 1: r for r in paper_table()}
     low, high = RANGES[exp.config.range]
     lines = [f"# Table II: ours (preset `{exp.config.preset}`, T = {exp.config.iters}, "
@@ -231,7 +234,7 @@ def _table_markdown(exp: Experiment, rows: list[dict], per_fit: dict) -> str:
                 row[f"paper {c.replace('ssim_', '')}"] = paper[r["image"]][c] if r["image"] in paper else "–"
         per_image.append(row)
     lines += ["## Per image (ours, then the paper's)", "", markdown_table(per_image)]
-    return "\n".join(lines)
+    return "\n".join(lines), summary, pattern
 
 
 def _pattern(exp: Experiment, summary: list[dict], per_fit: dict) -> str:
@@ -272,22 +275,63 @@ def _fig3(exp: Experiment, out: Path, fits, clean, noisy) -> None:
     panel_grid(out / "fig3.png", rows)
 
 
+#: How each padding is drawn in curves.png: edge and reflect lie close, so they differ by more
+#: than colour.
+STYLES = {"none": "-", "edge": "--", "reflect": ":", "zero": "-.", "circular": (0, (5, 1, 1, 1))}
+
+
 def _curves(exp: Experiment, out: Path, fits) -> None:
+    """SSIM against iteration per padding, mean over images × seeds with its 95% confidence band."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=False)
     for p in exp.paddings:
         histories = [fits[(p, i, s)][0]["history"] for i in exp.indices for s in exp.seeds]
         iters = [h["iter"] for h in histories[0]]
         for ax, metric in zip(axes, ("ssim_full", "ssim_centre")):
-            ax.plot(iters, np.mean([[h[metric] for h in hist] for hist in histories], axis=0), label=p)
-    for ax, title in zip(axes, ("SSIM, full image", "SSIM, centre 16×16")):
+            values = np.array([[h[metric] for h in hist] for hist in histories])
+            mean = values.mean(axis=0)
+            half = np.array([_ci95(list(col)) for col in values.T]) if len(values) > 1 else 0 * mean
+            line, = ax.plot(iters, mean, STYLES.get(p, "-"), label=p, linewidth=1.4)
+            ax.fill_between(iters, mean - half, mean + half, color=line.get_color(), alpha=0.15, linewidth=0)
+    for ax, title in zip(axes, ("full image", "centre 16×16")):
         ax.set_xlabel("iteration")
-        ax.set_title(title, fontsize=9)
+        ax.set_ylabel(f"SSIM, {title}")
+        ax.set_title(f"SSIM of the {title}", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(f"mean over {len(exp.indices)} images × {len(exp.seeds)} seeds, preset "
-                 f"{exp.config.preset}", fontsize=9)
+    axes[0].legend(title="padding")
+    fig.suptitle(f"mean over {len(exp.indices)} images × {len(exp.seeds)} seeds (bands: 95% CI), "
+                 f"preset {exp.config.preset}", fontsize=9)
     fig.tight_layout()
     atomic_write(out / "curves.png", lambda tmp: fig.savefig(tmp, dpi=120))
     plt.close(fig)
+
+
+def _report(exp: Experiment, out: Path, fits, clean, noisy, means: list[dict], pattern: str) -> None:
+    """report.html: table2.md's means, Fig. 3 and the curves, and every image (first seed) noisy,
+    each padding and clean side by side at full resolution."""
+    from ..report import Comparison, Figure, Panel, Table, write_report
+
+    def scored(metrics: dict) -> dict:
+        return {"SSIM_F": metrics["ssim_full"], "SSIM_C": metrics["ssim_centre"], "PSNR dB": metrics["psnr"]}
+
+    s = exp.seeds[0]
+    comparisons = []
+    for i in exp.indices:
+        panels = [Panel("noisy", noisy[(i, s)], scored(scores(np.clip(noisy[(i, s)], 0, 1), clean[i])))]
+        panels += [Panel(p, fits[(p, i, s)][1], scored(fits[(p, i, s)][0]["metrics"])) for p in exp.paddings]
+        comparisons.append(Comparison(f"image {i}, seed {s}", panels + [Panel("clean", clean[i])]))
+    write_report(out / "report.html", f"Table II and Fig. 3: preset {exp.config.preset}",
+                 intro=_intro(exp) + ("\n\nThe paper's pattern:\n" + pattern.replace("- ", "") if pattern else ""),
+                 tables=[Table("Means over images × seeds, ours beside the paper's (table2.md)", means)],
+                 figures=[Figure("Fig. 3 (first seed): SSIM_F full image, SSIM_C centre 16×16", out / "fig3.png"),
+                          Figure("SSIM against iteration", out / "curves.png")],
+                 comparisons=comparisons)
+
+
+def _intro(exp: Experiment) -> str:
+    low, high = RANGES[exp.config.range]
+    return (f"CIFAR-10 test images {list(exp.indices)}, seeds {list(exp.seeds)}, paddings "
+            f"{', '.join(exp.paddings)}; T = {exp.config.iters}; fitted in [{low:g}, {high:g}] with "
+            f"noise σ = {exp.sigma:g} there ({exp.unit_sigma:g} in [0, 1] units). SSIM_F: the full "
+            "image; SSIM_C: its centre 16×16 (scikit-image, data_range 1, on [0, 1] images).")

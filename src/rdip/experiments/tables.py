@@ -24,7 +24,8 @@ def prepare_out_dir(out_dir: Path, names: list[str], force: bool) -> Path:
 
 def write_csv(path: Path, rows: list[dict]) -> None:
     buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    columns = list(dict.fromkeys(k for row in rows for k in row))  # every key, in order of appearance
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     atomic_write(path, lambda tmp: Path(tmp).write_text(buffer.getvalue()))

@@ -136,7 +136,8 @@ def _fit_stack(targets, configs, cleans, sigmas, indices, callback, snapshot=Non
             for image, keep in zip(images, snapshot):
                 if keep is not None:
                     keep[t] = image
-        if callback is not None and callback(Progress(t, cfg.iters, loss, metrics, indices, stack.state.f)):
+        if callback is not None and callback(Progress(t, cfg.iters, loss, metrics, indices, stack.state.f,
+                                                      rule.done.tolist())):
             break
         if rule.all_done:  # after the callback: it sees the last iteration too
             break

@@ -25,7 +25,8 @@ class Progress:
     tiles of one image, ``FitConfig.tile``, repeat it);
     ``output``: the networks' outputs f(z_t), ``(1, n*C, H, W)`` on the fitting device, padded
     targets' shape, in the fitting range (``FitConfig.range``; network ``i`` owns channels
-    ``i*C … (i+1)*C - 1``); do not modify it.
+    ``i*C … (i+1)*C - 1``); do not modify it. ``stopped``: per network, whether it has stopped
+    (its kept output no longer changes, ``FitConfig.stop``).
     """
 
     t: int
@@ -34,6 +35,7 @@ class Progress:
     metrics: list[dict] | None
     indices: list[int]
     output: torch.Tensor | None = None
+    stopped: list[bool] | None = None
 
 
 #: A callback returns True to stop the group early.
