@@ -20,9 +20,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 setup: $(STAMP)
 
 # The paper's experiment reduced to CIFAR-10 test images 0-1, one seed (T = 2000, preset paper):
-# table2.csv/.md, fig3.png, curves.png and config.json in rdip-demo/ (12 min on 2 CPU cores).
+# table2.csv/.md, fig3.png, curves.png, report.html and config.json in rdip-demo/ (see README).
 demo: $(STAMP)
-	$(BIN)/rdip reproduce --indices 0-1 --seeds 0 --out rdip-demo
+	$(BIN)/rdip reproduce --indices 0-1 --seeds 0 -o rdip-demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

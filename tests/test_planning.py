@@ -94,3 +94,16 @@ def test_cli_default_preset_fits_tiles_and_records_them(tmp_path, rng, cli):
     assert record["tile"] == {"tile": 32, "overlap": 8} and record["config"]["tile"] == 32
     code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "o2.png", "--overlap", "40")
     assert code == 2 and "overlap" in err and not (tmp_path / "o2.png").exists()
+
+
+def test_estimates_count_the_typical_stop_and_slow_runs_say_how_to_go_faster():
+    from rdip.method.planning import TYPICAL_STOP, plan
+
+    cfg = preset("default", device="cpu")
+    small = plan(64, 64, 3, cfg, available_mb=1e6)
+    assert small["seconds_max"] == pytest.approx(small["seconds"] * cfg.iters / TYPICAL_STOP)
+    assert "at most" in small["message"] and small["warning"] is None
+    fixed = plan(64, 64, 3, cfg.replace(stop="none"), available_mb=1e6)  # no early stop: one figure
+    assert fixed["seconds"] == fixed["seconds_max"] and "at most" not in fixed["message"]
+    big = plan(512, 512, 3, cfg, available_mb=1e6)
+    assert big["seconds"] > 600 and "--device cuda" in big["warning"] and "smaller crop" in big["warning"]

@@ -120,13 +120,15 @@ def denoise_file(input_path: Path, output: Path, config: FitConfig, *, sigma: fl
     read_s = time.perf_counter() - started
     how = plan(*image.shape[:2], 1 if image.ndim == 2 else image.shape[2], config, auto=auto_tile)
     log(how["message"])
+    if how["warning"]:
+        log(f"rdip: warning: {how['warning']}")
     with progress_bar(config.iters * how["tiles"], "denoise", enabled=progress) as bar:
         result = fit(image, how["config"], clean=clean, sigma=sigma, callback=progress_callback(bar))
     record = {
         "input": str(input_path), "output": str(output), "input_dtype": source.info.dtype,
         "shape": list(image.shape), "sigma": sigma, "sigma_source": sigma_source,
         "tile": {"tile": how["tile"], "overlap": how["overlap"]} if how["tile"] else None,
-        "estimate": {k: how[k] for k in ("seconds", "memory_mb", "available_mb")},
+        "estimate": {k: how[k] for k in ("seconds", "seconds_max", "memory_mb", "available_mb")},
         "add_noise": add_noise, "clean": str(clean_path) if clean_path else None,
         **result.to_dict(),
         "noisy_metrics": scores(np.clip(image, 0, 1), clean) if clean is not None else {},

@@ -25,12 +25,19 @@ from .model import (
 )
 from .tiling import positions
 
-#: Assumed sustained rates in FLOP/s, from docs/performance.md and docs/scaling.md: 2 CPU cores
-#: ran the model at 30–72 GFLOP/s on 32×32 and 40×40 images but 13 GFLOP/s on 256×256 (its
-#: activations outgrow the caches), so 30 GFLOP/s is within ≈2× of all three; an H200 ran a
-#: 512×512 image at ≈125 TFLOP/s (T = 2000 in 55.6 s) but small images at 9.3 TFLOP/s (kernel-launch
-#: bound), so GPU times are optimistic for small images.
-RATES = {"cpu": 30e9, "cuda": 100e12}
+#: Sustained rates in FLOP/s, calibrated by measured fits (benchmarks/cost.py, results/cost/). On
+#: 2 CPU cores (AMD EPYC, idle) stacks of 2 networks (the CPU's automatic chunk) ran at
+#: ≈60 GFLOP/s and a single network at ≈36: with the noise rule, 32×32, 64×64 and 256×256
+#: colour crops took 4.8, 44 and 707 s against 5.4, 48 and 650 s estimated (within 11%); a
+#: single network without early stopping runs ≈40% slower than estimated. The GPU figure is an
+#: H200's on a 512×512 image (T = 2000 in 55.6 s, docs/performance.md); small images ran at
+#: 9.3 TFLOP/s there (kernel-launch bound), so GPU times are optimistic for small images.
+RATES = {"cpu": 60e9, "cuda": 100e12}
+#: Iterations a stack of networks runs, typically, under an early-stopping rule (``FitConfig.stop``)
+#: before every network in it has stopped, with :data:`RATES`: calibrated on the same runs (the
+#: default preset on photograph crops with σ = 25/255, σ estimated: the tiles stopped after a
+#: median of 171 and 211 iterations, the last of a pair after ≈180–230).
+TYPICAL_STOP = 215
 #: Bytes kept per activation element: the output, the copy autograd saves for tanh's backward,
 #: and its gradient during the backward pass, 4 bytes each in float32.
 ACTIVATION_BYTES = 3 * 4
@@ -43,8 +50,9 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
     """What fitting one ``height×width×channels`` image with ``config`` will cost, roughly.
 
     Counts the padded target when ``config.padding`` pads. Returns ``gflop_per_iter``,
-    ``gflop_total`` (for ``config.iters`` iterations), ``seconds`` (at :data:`RATES`) and
-    ``memory_mb`` for one network: the ten layers' output activations × :data:`ACTIVATION_BYTES`
+    ``gflop_total`` (for ``config.iters`` iterations), ``seconds`` (at :data:`RATES`, for
+    :func:`expected_iters`), ``seconds_max`` (for all ``config.iters``) and ``memory_mb`` for one
+    network: the ten layers' output activations × :data:`ACTIVATION_BYTES`
     plus parameters × :data:`PARAMETER_BYTES`. A fit of ``n`` stacked networks needs ``n`` times
     the memory; the time is the same per network. Order-of-magnitude figures, not measurements:
     on 2 CPU cores the peak resident memory of one fit grew by 23 MB (64×64 RGB) and 93 MB
@@ -67,9 +75,16 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
         parameters += cin * cout * k * k + cout
     kind = resolve_device("auto").type if device == "auto" else torch.device(device).type
     memory = activations * ACTIVATION_BYTES + parameters * PARAMETER_BYTES
+    rate = RATES.get(kind, RATES["cpu"])
     return {"gflop_per_iter": flop / 1e9, "gflop_total": flop * config.iters / 1e9,
-            "seconds": flop * config.iters / RATES.get(kind, RATES["cpu"]),
+            "seconds": flop * expected_iters(config) / rate, "seconds_max": flop * config.iters / rate,
             "memory_mb": memory / 2**20}
+
+
+def expected_iters(config: FitConfig) -> int:
+    """The iterations a fit with ``config`` typically runs: all ``iters`` without early stopping,
+    else at most :data:`TYPICAL_STOP`."""
+    return config.iters if config.stop == "none" else min(config.iters, TYPICAL_STOP)
 
 
 #: The share of the free memory a fit may plan to use: the estimate is rough (within ≈2× of
@@ -105,7 +120,9 @@ def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: boo
     ``auto`` it is a ``MemoryError`` (with the estimate and the option to use). Returns ``tile``
     (None: whole image), ``overlap``, ``tiles``, ``seconds``, ``memory_mb`` (the networks of one
     pass), ``available_mb``, ``config`` (the configuration that fits the image this way: pass it
-    to :func:`rdip.fit`) and a one-line ``message``.
+    to :func:`rdip.fit`), a one-line ``message``, and a ``warning`` (None unless the fit is
+    estimated over :data:`SLOW_SECONDS`). ``seconds`` is the typical time, ``seconds_max`` the
+    time if no network stops before ``config.iters``.
     """
     device = resolve_device("auto") if config.device == "auto" else torch.device(config.device)
     if available_mb is None:
@@ -123,17 +140,33 @@ def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: boo
     tile, overlap = config.tile or None, config.tile_overlap
     check_padding(min(tile or height, height), min(tile or width, width), config,
                   f"a {height}×{width} image" + (f" as {tile}×{tile} tiles" if tile else ""))
-    if tile is None:
-        count, memory, seconds = 1, whole["memory_mb"], whole["seconds"]
-    else:
-        count = len(positions(height, width, tile, overlap))
-        part = estimate(min(tile, height), min(tile, width), channels, config, device)
-        per_pass = min(count, config.chunk or auto_chunk(device))
-        memory, seconds = per_pass * part["memory_mb"], count * part["seconds"]
+    part = whole if tile is None else estimate(min(tile, height), min(tile, width), channels, config, device)
+    count = 1 if tile is None else len(positions(height, width, tile, overlap))
+    memory = min(count, config.chunk or auto_chunk(device)) * part["memory_mb"]
+    seconds, most = count * part["seconds"], count * part["seconds_max"]
     how = "whole" if tile is None else f"as {count} tiles of {tile} (overlap {overlap})"
     free = "free memory unknown" if math.isinf(available_mb) else f"{available_mb:.0f} MB free"
-    message = (f"{height}×{width}×{channels}, {how}: estimated ≈{seconds:.0f} s and "
+    cap = f", at most ≈{_duration(most)} if no network stops early" if most > 1.5 * seconds else ""
+    message = (f"{height}×{width}×{channels}, {how}: estimated ≈{_duration(seconds)}{cap}, "
                f"≈{memory:.0f} MB on {device.type} ({free})")
-    return {"tile": tile, "overlap": overlap, "tiles": count, "seconds": seconds,
+    return {"tile": tile, "overlap": overlap, "tiles": count, "seconds": seconds, "seconds_max": most,
             "memory_mb": memory, "available_mb": available_mb, "config": config,
-            "message": message}
+            "message": message, "warning": _slow(seconds, device)}
+
+
+#: Runs estimated longer than this get a warning that says how to make them faster.
+SLOW_SECONDS = 600
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 \
+        else f"{seconds / 3600:.1f} h"
+
+
+def _slow(seconds: float, device: torch.device) -> str | None:
+    """A warning for a fit estimated over :data:`SLOW_SECONDS`, with the ways to make it faster."""
+    if seconds <= SLOW_SECONDS:
+        return None
+    faster = [] if device.type == "cuda" else ["on a GPU (--device cuda), ~100× faster"]
+    faster += ["spread over machines (rdip batch --backend ray)", "or denoise a smaller crop first"]
+    return f"this will take ≈{_duration(seconds)} on {device.type}; to make it faster: {', '.join(faster)}"

@@ -37,7 +37,7 @@ from ..config import FitConfig
 from ..images.files import SUFFIXES
 from ..jobs import Input, load_input, write_output
 from ..method.engine import fit_many, resolve_device
-from ..method.planning import plan
+from ..method.planning import SLOW_SECONDS, plan
 from ..progress import progress_bar
 from ..store import differences
 from .ray import ray_runner
@@ -395,7 +395,10 @@ class _Batch:
             seconds = sum(plans[s]["seconds"] * len(g) for s, g in groups.items()) / runner.slots
             self.log(f"estimated ≈{seconds:.0f} s, ≤{max(p['memory_mb'] for p in plans.values()):.0f} MB "
                      f"per fit, {sum(p['tile'] is not None for p in plans.values())} of {len(plans)} "
-                     "image shapes as tiles (rdip.method.planning: rates of docs/performance.md)")
+                     "image shapes as tiles (rdip.method.planning, calibrated in results/cost)")
+            if seconds > SLOW_SECONDS:
+                self.log(f"warning: this will take ≈{seconds / 60:.0f} min; to make it faster: a GPU "
+                         "(--device cuda), more machines (--backend ray), or smaller images")
 
     def chunks(self, groups: dict[tuple, list[Path]], step: int, slots: int) -> Iterator[tuple]:
         """``((paths, shape, infos), images, cleans)`` per chunk of at most ``step`` images (one
