@@ -110,3 +110,18 @@ def test_bench_json_keys(cli):
         assert key in record
     assert record["speedup"] == pytest.approx(record["batched_it_per_s"] / record["naive_it_per_s"])
     assert 0 < record["sgemm_fraction"] < 2
+
+
+def test_denoise_report_shows_the_images_first(cli, tmp_path, rng):
+    from conftest import write_png
+
+    write_png(tmp_path / "in.png", (rng.random((30, 30, 3)) * 255).astype(np.uint8))
+    code, out, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "out.png", "--iters", 2,
+                         "--add-noise-255", 25, "--report")
+    assert code == 0, err
+    html = (tmp_path / "out.html").read_text()
+    assert html.index("<h2>Images (1)</h2>") < html.index("<h2>Tables</h2>")
+    assert html.count("data:image/png;base64,") == 3  # noisy, denoised, clean
+    assert "out.html" in out and json.loads((tmp_path / "out.json").read_text())["add_noise"] > 0
+    code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "out.png", "--report")
+    assert code == 2 and "already exists" in err  # no overwriting without --force

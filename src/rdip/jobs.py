@@ -152,7 +152,8 @@ def _report(input_path: Path, noisy: np.ndarray, clean, result: FitResult, recor
     if clean is not None:
         panels.append(Panel("clean", clean))
     facts = [{"": k, "value": v} for k, v in (
-        ("input", record["input"]), ("σ", f"{record['sigma']} ({record['sigma_source']})"),
+        ("input", record["input"]), ("σ", f"{record['sigma']:.4g} = {record['sigma'] * 255:.3g}/255 "
+                                          f"({record['sigma_source']})" if record["sigma"] else "—"),
         ("tiles", record["tile"] or "none (whole image)"), ("iterations", record["iters_run"]),
         ("stopped at", record["stopped_at"]), ("seconds", record["seconds"]),
         ("device", record["device"]))]
@@ -161,4 +162,4 @@ def _report(input_path: Path, noisy: np.ndarray, clean, result: FitResult, recor
                          intro="Drag the divider to compare; zoom with the buttons. The full record "
                                "is in the .json beside this file.",
                          tables=[Table("The fit", facts), Table("Configuration", config)],
-                         comparisons=[Comparison(Path(input_path).name, panels)])
+                         comparisons=[Comparison(Path(input_path).name, panels)], images_first=True)

@@ -266,20 +266,20 @@ document.querySelectorAll(".ab").forEach(ab => {
 
 
 def render_report(title: str, *, intro: str = "", tables: Sequence[Table] = (),
-                  figures: Sequence[Figure] = (), comparisons: Sequence[Comparison] = ()) -> str:
+                  figures: Sequence[Figure] = (), comparisons: Sequence[Comparison] = (),
+                  images_first: bool = False) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
     body = [f"<h1>{_e(title)}</h1>"]
     body += [f"<p>{_e(p.strip())}</p>" for p in intro.split("\n\n") if p.strip()]
-    if tables:
-        body += ["<h2>Tables</h2>", *(_table(t) for t in tables)]
-    if figures:
-        body += ["<h2>Figures</h2>", *(_figure(f) for f in figures)]
-    if comparisons:
-        body += [f"<h2>Images ({len(comparisons)})</h2>",
-                 "<p class='help'>Each row shows the panels at full resolution (1× is one image "
-                 "pixel per CSS pixel) with their scores. Below it, pick two panels and drag the "
-                 f"divider to compare them. All rows: {_zoom_bar(None)}</p>",
-                 *(_comparison(i, c) for i, c in enumerate(comparisons))]
+    sections = {"tables": ["<h2>Tables</h2>", *(_table(t) for t in tables)] if tables else [],
+                "figures": ["<h2>Figures</h2>", *(_figure(f) for f in figures)] if figures else [],
+                "images": [f"<h2>Images ({len(comparisons)})</h2>",
+                           "<p class='help'>Each row shows the panels at full resolution (1× is one "
+                           "image pixel per CSS pixel) with their scores. Below it, pick two panels "
+                           f"and drag the divider to compare them. All rows: {_zoom_bar(None)}</p>",
+                           *(_comparison(i, c) for i, c in enumerate(comparisons))] if comparisons else []}
+    for name in ("images", "tables", "figures") if images_first else ("tables", "figures", "images"):
+        body += sections[name]
     return ("<!doctype html>\n<html lang='en'><head><meta charset='utf-8'>\n"
             f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">\n"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>\n"
@@ -289,16 +289,17 @@ def render_report(title: str, *, intro: str = "", tables: Sequence[Table] = (),
 
 def write_report(path: str | os.PathLike, title: str, *, intro: str = "",
                  tables: Sequence[Table] = (), figures: Sequence[Figure] = (),
-                 comparisons: Sequence[Comparison] = ()) -> Path:
+                 comparisons: Sequence[Comparison] = (), images_first: bool = False) -> Path:
     """Write the self-contained HTML report to ``path`` (atomically) and return ``path``.
 
     ``title`` heads the page; ``intro`` is plain text, blank lines separating paragraphs; then come
-    the ``tables``, the ``figures`` and the ``comparisons``, each section only when given. All text
+    the ``tables``, the ``figures`` and the ``comparisons`` (with ``images_first``, the comparisons
+    first), each section only when given. All text
     is escaped (plain text, not HTML). The folder must exist; an existing file is replaced.
     Raises ``ValueError`` for an image of another shape or a figure that is not PNG/JPEG and
     ``OSError`` for a figure that cannot be read; nothing is written then.
     """
     text = render_report(title, intro=intro, tables=tables, figures=figures,
-                         comparisons=comparisons)
+                         comparisons=comparisons, images_first=images_first)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return Path(path)
