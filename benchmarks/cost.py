@@ -24,8 +24,8 @@ import torch
 from skimage import data
 
 from rdip.config import preset
-from rdip.images.noise import add_noise
 from rdip.images.files import write_image
+from rdip.images.noise import add_noise
 from rdip.jobs import denoise_file
 
 
