@@ -33,8 +33,8 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def markdown_table(rows: list[dict], digits: int = 3) -> str:
     """A GitHub Markdown table of ``rows`` (floats rounded to ``digits``)."""
-    cols = list(rows[0])
+    cols = list(dict.fromkeys(k for row in rows for k in row))  # every key, in order of appearance
     fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines) + "\n"
