@@ -34,7 +34,7 @@ import numpy as np
 
 import rdip
 from rdip.cli import _parse_value
-from rdip.config import RANGES
+from rdip.config import range_width
 from rdip.images.files import read_image
 from rdip.images.metrics import centre
 
@@ -63,8 +63,8 @@ for variant in args.variants:
     config = rdip.preset("default", **{"stop": "none", "tile": 0, "iters": args.iters,
                                        "eval_every": 100, "device": "cpu", **changes})
     result = rdip.fit(noisy, config, clean=clean)
-    low, high = RANGES[config.range]  # the loss is in the fitting range's units
+    width = range_width(config.range)  # the loss is in the fitting range's units
     print(f"{variant}: " + ", ".join(f"{h['iter']}: SSIM {h['ssim_full']:.3f} loss/σ² "
-                                     f"{result.loss[h['iter'] - 1] / (sigma * (high - low))**2:.2f}"
+                                     f"{result.loss[h['iter'] - 1] / (sigma * width)**2:.2f}"
                                      for h in result.history)
           + f" ({time.perf_counter() - started:.0f} s)")

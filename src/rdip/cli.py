@@ -18,7 +18,7 @@ import click
 import numpy as np
 
 from . import __version__
-from .config import PRESETS, RANGES, FitConfig, preset
+from .config import PRESETS, RANGES, FitConfig, preset, range_width
 from .method.padding import MODES
 from .scale.batch import BACKENDS, CHUNK
 
@@ -412,8 +412,7 @@ def reproduce_command(preset_name, indices, data, download, paddings, seeds, ite
 
     config, _ = _config(preset_name, **{"device": device, "iters": iters, **_parse_sets(sets)})
     if sigma_255 is not None:  # [0, 1] units → the fitting range's
-        low, high = RANGES[config.range]
-        sigma = _either(sigma, sigma_255 * (high - low), "--sigma or --sigma-255")
+        sigma = _either(sigma, sigma_255 * range_width(config.range), "--sigma or --sigma-255")
     exp = Experiment(config=config, indices=tuple(parse_indices(indices)),
                      paddings=_split(paddings, list(MODES)),
                      seeds=_integers(seeds, "--seeds"), sigma=0.1 if sigma is None else sigma,

@@ -48,6 +48,13 @@ MAX_ITERS = 1_000_000
 RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
 
 
+def range_width(name: str) -> float:
+    """The width of the fitting range ``name``: a σ (or an error's root) in [0, 1] units times this
+    is the same σ in that range's units (2 for ``symmetric``)."""
+    low, high = RANGES[name]
+    return high - low
+
+
 @dataclass(frozen=True)
 class FitConfig:
     """How to fit one recurrent deep image prior to one noisy image.

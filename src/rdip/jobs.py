@@ -24,7 +24,7 @@ from .images.files import (
     json_writer,
     read_image,
 )
-from .images.metrics import scores
+from .images.metrics import panel_scores, scores
 from .images.noise import add_noise as corrupt
 from .images.noise import noise_sigma
 from .method.engine import fit, resolve_device
@@ -144,11 +144,8 @@ def _report(input_path: Path, noisy: np.ndarray, clean, result: FitResult, recor
     """The HTML report of one denoised file: noisy, denoised (and clean) side by side, the record."""
     from .report import Comparison, Panel, Table, render_report
 
-    def scored(metrics: dict) -> dict | None:
-        return {"SSIM": metrics["ssim_full"], "PSNR dB": metrics["psnr"]} if metrics else None
-
-    panels = [Panel("noisy input", noisy, scored(record["noisy_metrics"])),
-              Panel(f"rdip {result.config.preset}", result.image, scored(result.metrics))]
+    panels = [Panel("noisy input", noisy, panel_scores(record["noisy_metrics"])),
+              Panel(f"rdip {result.config.preset}", result.image, panel_scores(result.metrics))]
     if clean is not None:
         panels.append(Panel("clean", clean))
     facts = [{"": k, "value": v} for k, v in (

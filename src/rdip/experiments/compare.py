@@ -26,7 +26,7 @@ import numpy as np
 
 from ..config import FitConfig, preset
 from ..images.files import SUFFIXES, atomic_write, read_image, write_json
-from ..images.metrics import centre, scores
+from ..images.metrics import centre, panel_scores, scores
 from ..images.noise import add_noise, check_sigma
 from ..method.engine import resolve_device
 from ..progress import progress_bar
@@ -291,15 +291,11 @@ def _report(out: Path, title: str, notes: str, summary, methods, sigmas, clean, 
     """report.html: the summary, crops.png, and every image × σ side by side at full resolution."""
     from ..report import Comparison, Figure, Panel, Table, write_report
 
-    def scored(metrics: dict | None) -> dict | None:
-        return None if not metrics else {"SSIM": metrics["ssim_full"], "SSIM centre": metrics["ssim_centre"],
-                                         "PSNR dB": metrics["psnr"]}
-
     comparisons = []
     for n in clean:
         for s in sigmas:
-            panels = [Panel("noisy", noisy[(n, s)], scored(scores(np.clip(noisy[(n, s)], 0, 1), clean[n], CENTRE)))]
-            panels += [Panel(m, results[(m, n, s)], scored(records[(m, n, s)]["metrics"])) for m in methods]
+            panels = [Panel("noisy", noisy[(n, s)], panel_scores(scores(np.clip(noisy[(n, s)], 0, 1), clean[n], CENTRE)))]
+            panels += [Panel(m, results[(m, n, s)], panel_scores(records[(m, n, s)]["metrics"])) for m in methods]
             comparisons.append(Comparison(f"{n} {sigma_label(s, scale)}", panels + [Panel("clean", clean[n])]))
     table = [{**r, "sigma": sigma_label(r["sigma"], scale)} for r in summary]
     write_report(out / "report.html", title, intro=notes, tables=[Table("Means over images", table)],

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RANGES, FitConfig
+from ..config import RANGES, FitConfig, range_width
 from ..images.files import atomic_write, write_json
-from ..images.metrics import scores, ssim, ssim_centre
+from ..images.metrics import panel_scores, scores, ssim, ssim_centre
 from ..images.noise import add_noise
 from ..method.engine import fit_many
 from ..progress import progress_bar, progress_callback
@@ -50,15 +50,14 @@ class Experiment:
 
     def __post_init__(self):
         low, high = RANGES[self.config.range]
-        if not (math.isfinite(self.sigma) and 0 < self.sigma < high - low):
+        if not (math.isfinite(self.sigma) and 0 < self.sigma < range_width(self.config.range)):
             raise ValueError(f"sigma must be a finite number in (0, {high - low:g}) in the units of the "
                              f"fitting range [{low:g}, {high:g}], got {self.sigma}")
 
     @property
     def unit_sigma(self) -> float:
         """σ in [0, 1] units: ``sigma`` is in the fitting range's (``config.range``)."""
-        low, high = RANGES[self.config.range]
-        return self.sigma / (high - low)
+        return self.sigma / range_width(self.config.range)
 
     def fit_seed(self, index: int, seed: int) -> int:
         return index + 10000 * seed
@@ -312,14 +311,11 @@ def _report(exp: Experiment, out: Path, fits, clean, noisy, means: list[dict], p
     each padding and clean side by side at full resolution."""
     from ..report import Comparison, Figure, Panel, Table, write_report
 
-    def scored(metrics: dict) -> dict:
-        return {"SSIM_F": metrics["ssim_full"], "SSIM_C": metrics["ssim_centre"], "PSNR dB": metrics["psnr"]}
-
     s = exp.seeds[0]
     comparisons = []
     for i in exp.indices:
-        panels = [Panel("noisy", noisy[(i, s)], scored(scores(np.clip(noisy[(i, s)], 0, 1), clean[i])))]
-        panels += [Panel(p, fits[(p, i, s)][1], scored(fits[(p, i, s)][0]["metrics"])) for p in exp.paddings]
+        panels = [Panel("noisy", noisy[(i, s)], panel_scores(scores(np.clip(noisy[(i, s)], 0, 1), clean[i])))]
+        panels += [Panel(p, fits[(p, i, s)][1], panel_scores(fits[(p, i, s)][0]["metrics"])) for p in exp.paddings]
         comparisons.append(Comparison(f"image {i}, seed {s}", panels + [Panel("clean", clean[i])]))
     write_report(out / "report.html", f"Table II and Fig. 3: preset {exp.config.preset}",
                  intro=_intro(exp) + ("\n\nThe paper's pattern:\n" + pattern.replace("- ", "") if pattern else ""),

@@ -49,6 +49,14 @@ def psnr(result: np.ndarray, clean: np.ndarray, data_range: float = 1.0) -> floa
         np.asarray(clean, np.float64), np.asarray(result, np.float64), data_range=data_range))
 
 
+def panel_scores(metrics: dict | None) -> dict | None:
+    """:func:`scores` as shown under an image in figures and reports: ``SSIM_F`` (full image),
+    ``SSIM_C`` (centre), ``PSNR dB``; None for no scores."""
+    if not metrics:
+        return None
+    return {"SSIM_F": metrics["ssim_full"], "SSIM_C": metrics["ssim_centre"], "PSNR dB": metrics["psnr"]}
+
+
 def scores(result: np.ndarray, clean: np.ndarray, centre_size: int = 16) -> dict[str, float]:
     """``ssim_full``, ``ssim_centre`` (``centre_size`` square) and ``psnr`` against ``clean``."""
     return {"ssim_full": ssim(result, clean), "ssim_centre": ssim_centre(result, clean, centre_size),

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..config import RANGES, FitConfig
+from ..config import FitConfig, range_width
 
 
 class Rule:
@@ -72,8 +72,8 @@ class NoiseLevel(Rule):
 
     def __init__(self, cfg: FitConfig, sigmas: Sequence[float], shape, device, dtype):
         super().__init__(cfg, len(sigmas), shape, device, dtype)
-        low, high = RANGES[cfg.range]
-        self.threshold = torch.tensor([(s * (high - low)) ** 2 for s in sigmas], device=device, dtype=dtype)
+        width = range_width(cfg.range)
+        self.threshold = torch.tensor([(s * width) ** 2 for s in sigmas], device=device, dtype=dtype)
 
     def update(self, t, output, estimate, mse) -> None:
         newly = (mse <= self.threshold).cpu() & ~self.done
