@@ -298,11 +298,11 @@ def test_a_rerun_with_other_settings_keeps_the_outputs_and_says_so(pair, tmp_pat
     assert "iters 2 → 1" in line and "lr 0.001 → 0.01" in line
     assert "a_denoised.png, b_denoised.png" in line and "delete them or use another folder" in line
 
-    # rows saved before a field existed: it counts at its default (range: unit)
+    # rows saved before a field existed: it counts at its default (range: unit; ensemble: 1)
     rows = [json.loads(x) for x in (out / MANIFEST).read_text().splitlines()]
     for r in rows:
-        del r["config"]["range"]
+        del r["config"]["range"], r["config"]["ensemble"]
     (out / MANIFEST).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert rerun(CFG) == []
-    [line] = rerun(CFG.replace(range="symmetric"))
-    assert "range unit → symmetric" in line and "iters" not in line
+    assert rerun(CFG.replace(range="unit")) == []
+    [line] = rerun(CFG)  # the default preset fits in [-1, 1]
+    assert "range unit → symmetric" in line and "iters" not in line and "ensemble" not in line

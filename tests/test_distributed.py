@@ -16,7 +16,7 @@ from rdip.scale import batch
 from rdip.scale.batch import LOCK, MANIFEST, run_batch
 from rdip.scale.ray import MISSING, RETRIES, RayRunner
 
-CFG = preset("default", iters=5, device="cpu")
+CFG = preset("paper", iters=5, device="cpu")  # no early stop: every network runs its 5
 
 
 def rows_of(out: Path) -> dict[str, dict]:
@@ -48,8 +48,8 @@ def test_ray_writes_what_local_writes_then_resumes(folder, tmp_path):
     running = ray.is_initialized()  # False when run in file order: rdip starts its own Ray
     run_batch([str(folder)], tmp_path / "local", CFG, progress=False, log=quiet)
     out = tmp_path / "ray"
-    args = [str(folder), "-o", str(out), "--iters", "5", "--device", "cpu", "--backend", "ray",
-            "--num-cpus", "2"]
+    args = [str(folder), "-o", str(out), "--preset", "paper", "--iters", "5", "--device", "cpu",
+            "--backend", "ray", "--num-cpus", "2"]
     result = CliRunner().invoke(batch_command, args)
     assert result.exit_code == 1, result.output  # bad.png
     assert "Ray: 2 CPUs, 0 GPUs; 2 tasks at a time" in result.output

@@ -19,13 +19,14 @@ def test_same_seed_same_output_other_seed_other_output(rng):
 
 
 def test_short_fit_on_cifar_lowers_loss_and_beats_the_noisy_input(cifar):
-    """The default preset (Adam 1e-3, noise rule with σ estimated) stops by itself after ≈150
-    iterations on CIFAR-10 (docs/comparison.md), well above the noisy input: ≈7 s on 2 cores."""
+    """The default preset (Adam 1e-3 in [-1, 1], noise rule with σ estimated) stops by itself
+    after ≈80 iterations on this image (docs/comparison.md), well above the noisy input: ≈4 s on
+    2 cores. Its loss is in [-1, 1] units: (2σ)² at the stop."""
     clean = cifar[0]
     noisy = add_noise(clean, 0.1, seed=0)
     result = fit(noisy, preset("default", device="cpu", eval_every=50), clean=clean)
     assert result.stopped_at is not None and 50 <= result.stopped_at < 800
-    assert result.loss[-1] <= 0.11**2 and result.loss[-1] < 0.2 * result.loss[0]
+    assert result.loss[-1] <= (2 * 0.11)**2 and result.loss[-1] < 0.2 * result.loss[0]
     assert result.metrics["ssim_full"] > ssim(np.clip(noisy, 0, 1), clean) + 0.05
     assert [h["iter"] for h in result.history] == list(range(50, result.stopped_at + 1, 50))
     assert result.image.shape == clean.shape and 0 <= result.image.min() and result.image.max() <= 1
@@ -167,5 +168,53 @@ def test_tiled_images_keep_their_record(rng):
     free = fit(clean + 0.05, cfg.replace(stop="none"), clean=clean)
     assert [h["iter"] for h in free.history] == [2, 4, 6] and free.stopped_at is None
     early = fit(clean + 0.05, cfg, clean=clean, sigma=0.99)
-    assert early.stopped_at == {"min": 1, "median": 1.0, "max": 1, "stopped": 4, "tiles": 4}
+    assert early.stopped_at == {"min": 1, "median": 1.0, "max": 1, "stopped": 4, "networks": 4}
     assert early.iters_run == 1 and early.history[-1]["iter"] == 1
+
+
+def test_an_ensemble_is_the_mean_of_its_fits(rng):
+    """ensemble=K fits the image K times, fit m seeded seed + ENSEMBLE_SEED_STEP·m, and averages."""
+    from rdip.config import ENSEMBLE_SEED_STEP
+
+    noisy = rng.random((28, 27, 3))
+    cfg = preset("default", iters=3, device="cpu", dtype="float64", stop="none", seed=2)
+    alone = [fit(noisy, cfg.replace(seed=2 + ENSEMBLE_SEED_STEP * m)).image for m in range(3)]
+    result = fit(noisy, cfg.replace(ensemble=3), clean=noisy)
+    np.testing.assert_allclose(result.image, np.mean(alone, axis=0), atol=1e-10)
+    assert not np.allclose(alone[0], alone[1])  # the fits differ: averaging them changes something
+    assert result.config.ensemble == 3 and result.iters_run == 3
+    assert result.history[-1]["ssim_full"] == pytest.approx(result.metrics["ssim_full"])
+
+
+def test_a_tiled_ensemble_averages_fits_on_shifted_grids(rng):
+    from rdip.config import ENSEMBLE_SEED_STEP
+    from rdip.method.tiling import blend, grids, split
+
+    noisy = rng.random((60, 60))
+    cfg = preset("default", iters=2, device="cpu", dtype="float64", stop="none", tile=32,
+                 tile_overlap=8, seed=1)
+    fits = []
+    for m, where in enumerate(grids(60, 60, 32, 8, 2)):
+        tiles, _ = split(noisy, 32, 8, where)
+        seed = 1 + ENSEMBLE_SEED_STEP * m
+        fits.append(blend([fit(t, cfg.replace(tile=0, seed=seed + k)).image for k, t in enumerate(tiles)],
+                          where, noisy.shape, 8))
+    result = fit(noisy, cfg.replace(ensemble=2), sigma=0.1)
+    np.testing.assert_allclose(result.image, np.mean(fits, axis=0), atol=1e-10)
+    assert result.image.shape == (60, 60) and result.stopped_at is None
+
+
+def test_the_default_preset_leaves_no_tile_grid_on_a_flat_image():
+    """The seam check (docs/comparison.md §4): on a flat noisy image the default preset's error
+    along its tile borders is not larger than in the tile interiors (:func:`seam_ratio` ≤ 1;
+    measured 0.82–0.87 over seeds 0–2). The check can fail: the earlier overlap of 8 showed its
+    grid (1.29–1.51 on the same images)."""
+    from rdip.method.tiling import seam_ratio
+
+    flat = np.full((64, 64), 0.5)
+    noisy = flat + 0.1 * np.random.default_rng(0).standard_normal(flat.shape)
+    cfg = preset("default", device="cpu")
+    assert (cfg.tile, cfg.tile_overlap) == (32, 16)
+    assert seam_ratio(fit(noisy, cfg, sigma=0.1).image, flat, 32, 16) <= 1.0
+    old = cfg.replace(tile_overlap=8)
+    assert seam_ratio(fit(noisy, old, sigma=0.1).image, flat, 32, 8) > 1.1

@@ -9,7 +9,7 @@ def test_config_tiles_return_the_shape_and_a_single_tile_equals_fit(rng):
     from rdip.method.engine import fit
 
     clean = rng.random((60, 70, 3))
-    cfg = preset("default", iters=2, device="cpu", tile=40, tile_overlap=10)
+    cfg = preset("default", iters=2, device="cpu", tile=40, tile_overlap=10, stop="none")
     result = fit(clean + 0.1 * rng.standard_normal(clean.shape), cfg, clean=clean)
     assert result.image.shape == (60, 70, 3)
     assert 0 <= result.image.min() and result.image.max() <= 1
@@ -69,16 +69,29 @@ def test_cli_tiles_automatically_when_memory_is_short(tmp_path, rng, cli, monkey
 def test_plan_follows_the_presets_own_tiles():
     from rdip.method.planning import plan
 
-    cfg = preset("default", device="cpu")  # 32×32 tiles, overlap 8
+    cfg = preset("default", device="cpu")  # 32×32 tiles, overlap 16: origins 0, 16, 32, 48, 58|68
     how = plan(100, 90, 3, cfg, available_mb=1e6)
-    assert (how["tile"], how["overlap"], how["tiles"]) == (32, 8, 16)
-    assert (how["config"].tile, how["config"].tile_overlap) == (32, 8)
-    assert "as 16 tiles of 32 (overlap 8)" in how["message"]
+    assert (how["tile"], how["overlap"], how["tiles"]) == (32, 16, 30)
+    assert (how["config"].tile, how["config"].tile_overlap) == (32, 16)
+    assert "as 30 tiles of 32 (overlap 16)" in how["message"]
     assert plan(32, 32, 3, cfg, available_mb=1e6)["tile"] is None  # one tile: the whole image
     whole = plan(100, 90, 3, cfg.replace(tile=0), auto=False, available_mb=1e6)  # --tile none
     assert whole["tile"] is None and whole["config"].tile == 0
     other = plan(100, 90, 3, cfg.replace(tile=50), auto=False, available_mb=1e6)  # --tile 50
-    assert (other["config"].tile, other["config"].tile_overlap, other["tiles"]) == (50, 8, 6)
+    assert (other["config"].tile, other["config"].tile_overlap, other["tiles"]) == (50, 16, 9)
+
+
+def test_plan_counts_every_fit_of_an_ensemble():
+    from rdip.method.planning import plan
+    from rdip.method.tiling import grids
+
+    one = plan(100, 90, 3, preset("default", device="cpu"), available_mb=1e6)
+    four = plan(100, 90, 3, preset("quality", device="cpu"), available_mb=1e6)
+    assert four["tiles"] == sum(len(g) for g in grids(100, 90, 32, 16, 4)) > 4 * one["tiles"] - 1
+    assert four["seconds"] == pytest.approx(one["seconds"] * four["tiles"] / one["tiles"])
+    assert "4 fits averaged" in four["message"]
+    whole = plan(32, 32, 3, preset("quality", device="cpu"), available_mb=1e6)
+    assert whole["tile"] is None and whole["tiles"] == 4 and "4 fits averaged" in whole["message"]
 
 
 def test_cli_default_preset_fits_tiles_and_records_them(tmp_path, rng, cli):
@@ -91,7 +104,7 @@ def test_cli_default_preset_fits_tiles_and_records_them(tmp_path, rng, cli):
                        "--device", "cpu", "--quiet")
     assert code == 0, err
     record = json.loads((tmp_path / "out.json").read_text())
-    assert record["tile"] == {"tile": 32, "overlap": 8} and record["config"]["tile"] == 32
+    assert record["tile"] == {"tile": 32, "overlap": 16} and record["config"]["tile"] == 32
     code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "o2.png", "--overlap", "40")
     assert code == 2 and "overlap" in err and not (tmp_path / "o2.png").exists()
 
@@ -101,7 +114,7 @@ def test_estimates_count_the_typical_stop_and_slow_runs_say_how_to_go_faster():
 
     cfg = preset("default", device="cpu")
     small = plan(64, 64, 3, cfg, available_mb=1e6)
-    assert small["seconds_max"] == pytest.approx(small["seconds"] * cfg.iters / TYPICAL_STOP)
+    assert small["seconds_max"] == pytest.approx(small["seconds"] * cfg.iters / TYPICAL_STOP[cfg.range])
     assert "at most" in small["message"] and small["warning"] is None
     fixed = plan(64, 64, 3, cfg.replace(stop="none"), available_mb=1e6)  # no early stop: one figure
     assert fixed["seconds"] == fixed["seconds_max"] and "at most" not in fixed["message"]

@@ -82,3 +82,16 @@ def test_noise_rule_on_tiles_uses_one_sigma_for_the_image(rng):
     cfg = preset("default", iters=50, device="cpu", tile=26, tile_overlap=6)
     result = fit(rng.random((40, 40)), cfg, sigma=0.99)  # σ² above any error: every tile stops at once
     assert result.iters_run == 1
+
+
+def test_stop_ratio_scales_the_noise_rules_threshold(rng):
+    """stop_ratio r stops where the error reaches r·σ²: σ with ratio r equals σ·√r with ratio 1."""
+    noisy = rng.random((26, 26, 3))
+    cfg = FitConfig(iters=40, lr=1e-3, device="cpu", stop="noise")
+    _, mse = _trajectory(noisy, cfg.replace(stop="none"))
+    threshold = _between(mse, 20)
+    plain = fit(noisy, cfg, sigma=float(np.sqrt(threshold)))
+    scaled = fit(noisy, cfg.replace(stop_ratio=4.0), sigma=float(np.sqrt(threshold) / 2))
+    assert plain.stopped_at == scaled.stopped_at == int(np.argmax(mse <= threshold)) + 1
+    with pytest.raises(ValueError, match="stop_ratio"):
+        cfg.replace(stop_ratio=0.0)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rdip.method.tiling import blend, split
+from rdip.method.tiling import blend, grids, positions, seam_ratio, seams, split
 
 
 @pytest.mark.parametrize("shape, tile, overlap", [
@@ -42,3 +42,38 @@ def test_blend_fades_between_disagreeing_tiles():
 def test_split_rejects_bad_overlap():
     with pytest.raises(ValueError, match="overlap"):
         split(np.zeros((50, 50)), 32, 32)
+
+
+@pytest.mark.parametrize("shape, tile, overlap, count", [
+    ((64, 64), 32, 8, 2), ((64, 64), 32, 16, 2), ((100, 70), 32, 8, 4), ((257, 40), 40, 10, 3)])
+def test_shifted_grids_cover_the_image_and_overlap_enough(shape, tile, overlap, count, rng):
+    layouts = grids(shape[0], shape[1], tile, overlap, count)
+    assert layouts[0] == positions(shape[0], shape[1], tile, overlap)  # fit 0: the usual grid
+    x = rng.random(shape)
+    for k, where in enumerate(layouts):
+        tops = sorted({t for t, _ in where})
+        assert tops[0] == 0 and tops[-1] == shape[0] - tile
+        assert all(b - a <= tile - overlap for a, b in zip(tops, tops[1:]))  # neighbours overlap
+        if k and shape[0] > 2 * tile:  # the grid moved: its inner tile borders are elsewhere
+            assert set(tops[1:-1]).isdisjoint({t for t, _ in layouts[0]})
+        tiles, _ = split(x, tile, overlap, where)
+        np.testing.assert_allclose(blend(tiles, where, shape, overlap), x, atol=1e-12)
+
+
+def test_seams_mark_rows_and_columns_at_inner_tile_borders():
+    borders, interiors = seams(64, 64, 32, 16)
+    assert not (borders & interiors).any()
+    assert borders[10].nonzero()[0].tolist() == [14, 15, 16, 17, 18, 29, 30, 31, 32, 33, 34,
+                                                  45, 46, 47, 48, 49]
+    assert not borders[:4].any() and not interiors[:, -4:].any()  # the outer margin is neither
+
+
+def test_seam_ratio_sees_a_grid_and_not_a_flat_error(rng):
+    clean = np.full((64, 64), 0.5)
+    flat = clean + 0.05 * rng.standard_normal(clean.shape)
+    assert seam_ratio(flat, clean, 32, 8) == pytest.approx(1.0, abs=0.1)
+    borders, _ = seams(64, 64, 32, 8)
+    lines = flat + np.where(borders, 0.05, 0.0)  # larger errors along the tile borders
+    assert seam_ratio(lines, clean, 32, 8) > 1.3  # ≈1.45: mean |N(0.05, 0.05²)| / mean |N(0, 0.05²)|
+    with pytest.raises(ValueError, match="no tile borders"):
+        seam_ratio(clean[:32, :32], clean[:32, :32], 32, 8)

@@ -18,7 +18,7 @@ import click
 import numpy as np
 
 from . import __version__
-from .config import PRESETS, RANGES, FitConfig, preset, range_width
+from .config import MAX_ENSEMBLE, PRESETS, RANGES, FitConfig, preset, range_width
 from .method.padding import MODES
 from .scale.batch import BACKENDS, CHUNK
 
@@ -123,8 +123,8 @@ def range_option(command):
 
 
 def fitting_options(command):
-    """``--range``, ``--tile`` and ``--overlap``: where the network fits an image, and in what
-    pieces (mapped into the configuration by :func:`_config`)."""
+    """``--range``, ``--tile``, ``--overlap`` and ``--ensemble``: where the network fits an image,
+    in what pieces and how many times (mapped into the configuration by :func:`_config`)."""
     return _options(
         range_option,
         click.option("--tile", type=TileType(), default="auto", show_default=True,
@@ -132,7 +132,10 @@ def fitting_options(command):
                           "(default: 32×32 tiles) or, without preset tiles, tiles only images too "
                           "large for the memory; 'none' never tiles."),
         click.option("--overlap", type=click.IntRange(min=0), default=None,
-                     help="Tile overlap in pixels. [default: the preset's, 8]"))(command)
+                     help="Tile overlap in pixels. [default: the preset's]"),
+        click.option("--ensemble", type=click.IntRange(min=1, max=MAX_ENSEMBLE), default=None,
+                     help="Fit each image this many times (shifted tile grids, other seeds) and "
+                          "average: better, and this many times slower. [default: the preset's]"))(command)
 
 
 def quiet_option(command):
@@ -223,7 +226,7 @@ def main(debug: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT, its record and report if they exist.")
 @quiet_option
 def denoise_command(input_path, output, preset_name, iters, seed, device, sigma, sigma_255, add_noise,
-                    add_noise_255, clean_path, padding, pad_width, stop, fit_range, tile, overlap,
+                    add_noise_255, clean_path, padding, pad_width, stop, fit_range, tile, overlap, ensemble,
                     report, force, quiet):
     """Denoise INPUT into OUTPUT; write OUTPUT's configuration and scores beside it (.json).
 
@@ -237,7 +240,8 @@ def denoise_command(input_path, output, preset_name, iters, seed, device, sigma,
     if add_noise is not None and clean_path is not None:
         raise UserError("give either --add-noise or --clean, not both")
     config, auto = _config(preset_name, tile, overlap, seed=seed, device=device, padding=padding,
-                           pad_width=pad_width, iters=iters, stop=stop, range=fit_range)
+                           pad_width=pad_width, iters=iters, stop=stop, range=fit_range,
+                           ensemble=ensemble)
     record = denoise_file(input_path, output, config, sigma=sigma, add_noise=add_noise,
                           clean_path=clean_path, auto_tile=auto, force=force, progress=not quiet,
                           log=_log(quiet, err=True), environment=_environment(), report=report)
@@ -286,7 +290,7 @@ def _suffix_option(ctx, param, value: str) -> str:
 @click.option("--num-cpus", type=click.IntRange(min=1), default=None,
               help="CPUs of the new Ray that --backend ray starts without --address. [default: all]")
 @quiet_option
-def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, tile, overlap, suffix,
+def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, tile, overlap, ensemble, suffix,
                   clean_dir, chunk, backend, address, num_cpus, quiet):
     """Denoise every INPUT (files, folders, globs) into the folder OUTPUT, resumably.
 
@@ -307,7 +311,7 @@ def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, t
         except ImportError as e:
             raise click.UsageError(str(e)) from None
     config, auto = _config(preset_name, tile, overlap, seed=seed, device=device, iters=iters,
-                           range=fit_range)
+                           range=fit_range, ensemble=ensemble)
     rows = run_batch(list(inputs), output, config, auto_tile=auto, suffix=suffix,
                      clean_dir=clean_dir, chunk=chunk, backend=backend, address=address,
                      num_cpus=num_cpus, progress=not quiet, log=_log(quiet))

@@ -21,15 +21,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..config import PRESETS, FitConfig, preset
+from ..config import ENSEMBLE_SEED_STEP, PRESETS, FitConfig, preset
 from ..images.metrics import scores
 from ..images.noise import check_sigma, noise_sigma
 from .inputs import check_image, check_padding, from_range, to_range
 from .model import RecurrentDIP
-from .outcome import Callback, FitResult, Progress, stack_results, tiles_result
+from .outcome import Callback, FitResult, Progress, composed_result, stack_results
 from .padding import crop, pad
 from .stopping import rule_for
-from .tiling import split
+from .tiling import grids, split
 
 
 def resolve_device(name: str) -> torch.device:
@@ -194,9 +194,11 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
         that stack.
 
     An image larger than its ``config.tile`` is fitted as overlapping tiles, each a network of
-    its own (seed ``config.seed + k``), and blended back (:mod:`rdip.method.tiling`); its result
-    has the blend's scores and history (the tiles' kept outputs blended every ``eval_every``
-    iterations), and ``stopped_at`` summarises where the tiles stopped.
+    its own (seed ``config.seed + k``), and blended back (:mod:`rdip.method.tiling`); with
+    ``config.ensemble`` > 1 it is fitted that many times (on shifted tile grids) and the fits are
+    averaged. Such a composed result has the composition's scores and history (the networks'
+    kept outputs composed every ``eval_every`` iterations), and ``stopped_at`` summarises where
+    its networks stopped.
     """
     images = [check_image(x, f"image {i}") for i, x in enumerate(noisy)]
     configs = _configs(config, len(images))
@@ -211,20 +213,20 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s  # one σ per image, also when tiled
               for x, s, cfg in zip(images, sigmas, configs)]
 
-    jobs, tiled = _jobs(images, cleans, configs)
-    fitted: list[list[FitResult]] = [[] for _ in images]  # per image: its result, or its tiles'
-    snapshots: list[list[dict]] = [[] for _ in images]  # per tiled image with a clean reference
+    jobs, layouts = _jobs(images, cleans, configs)
+    fitted: list[list[FitResult]] = [[] for _ in images]  # per image: its networks' results
+    snapshots: list[list[dict]] = [[] for _ in images]  # per composed image with a clean reference
     for part in _stacks(jobs):
-        keep = [{} if j.image in tiled and cleans[j.image] is not None else None for j in part]
+        keep = [{} if j.image in layouts and cleans[j.image] is not None else None for j in part]
         done = _fit_stack([j.target for j in part], [j.config for j in part], [j.clean for j in part],
                           [sigmas[j.image] for j in part], [j.image for j in part], callback, keep)
         for j, r, k in zip(part, done, keep):
-            fitted[j.image].append(r)  # a stack holds each image's tiles in job order
+            fitted[j.image].append(r)  # a stack holds each image's networks in job order
             snapshots[j.image].append(k)
     results = []
     for i, mine in enumerate(fitted):
-        r = mine[0] if i not in tiled else tiles_result(mine, tiled[i], images[i].shape, configs[i],
-                                                         cleans[i], snapshots[i])
+        r = mine[0] if i not in layouts else composed_result(mine, layouts[i], images[i].shape, configs[i],
+                                                             cleans[i], snapshots[i])
         if np.ndim(noisy[i]) == 2:  # grey in, grey out
             r.image = r.image[:, :, 0]
         results.append(r)
@@ -233,7 +235,7 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
 
 class _Job:
     """One network to fit: the image it belongs to, its padded target in the fitting range, its
-    clean reference (None for a tile: tiles are scored only when blended) and configuration."""
+    clean reference (None for a part of a composed image: scored once composed) and configuration."""
 
     def __init__(self, image: int, x: np.ndarray, clean, config: FitConfig, name: str):
         check_padding(x.shape[0], x.shape[1], config, name)
@@ -241,19 +243,33 @@ class _Job:
         self.target = pad(to_range(x, config.range), config.pad_width, config.padding)
 
 
-def _jobs(images, cleans, configs) -> tuple[list[_Job], dict[int, list[tuple[int, int]]]]:
-    """One job per image, or per tile of an image larger than its configuration's tile (tile
-    ``k`` seeded ``seed + k``); and, per tiled image, its tiles' positions in job order."""
+def _jobs(images, cleans, configs) -> tuple[list[_Job], dict[int, list]]:
+    """The networks to fit, in order, and the layout of every composed image.
+
+    An image is one network, unless it is larger than its configuration's tile (one network per
+    tile, tile ``k`` seeded ``seed + k``) or its configuration asks for an ensemble (``ensemble``
+    fits, fit ``m`` seeded from ``seed + ENSEMBLE_SEED_STEP × m`` on grid ``m`` of
+    :func:`~rdip.method.tiling.grids`). A composed image (tiled, an ensemble, or both) has a
+    layout: per fit, its tiles' positions in job order, or None for a fit of the whole image.
+    """
     jobs: list[_Job] = []
-    tiled: dict[int, list[tuple[int, int]]] = {}
+    layouts: dict[int, list] = {}
     for i, (x, c, cfg) in enumerate(zip(images, cleans, configs)):
-        if cfg.tile and max(x.shape[:2]) > cfg.tile:
-            parts, tiled[i] = split(x, cfg.tile, cfg.tile_overlap)
-            jobs += [_Job(i, t, None, cfg.replace(seed=cfg.seed + k, tile=0), f"image {i} (a tile)")
-                     for k, t in enumerate(parts)]
-        else:
+        tiled = bool(cfg.tile) and max(x.shape[:2]) > cfg.tile
+        if not tiled and cfg.ensemble == 1:
             jobs.append(_Job(i, x, c, cfg, f"image {i}"))
-    return jobs, tiled
+            continue
+        layouts[i] = (grids(x.shape[0], x.shape[1], cfg.tile, cfg.tile_overlap, cfg.ensemble)
+                      if tiled else [None] * cfg.ensemble)
+        for m, where in enumerate(layouts[i]):
+            base = cfg.replace(seed=cfg.seed + ENSEMBLE_SEED_STEP * m, tile=0, ensemble=1)
+            if where is None:
+                jobs.append(_Job(i, x, None, base, f"image {i}"))
+                continue
+            parts, _ = split(x, cfg.tile, cfg.tile_overlap, where)
+            jobs += [_Job(i, t, None, base.replace(seed=base.seed + k), f"image {i} (a tile)")
+                     for k, t in enumerate(parts)]
+    return jobs, layouts
 
 
 def _stacks(jobs: list[_Job]):

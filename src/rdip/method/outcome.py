@@ -99,27 +99,43 @@ def stack_results(images: Sequence[np.ndarray], configs: Sequence[FitConfig], cl
     return results
 
 
-def tiles_result(parts: Sequence[FitResult], where, shape, config: FitConfig, clean,
-                 snapshots: Sequence[dict | None] = ()) -> FitResult:
-    """One image's result from its tiles' results: the blended image, scored against ``clean``,
-    with a history of the blend (each tile's snapshot at that iteration, ``{t: image}``, or its
-    final image where it has none: it had stopped; a last row where the last tile ended); the
-    tiles' mean loss over the iterations all
-    of them ran; the most iterations any ran; ``stopped_at`` as ``{"min", "median", "max",
-    "stopped", "tiles"}`` over the tiles that stopped (None when none did); the tiles' summed time."""
-    image = blend([r.image for r in parts], where, shape, config.tile_overlap)
-    common = min(len(r.loss) for r in parts)  # with early stopping, tiles stop on their own
+def compose(images: Sequence[np.ndarray], layout: Sequence, shape, overlap: int) -> np.ndarray:
+    """One image from its networks' outputs (job order): each fit of ``layout`` (tile positions,
+    or None for a fit of the whole image) blended from its tiles, then the fits averaged."""
+    fits, k = [], 0
+    for where in layout:
+        n = 1 if where is None else len(where)
+        part = images[k:k + n]
+        fits.append(part[0] if where is None else blend(part, where, shape, overlap))
+        k += n
+    return fits[0] if len(fits) == 1 else np.mean(fits, axis=0)
+
+
+def composed_result(parts: Sequence[FitResult], layout: Sequence, shape, config: FitConfig, clean,
+                    snapshots: Sequence[dict | None] = ()) -> FitResult:
+    """One image's result from its networks' results (tiles, ensemble fits or both, as
+    ``layout`` says, :func:`compose`): the composed image, scored against ``clean``, with a
+    history of the composition (each network's snapshot at that iteration, ``{t: image}``, or its
+    final image where it has none: it had stopped; a last row where the last network ended); the
+    networks' mean loss over the iterations all of them ran; the most iterations any ran;
+    ``stopped_at`` as ``{"min", "median", "max", "stopped", "networks"}`` over the networks that
+    stopped (None when none did); the networks' summed time."""
+    def made(images):
+        return compose(images, layout, shape, config.tile_overlap)
+
+    image = made([r.image for r in parts])
+    common = min(len(r.loss) for r in parts)  # with early stopping, networks stop on their own
     history = []
     if clean is not None and snapshots and all(s is not None for s in snapshots):
         for t in sorted(set().union(*snapshots)):
-            tiles = [s.get(t, r.image) for s, r in zip(snapshots, parts)]
-            history.append({"iter": t, **scores(blend(tiles, where, shape, config.tile_overlap), clean)})
+            history.append({"iter": t, **scores(made([s.get(t, r.image) for s, r in zip(snapshots, parts)]),
+                                                 clean)})
     ran = max(r.iters_run for r in parts)
     if clean is not None and not (history and history[-1]["iter"] == ran):
-        history.append({"iter": ran, **scores(image, clean)})  # where the last tile ended
+        history.append({"iter": ran, **scores(image, clean)})  # where the last network ended
     stops = [r.stopped_at for r in parts if r.stopped_at is not None]
     stopped = ({"min": min(stops), "median": float(np.median(stops)), "max": max(stops),
-                "stopped": len(stops), "tiles": len(parts)} if stops else None)
+                "stopped": len(stops), "networks": len(parts)} if stops else None)
     return FitResult(image=image, config=config, loss=np.mean([r.loss[:common] for r in parts], axis=0),
                      history=history, metrics=scores(image, clean) if clean is not None else {},
                      iters_run=ran, stopped_at=stopped,

@@ -23,7 +23,7 @@ from .model import (
     _with_channels,
     flops_per_iteration,
 )
-from .tiling import positions
+from .tiling import grids
 
 #: Sustained rates in FLOP/s, calibrated by measured fits (benchmarks/cost.py, results/cost/). On
 #: 2 CPU cores (AMD EPYC, idle) stacks of 2 networks (the CPU's automatic chunk) ran at
@@ -36,8 +36,11 @@ RATES = {"cpu": 60e9, "cuda": 100e12}
 #: Iterations a stack of networks runs, typically, under an early-stopping rule (``FitConfig.stop``)
 #: before every network in it has stopped, with :data:`RATES`: calibrated on the same runs (the
 #: default preset on photograph crops with σ = 25/255, σ estimated: the tiles stopped after a
-#: median of 171 and 211 iterations, the last of a pair after ≈180–230).
-TYPICAL_STOP = 215
+#: median of 171 and 211 iterations, the last of a pair after ≈180–230). Per fitting range:
+#: in [-1, 1] the noise rule stops about twice as early (the quality study, results/quality:
+#: on the same Set12 crops the symmetric fits took 0.39 of the time of the unit ones, on
+#: CIFAR-10 they ran 0.62 of the iterations), so 100 there, scaled from the unit calibration.
+TYPICAL_STOP = {"unit": 215, "symmetric": 100}
 #: Bytes kept per activation element: the output, the copy autograd saves for tanh's backward,
 #: and its gradient during the backward pass, 4 bytes each in float32.
 ACTIVATION_BYTES = 3 * 4
@@ -83,8 +86,8 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
 
 def expected_iters(config: FitConfig) -> int:
     """The iterations a fit with ``config`` typically runs: all ``iters`` without early stopping,
-    else at most :data:`TYPICAL_STOP`."""
-    return config.iters if config.stop == "none" else min(config.iters, TYPICAL_STOP)
+    else at most :data:`TYPICAL_STOP` for its fitting range."""
+    return config.iters if config.stop == "none" else min(config.iters, TYPICAL_STOP[config.range])
 
 
 #: The share of the free memory a fit may plan to use: the estimate is rough (within ≈2× of
@@ -118,7 +121,8 @@ def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: boo
     ``available_mb`` (default: :func:`available_memory_mb`; ``math.inf``: unknown, never tile)
     is fitted as :data:`rdip.config.MEMORY_TILE` tiles with the configuration's overlap; without
     ``auto`` it is a ``MemoryError`` (with the estimate and the option to use). Returns ``tile``
-    (None: whole image), ``overlap``, ``tiles``, ``seconds``, ``memory_mb`` (the networks of one
+    (None: whole image), ``overlap``, ``tiles`` (the networks: tiles of every ensemble fit),
+    ``seconds``, ``memory_mb`` (the networks of one
     pass), ``available_mb``, ``config`` (the configuration that fits the image this way: pass it
     to :func:`rdip.fit`), a one-line ``message``, and a ``warning`` (None unless the fit is
     estimated over :data:`SLOW_SECONDS`). ``seconds`` is the typical time, ``seconds_max`` the
@@ -141,10 +145,13 @@ def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: boo
     check_padding(min(tile or height, height), min(tile or width, width), config,
                   f"a {height}×{width} image" + (f" as {tile}×{tile} tiles" if tile else ""))
     part = whole if tile is None else estimate(min(tile, height), min(tile, width), channels, config, device)
-    count = 1 if tile is None else len(positions(height, width, tile, overlap))
+    count = (config.ensemble if tile is None else
+             sum(len(g) for g in grids(height, width, tile, overlap, config.ensemble)))
     memory = min(count, config.chunk or auto_chunk(device)) * part["memory_mb"]
     seconds, most = count * part["seconds"], count * part["seconds_max"]
     how = "whole" if tile is None else f"as {count} tiles of {tile} (overlap {overlap})"
+    if config.ensemble > 1:
+        how += f", {config.ensemble} fits averaged"
     free = "free memory unknown" if math.isinf(available_mb) else f"{available_mb:.0f} MB free"
     cap = f", at most ≈{_duration(most)} if no network stops early" if most > 1.5 * seconds else ""
     message = (f"{height}×{width}×{channels}, {how}: estimated ≈{_duration(seconds)}{cap}, "

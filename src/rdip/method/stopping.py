@@ -9,7 +9,8 @@ network has (:attr:`Rule.all_done`).
 
 - ``none`` (:class:`Never`): run every iteration, keep the last estimate.
 - ``noise`` (:class:`NoiseLevel`): Morozov's discrepancy principle: stop at the first iteration
-  whose mean squared error to the (padded) noisy target is at most σ², and keep that output.
+  whose mean squared error to the (padded) noisy target is at most ``stop_ratio`` × σ², and keep
+  that output.
 - ``wmv`` (:class:`VarianceMinimum`): ES-WMV (Wang et al. 2021, "Early stopping for deep image
   prior"): the variance over the last ``stop_window`` outputs, per pixel, averaged; stop once it
   has not reached a new minimum for ``stop_patience`` iterations, and keep the estimate of the
@@ -67,13 +68,13 @@ class Never(Rule):
 
 
 class NoiseLevel(Rule):
-    """``stop = "noise"``: stop where the mean squared error first falls to σ² (one σ per network,
+    """``stop = "noise"``: stop where the mean squared error first falls to ``stop_ratio`` × σ² (one σ per network,
     in [0, 1] units; the error is compared in the fitting range's units, (2σ)² in [-1, 1])."""
 
     def __init__(self, cfg: FitConfig, sigmas: Sequence[float], shape, device, dtype):
         super().__init__(cfg, len(sigmas), shape, device, dtype)
         width = range_width(cfg.range)
-        self.threshold = torch.tensor([(s * width) ** 2 for s in sigmas], device=device, dtype=dtype)
+        self.threshold = torch.tensor([cfg.stop_ratio * (s * width) ** 2 for s in sigmas], device=device, dtype=dtype)
 
     def update(self, t, output, estimate, mse) -> None:
         newly = (mse <= self.threshold).cpu() & ~self.done

@@ -13,31 +13,47 @@ import numpy as np
 from ..config import check_tiles
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Tile origins along one axis: every ``tile - overlap`` pixels, the last flush with the end."""
+def _starts(length: int, tile: int, overlap: int, offset: int = 0) -> list[int]:
+    """Tile origins along one axis: 0, then ``offset`` plus every ``tile - overlap`` pixels, the
+    last flush with the end (``0 <= offset < tile - overlap``: neighbours overlap by more than
+    ``overlap``)."""
     if length <= tile:
         return [0]
-    return list(range(0, length - tile, tile - overlap)) + [length - tile]
+    inner = range(offset or tile - overlap, length - tile, tile - overlap)
+    return [0] + [s for s in inner] + [length - tile]
 
 
-def positions(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int]]:
-    """``(top, left)`` of the tiles :func:`split` cuts from a ``height×width`` image."""
+def positions(height: int, width: int, tile: int, overlap: int,
+              offset: int = 0) -> list[tuple[int, int]]:
+    """``(top, left)`` of the tiles :func:`split` cuts from a ``height×width`` image, the grid
+    shifted by ``offset`` pixels down and right (the first row and column stay at 0)."""
     check_tiles(tile, overlap)
-    lefts = _starts(width, tile, overlap)
-    return [(top, left) for top in _starts(height, tile, overlap) for left in lefts]
+    if not 0 <= offset < max(tile - overlap, 1):
+        raise ValueError(f"a grid's offset must be in [0, {tile - overlap}), got {offset}")
+    lefts = _starts(width, tile, overlap, offset)
+    return [(top, left) for top in _starts(height, tile, overlap, offset) for left in lefts]
 
 
-def split(image: np.ndarray, tile: int,
-          overlap: int) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
+def grids(height: int, width: int, tile: int, overlap: int, count: int) -> list[list[tuple[int, int]]]:
+    """The tile positions of ``count`` fits of one image (``FitConfig.ensemble``): fit ``k``'s
+    grid is shifted by ``k/count`` of the tile step (``tile - overlap``), so the borders of one
+    grid's tiles fall inside another's and averaging the fits also averages the seams away."""
+    step = tile - overlap
+    return [positions(height, width, tile, overlap, (k * step) // count) for k in range(count)]
+
+
+def split(image: np.ndarray, tile: int, overlap: int,
+          where: Sequence[tuple[int, int]] | None = None) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
     """Cut ``image`` (``(H, W)`` or ``(H, W, C)``) into overlapping tiles of one shape.
 
     Tiles are ``min(tile, H) × min(tile, W)``; neighbours overlap by at least ``overlap`` pixels
     (more where the last tile is moved back to end flush with the border). An image no larger than
-    ``tile`` is one tile. Returns ``(tiles, positions)``, positions as ``(top, left)``.
+    ``tile`` is one tile. ``where``: the positions to cut (default :func:`positions`). Returns
+    ``(tiles, positions)``, positions as ``(top, left)``.
     """
     height, width = image.shape[:2]
     th, tw = min(tile, height), min(tile, width)
-    where = positions(height, width, tile, overlap)
+    where = list(where) if where is not None else positions(height, width, tile, overlap)
     return [image[top:top + th, left:left + tw].copy() for top, left in where], where
 
 
@@ -71,3 +87,41 @@ def blend(tiles: Sequence[np.ndarray], positions: Sequence[tuple[int, int]],
     if not (total > 0).all():
         raise ValueError("the tiles do not cover the image")
     return out / (total if out.ndim == 2 else total[:, :, None])
+
+
+def seams(height: int, width: int, tile: int, overlap: int, half: int = 2,
+          margin: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Where a tiled fit could show its grid: ``(borders, interiors)``, boolean ``(H, W)`` masks.
+
+    ``borders``: the pixels within ``half`` of a row or column where a tile of :func:`positions`
+    starts or ends inside the image; ``interiors``: the others. Both leave out the image's outer
+    ``margin`` pixels (the fit of any unpadded network is worse there, tiles or not).
+    """
+    lines: tuple[set, set] = (set(), set())
+    for top, left in positions(height, width, tile, overlap):
+        for axis, (start, length) in enumerate(((top, height), (left, width))):
+            if start > 0:
+                lines[axis].add(start)
+            if start + tile < length:
+                lines[axis].add(start + tile - 1)
+    near = np.zeros((height, width), dtype=bool)
+    for row in lines[0]:
+        near[max(row - half, 0):row + half + 1, :] = True
+    for col in lines[1]:
+        near[:, max(col - half, 0):col + half + 1] = True
+    inside = np.zeros_like(near)
+    inside[margin:height - margin, margin:width - margin] = True
+    return near & inside, ~near & inside
+
+
+def seam_ratio(result: np.ndarray, clean: np.ndarray, tile: int, overlap: int) -> float:
+    """The mean absolute error of ``result`` along the tile borders of the ``tile``/``overlap``
+    grid divided by that in the tile interiors (:func:`seams`; colour errors averaged over the
+    channels). Above 1: the grid shows as lines of larger error."""
+    error = np.abs(np.asarray(result, np.float64) - np.asarray(clean, np.float64))
+    if error.ndim == 3:
+        error = error.mean(2)
+    borders, interiors = seams(error.shape[0], error.shape[1], tile, overlap)
+    if not borders.any():
+        raise ValueError(f"a {error.shape[0]}×{error.shape[1]} image has no tile borders with tile {tile}")
+    return float(error[borders].mean() / error[interiors].mean())
