@@ -226,7 +226,7 @@ class FitConfig:
 #:   average, and images larger than 32×32 fitted as 32×32 tiles overlapping by 16, each its own
 #:   network. Whole 64×64 photograph crops fit far too slowly at any learning rate tried
 #:   (McMaster image 1, σ = 25: SSIM 0.30–0.40 after 400 iterations, noisy 0.66); as 32×32
-#:   tiles they denoise. In [-1, 1] the noise rule stops about twice as early as in [0, 1] at
+#:   tiles they denoise. In [-1, 1] the noise rule stops about twice as early as in [0, 1] (σ given) at
 #:   the same or better SSIM; an overlap of 16 leaves no tile grid (the seam check,
 #:   tests/test_engine.py) and costs nothing more on 64×64 crops (9 tiles either way).
 #: - ``quality``: ``default`` fitted 4 times on shifted tile grids and averaged

@@ -37,10 +37,11 @@ RATES = {"cpu": 60e9, "cuda": 100e12}
 #: before every network in it has stopped, with :data:`RATES`: calibrated on the same runs (the
 #: default preset on photograph crops with σ = 25/255, σ estimated: the tiles stopped after a
 #: median of 171 and 211 iterations, the last of a pair after ≈180–230). Per fitting range:
-#: in [-1, 1] the noise rule stops about twice as early (the quality study, results/quality:
-#: on the same Set12 crops the symmetric fits took 0.39 of the time of the unit ones, on
-#: CIFAR-10 they ran 0.62 of the iterations), so 100 there, scaled from the unit calibration.
-TYPICAL_STOP = {"unit": 215, "symmetric": 100}
+#: in [-1, 1] (the ``default`` preset since 2026-11-26) calibrated the same way on its 64×64 and
+#: 128×128 runs (results/cost/cpu-2cores-default-symmetric.json: 36 s and 168 s measured, 34 s
+#: and 186 s estimated with 150; σ estimated from clipped PNGs, so the tiles stop late; with σ
+#: given they stop about twice as early, docs/comparison.md §4).
+TYPICAL_STOP = {"unit": 215, "symmetric": 150}
 #: Bytes kept per activation element: the output, the copy autograd saves for tanh's backward,
 #: and its gradient during the backward pass, 4 bytes each in float32.
 ACTIVATION_BYTES = 3 * 4
