@@ -106,22 +106,19 @@ def _scale(images: str) -> float:
 
 
 def summarise(images: str, folder: Path) -> None:
-    """summary.md: per variant and σ, mean SSIM full / centre, PSNR, seconds and iterations."""
+    """summary.md: per variant and σ, mean SSIM full (PSNR); per variant, the mean SSIM, seconds
+    per fit and the number of fits; the classical methods' runs on the same noisy images beside."""
     import csv
 
     rows = [json.loads(line) for p in sorted(folder.glob("*.jsonl")) for line in p.read_text().splitlines()]
     _, _, sigmas = SETS[images]
-    count = {}
-    for r in rows:
-        count.setdefault(r["variant"], set()).add((r["image"], r["sigma"]))
     pairs = {(r["image"], r["sigma"]) for r in rows}
     base = Path(__file__).resolve().parents[1] / BASELINES[images] / "compare.csv"
     classical = []
     if base.exists():
         with base.open() as f:
             for r in csv.DictReader(f):
-                key = (r["image"] if images != "cifar" else r["image"], float(r["sigma"]))
-                if r["method"] in CLASSICAL and key in pairs:
+                if r["method"] in CLASSICAL and (r["image"], float(r["sigma"])) in pairs:
                     classical.append({"variant": r["method"] + " (compare)", "image": r["image"],
                                       "sigma": float(r["sigma"]), "seconds": float(r["seconds"]),
                                       **{k: float(r[k]) for k in ("ssim_full", "ssim_centre", "psnr")}})

@@ -26,13 +26,15 @@ from rdip.method.tiling import seam_ratio
 
 def ratios(folder: Path, method: str, overlap: int, data: Path) -> dict[str, float]:
     """``{run name: seam ratio}`` of ``method``'s runs in ``folder`` on the 32/``overlap`` grid."""
-    settings = json.loads((folder / "compare.json").read_text())
+    crop = json.loads((folder / "compare.json").read_text())["crop"]
+    images = data / ("set12" if "set12" in folder.name else "mcmaster")
+    cleans: dict[str, np.ndarray] = {}  # each image is read once, not once per σ
     out = {}
     for record in sorted((folder / "runs" / method).glob("*.json")):
-        run = json.loads(record.read_text())
-        source = next((data / ("set12" if "set12" in folder.name else "mcmaster")).glob(f"{run['image']}.*"))
-        clean = _clean(run["image"], load_images(str(source))[0][1], settings["crop"])
-        out[record.stem] = seam_ratio(np.load(record.with_suffix(".npy")), clean, 32, overlap)
+        name = json.loads(record.read_text())["image"]
+        if name not in cleans:
+            cleans[name] = _clean(name, load_images(str(next(images.glob(f"{name}.*"))))[0][1], crop)
+        out[record.stem] = seam_ratio(np.load(record.with_suffix(".npy")), cleans[name], 32, overlap)
     return out
 
 

@@ -20,7 +20,7 @@ def _starts(length: int, tile: int, overlap: int, offset: int = 0) -> list[int]:
     if length <= tile:
         return [0]
     inner = range(offset or tile - overlap, length - tile, tile - overlap)
-    return [0] + [s for s in inner] + [length - tile]
+    return [0, *inner, length - tile]
 
 
 def positions(height: int, width: int, tile: int, overlap: int,
@@ -97,13 +97,11 @@ def seams(height: int, width: int, tile: int, overlap: int, half: int = 2,
     starts or ends inside the image; ``interiors``: the others. Both leave out the image's outer
     ``margin`` pixels (the fit of any unpadded network is worse there, tiles or not).
     """
-    lines: tuple[set, set] = (set(), set())
-    for top, left in positions(height, width, tile, overlap):
-        for axis, (start, length) in enumerate(((top, height), (left, width))):
-            if start > 0:
-                lines[axis].add(start)
-            if start + tile < length:
-                lines[axis].add(start + tile - 1)
+    check_tiles(tile, overlap)
+    lines = []  # per axis: the rows (columns) where a tile starts or ends inside the image
+    for length in (height, width):
+        starts = _starts(length, tile, overlap)
+        lines.append({s for s in starts if s > 0} | {s + tile - 1 for s in starts if s + tile < length})
     near = np.zeros((height, width), dtype=bool)
     for row in lines[0]:
         near[max(row - half, 0):row + half + 1, :] = True
