@@ -10,6 +10,7 @@ from rdip import FitConfig, preset
     ("optimizer", "lbfgs", "optimizer must be"), ("lr", -1.0, "lr must be > 0"),
     ("device", "tpu", "device must be"), ("tile", 20, "network's minimum of 25"),
     ("tile_overlap", -1, "tile_overlap must be >= 0"), ("range", "0-255", "range must be one of"),
+    ("margin", 1.0, "margin must be in \\[0, 1\\)"), ("margin", -0.1, "margin must be in"),
 ])
 def test_bad_config(field, value, message):
     with pytest.raises(ValueError, match=message):

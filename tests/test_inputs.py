@@ -34,13 +34,16 @@ def test_integer_images_are_scaled_by_their_type_and_floats_must_be_in_unit_rang
     assert noisy.min() < -0.3 and fit(noisy, TINY).image.shape == clean.shape
 
 
-@pytest.mark.parametrize("name, low, high", [("unit", 0.0, 1.0), ("symmetric", -1.0, 1.0)])
-def test_fitting_ranges_map_black_and_white_and_back(rng, name, low, high):
+@pytest.mark.parametrize("name, margin, low, high", [("unit", 0.0, 0.0, 1.0), ("symmetric", 0.0, -1.0, 1.0),
+                                                    ("symmetric", 0.1, -0.9, 0.9), ("unit", 0.2, 0.1, 0.9)])
+def test_fitting_ranges_map_black_and_white_and_back(rng, name, margin, low, high):
+    from rdip.config import range_width
     from rdip.method.inputs import from_range, to_range
 
-    np.testing.assert_allclose(to_range(np.array([0.0, 1.0]), name), [low, high])
+    np.testing.assert_allclose(to_range(np.array([0.0, 1.0]), name, margin), [low, high])
+    assert range_width(name, margin) == pytest.approx(high - low)
     x = rng.random((5, 5, 3))
-    np.testing.assert_allclose(from_range(to_range(x, name), name), x, atol=1e-15)
+    np.testing.assert_allclose(from_range(to_range(x, name, margin), name, margin), x, atol=1e-15)
 
 
 def test_a_pad_wider_than_the_target_is_refused():

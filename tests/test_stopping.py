@@ -26,12 +26,15 @@ def _between(values: np.ndarray, k: int) -> float:
     return float((values[k] + above.min()) / 2) if above.size else float(values[k] * 1.5)
 
 
-@pytest.mark.parametrize("fit_range, span", [("unit", 1.0), ("symmetric", 2.0)])
-def test_noise_rule_stops_where_the_loss_reaches_sigma_squared(rng, fit_range, span):
-    """σ is in [0, 1] units; the error is compared in the fitting range's (σ·2 in [-1, 1])."""
+@pytest.mark.parametrize("fit_range, margin, low, high", [("unit", 0.0, 0.0, 1.0), ("symmetric", 0.0, -1.0, 1.0),
+                                                        ("symmetric", 0.1, -0.9, 0.9)])
+def test_noise_rule_stops_where_the_loss_reaches_sigma_squared(rng, fit_range, margin, low, high):
+    """σ is in [0, 1] units; the error is compared in the fitting interval's (σ·2 in [-1, 1],
+    σ·1.8 in [-0.9, 0.9])."""
     noisy = rng.random((26, 26, 3))
-    cfg = FitConfig(iters=40, lr=1e-3, device="cpu", range=fit_range)
-    outputs, mse = _trajectory(span * noisy - (span - 1), cfg)  # error to the fitted target
+    cfg = FitConfig(iters=40, lr=1e-3, device="cpu", range=fit_range, margin=margin)
+    span = high - low
+    outputs, mse = _trajectory(span * noisy + low, cfg)  # error to the fitted target
     threshold = _between(mse, 20)
     first = int(np.argmax(mse <= threshold)) + 1  # the first iteration at or below it
     seen = []
@@ -39,7 +42,7 @@ def test_noise_rule_stops_where_the_loss_reaches_sigma_squared(rng, fit_range, s
               callback=lambda p: seen.append(p.t))
     assert (res.stopped_at, res.iters_run, len(res.loss)) == (first, first, first)
     assert seen == list(range(1, first + 1))  # the callback sees the stopping iteration too
-    kept = (outputs[first - 1] + (span - 1)) / span
+    kept = (outputs[first - 1] - low) / span
     np.testing.assert_allclose(res.image, np.clip(kept, 0, 1), atol=1e-5)
     never = fit(noisy, cfg.replace(stop="noise"), sigma=1e-9)
     assert (never.stopped_at, never.iters_run) == (None, 40)

@@ -52,10 +52,19 @@ ENSEMBLE_SEED_STEP = 1_000_000
 RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
 
 
-def range_width(name: str) -> float:
-    """The width of the fitting range ``name``: a σ (or an error's root) in [0, 1] units times this
-    is the same σ in that range's units (2 for ``symmetric``)."""
+def range_interval(name: str, margin: float = 0.0) -> tuple[float, float]:
+    """Where [0, 1] lands when fitted in range ``name`` with ``margin`` (``FitConfig.margin``):
+    the range's ``(low, high)`` moved inwards by ``margin`` × its half-width at each end
+    (``symmetric`` with margin 0.1: (-0.9, 0.9))."""
     low, high = RANGES[name]
+    inset = margin * (high - low) / 2
+    return low + inset, high - inset
+
+
+def range_width(name: str, margin: float = 0.0) -> float:
+    """The width of the fitting interval (:func:`range_interval`): a σ (or an error's root) in
+    [0, 1] units times this is the same σ in that range's units (2 for ``symmetric``)."""
+    low, high = range_interval(name, margin)
     return high - low
 
 
@@ -125,6 +134,7 @@ class FitConfig:
     range: str = "unit"
     stop_ratio: float = 1.0
     ensemble: int = 1
+    margin: float = 0.0
     preset: str = field(default="custom", compare=False, metadata={"kind": "name"})
 
     def __post_init__(self):
@@ -154,6 +164,7 @@ class FitConfig:
             (self.chunk >= 0, f"chunk must be >= 0 (0 = automatic), got {self.chunk}"),
             (self.range in RANGES, f"range must be one of {tuple(RANGES)}, got {self.range!r}"),
             (self.stop_ratio > 0, f"stop_ratio must be > 0, got {self.stop_ratio}"),
+            (0 <= self.margin < 1, f"margin must be in [0, 1), got {self.margin}"),
             (1 <= self.ensemble <= MAX_ENSEMBLE, f"ensemble must be between 1 and {MAX_ENSEMBLE}, got {self.ensemble}"),
             (self.stop in STOPS, f"stop must be one of {STOPS}, got {self.stop!r}"),
             (2 <= self.stop_window <= MAX_ITERS, f"stop_window must be between 2 and {MAX_ITERS}, got {self.stop_window}"),

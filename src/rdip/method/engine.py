@@ -104,7 +104,7 @@ class Stack:
         units, clipped, padding cropped."""
         channels, height, width = x.shape[1] // self.n, x.shape[2], x.shape[3]
         arr = x.detach().to("cpu", torch.float64).numpy().reshape(self.n, channels, height, width)
-        return [crop(np.clip(from_range(a.transpose(1, 2, 0), c.range), 0.0, 1.0), c.pad_width, c.padding)
+        return [crop(np.clip(from_range(a.transpose(1, 2, 0), c.range, c.margin), 0.0, 1.0), c.pad_width, c.padding)
                 for a, c in zip(arr, self.configs)]
 
 
@@ -240,7 +240,7 @@ class _Job:
     def __init__(self, image: int, x: np.ndarray, clean, config: FitConfig, name: str):
         check_padding(x.shape[0], x.shape[1], config, name)
         self.image, self.clean, self.config = image, clean, config
-        self.target = pad(to_range(x, config.range), config.pad_width, config.padding)
+        self.target = pad(to_range(x, config.range, config.margin), config.pad_width, config.padding)
 
 
 def _jobs(images, cleans, configs) -> tuple[list[_Job], dict[int, list]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import RANGES, FitConfig
+from ..config import FitConfig, range_interval
 from .model import MIN_SIZE
 
 #: Integer sample types and the value that stands for white (scikit-image's ``img_as_float``).
@@ -55,13 +55,14 @@ def check_padding(height: int, width: int, config: FitConfig, name: str = "the i
                          f"pad by at most {max(height, width)} (the paper pads 32×32 images by 4)")
 
 
-def to_range(image: np.ndarray, name: str) -> np.ndarray:
-    """An image in [0, 1] moved to the fitting range ``name`` (:data:`rdip.config.RANGES`)."""
-    low, high = RANGES[name]
+def to_range(image: np.ndarray, name: str, margin: float = 0.0) -> np.ndarray:
+    """An image in [0, 1] moved to the fitting range ``name`` (:data:`rdip.config.RANGES`), inset
+    by ``margin`` (:func:`rdip.config.range_interval`)."""
+    low, high = range_interval(name, margin)
     return image * (high - low) + low
 
 
-def from_range(image: np.ndarray, name: str) -> np.ndarray:
+def from_range(image: np.ndarray, name: str, margin: float = 0.0) -> np.ndarray:
     """Undo :func:`to_range`: an image in the fitting range ``name`` back to [0, 1] units."""
-    low, high = RANGES[name]
+    low, high = range_interval(name, margin)
     return (image - low) / (high - low)

@@ -73,7 +73,7 @@ class NoiseLevel(Rule):
 
     def __init__(self, cfg: FitConfig, sigmas: Sequence[float], shape, device, dtype):
         super().__init__(cfg, len(sigmas), shape, device, dtype)
-        width = range_width(cfg.range)
+        width = range_width(cfg.range, cfg.margin)
         self.threshold = torch.tensor([cfg.stop_ratio * (s * width) ** 2 for s in sigmas], device=device, dtype=dtype)
 
     def update(self, t, output, estimate, mse) -> None:
