@@ -107,6 +107,9 @@ class FitConfig:
     image's fits on grids shifted by ``k/ensemble`` of the tile step, :func:`rdip.method.tiling.grids`)
     and return the mean of the fits: less of the fits' own noise and no tile grid, at
     ``ensemble`` times the cost.
+    margin: fit [0, 1] inside the range, moved inwards by ``margin`` × its half-width at each end
+    (:func:`range_interval`; ``symmetric`` with 0.1: [-0.9, 0.9]), so that black and white are
+    values tanh reaches rather than its asymptotes; σ and the noise rule follow the interval.
     """
 
     iters: int = 2000
