@@ -110,6 +110,19 @@ def test_bench_json_keys(cli):
         assert key in record
     assert record["speedup"] == pytest.approx(record["batched_it_per_s"] / record["naive_it_per_s"])
     assert 0 < record["sgemm_fraction"] < 2
+    assert record["work_ratio"] == pytest.approx(1.0)  # no early stopping: nothing computed in vain
+
+
+def test_bench_photo_workload_reports_work_and_rates(cli):
+    code, out, err = cli("bench", "--json", "--workload", "photo", "--quick", "--iters", 15)
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["photo_size"] == 48 and record["default_networks"] == 4
+    assert record["ensemble4_networks"] > 4 * 4  # shifted grids have more tiles
+    for name in ("default", "ensemble4"):
+        assert 1.0 <= record[f"{name}_work_ratio"] < 1.5
+        assert 0 < record[f"{name}_sgemm_fraction"] < 2 and record[f"{name}_seconds"] > 0
+        assert 0 < record[f"{name}_ssim"] <= 1
 
 
 def test_denoise_report_shows_the_images_first(cli, tmp_path, rng):

@@ -18,6 +18,7 @@ REDUCTIONS = ("sum", "mean")
 H_MODES = ("sum", "mean", "leaky", "none")
 DTYPES = ("float32", "float64", "bfloat16")
 STOPS = ("none", "wmv", "noise")
+CAPTURES = ("none", "graph")
 #: The tile size of memory tiling: an image too large to fit whole in the memory, with a
 #: configuration that has no tiles of its own (``tile = 0``), is fitted as tiles of this size
 #: with the configuration's ``tile_overlap`` (:func:`rdip.method.planning.plan`). A 64×64
@@ -86,8 +87,13 @@ class FitConfig:
     device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``. dtype: ``float32`` or ``float64``;
     ``bfloat16`` runs the network under autocast (weights and optimiser stay float32).
     eval_every: with a clean reference, compute SSIM/PSNR every this many iterations.
-    chunk: at most this many networks in one batched pass (bounds memory); 0 = automatic: 2 on
-    the CPU (measured fastest on 2 cores, docs/performance.md), 256 on CUDA.
+    chunk: slots of a stack, the networks fitted in one batched pass (bounds memory); 0 =
+    automatic: 2 on the CPU (measured fastest on 2 cores, docs/performance.md), 256 on CUDA.
+    sync_every: iterations between two looks of the engine at a stack (finished networks out,
+    waiting ones in, scores, progress); 0 = automatic: 1 on the CPU, 10 on CUDA. A finished network
+    computes at most ``sync_every - 1`` iterations too many; results do not depend on it.
+    capture: ``none`` (eager) or ``graph``: on CUDA the step is captured once per stack size as a
+    CUDA graph and replayed (:class:`rdip.method.slots.Replay`); results differ by rounding only.
     stop: early stopping without a clean image (:func:`rdip.method.engine.fit_many`): ``none`` (run all
     ``iters``), ``wmv`` (ES-WMV, Wang et al. 2021: stop when the variance of the last
     ``stop_window`` outputs has not reached a new minimum for ``stop_patience`` iterations and
@@ -138,6 +144,8 @@ class FitConfig:
     stop_ratio: float = 1.0
     ensemble: int = 1
     margin: float = 0.0
+    sync_every: int = field(default=0, metadata={"kind": "runtime"})
+    capture: str = field(default="none", metadata={"kind": "runtime"})
     preset: str = field(default="custom", compare=False, metadata={"kind": "name"})
 
     def __post_init__(self):
@@ -168,6 +176,8 @@ class FitConfig:
             (self.range in RANGES, f"range must be one of {tuple(RANGES)}, got {self.range!r}"),
             (self.stop_ratio > 0, f"stop_ratio must be > 0, got {self.stop_ratio}"),
             (0 <= self.margin < 1, f"margin must be in [0, 1), got {self.margin}"),
+            (self.sync_every >= 0, f"sync_every must be >= 0 (0 = automatic), got {self.sync_every}"),
+            (self.capture in CAPTURES, f"capture must be one of {CAPTURES}, got {self.capture!r}"),
             (1 <= self.ensemble <= MAX_ENSEMBLE, f"ensemble must be between 1 and {MAX_ENSEMBLE}, got {self.ensemble}"),
             (self.stop in STOPS, f"stop must be one of {STOPS}, got {self.stop!r}"),
             (2 <= self.stop_window <= MAX_ITERS, f"stop_window must be between 2 and {MAX_ITERS}, got {self.stop_window}"),

@@ -63,22 +63,15 @@ def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "it"):
 
 
 def progress_callback(bar, every: int = 10):
-    """A fit callback that advances ``bar`` by network-iterations (see the module) and shows the
-    loss, and SSIM/PSNR of the stack's first image when they were computed."""
-    before: list[bool] = []  # the networks of the current stack that had stopped
-
+    """A fit callback that advances ``bar`` by network-iterations (see the module:
+    :attr:`rdip.method.outcome.Progress.advanced`) and shows the loss, and SSIM/PSNR of the first
+    network scored, when there are scores."""
     def callback(p) -> None:
-        nonlocal before
-        stopped = p.stopped if p.stopped is not None else [False] * len(p.indices)
-        if p.t == 1:  # a new stack
-            before = [False] * len(stopped)
-        step = sum(not b for b in before)  # one iteration for each network still running
-        step += sum(p.iters - p.t for b, s in zip(before, stopped) if s and not b)  # stopped now
-        before = list(stopped)
-        if p.t % every == 0 or p.t == p.iters or p.metrics:
+        scored = [m for m in p.metrics or () if m]
+        if p.t % every == 0 or scored:
             post = {"loss": f"{float(p.loss.mean()):.3g}"}
-            if p.metrics and p.metrics[0]:
-                post.update(ssim=f"{p.metrics[0]['ssim_full']:.3f}", psnr=f"{p.metrics[0]['psnr']:.2f}")
+            if scored:
+                post.update(ssim=f"{scored[0]['ssim_full']:.3f}", psnr=f"{scored[0]['psnr']:.2f}")
             bar.set_postfix(post, refresh=False)
-        bar.update(step)
+        bar.update(p.advanced)
     return callback

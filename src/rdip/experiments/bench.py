@@ -1,12 +1,20 @@
-"""``rdip bench``: the naive one-image loop against the batched engine, on the Table II workload.
+"""``rdip bench``: how fast the engine fits, on two workloads, on whichever device it runs.
 
-The workload is the paper's experiment at one seed: 15 unpadded 32×32 fits and 30 padded 40×40
-fits (edge and reflect). Both sides run the same fits through :func:`rdip.method.engine.fit_many`: the naive
-side one image per call (a stack of one network: plain convolutions), the batched side all 45 in
-one call (two groups: 15 × 32² and 30 × 40²). The figure of merit is fit-iterations per second:
-one iteration of one network. The machine's SGEMM rate (large fp32 ``torch.matmul``) is measured
-in the same run, and the model's arithmetic rate comes from the analytic FLOP count
-:func:`rdip.method.model.flops_per_iteration`.
+- ``table2``: the paper's experiment at one seed, 15 unpadded 32×32 fits and 30 padded 40×40
+  fits (edge and reflect), preset ``paper`` cut to ``iters`` iterations. Both sides run the same
+  fits through :func:`rdip.method.engine.fit_many`: the naive side one image per call (a stack of
+  one network: plain convolutions), the batched side all 45 in one call (two queues: 15 × 32² and
+  30 × 40², in stacks of ``chunk`` slots). With ``stop="noise"`` (``--stop noise``, σ given) the
+  networks stop on their own and the work ratio says what the slots saved.
+- ``photo``: preset ``default`` on a noisy colour photograph (the centre of scikit-image's
+  astronaut, σ = 25/255 given): 256×256 (225 tiles of 32×32), ``--quick`` 48×48 (4 tiles); once as
+  it is and once with ``ensemble=4``.
+
+Figures of merit: fit-iterations per second (one iteration of one network) over the iterations
+the networks needed and over those computed; the model's arithmetic rate from the analytic FLOP
+count (:func:`rdip.method.model.flops_per_iteration`) of the computed iterations, against the
+machine's SGEMM rate (large fp32 ``torch.matmul``) measured in the same run; the work ratio
+(network-iterations computed / needed, :attr:`rdip.method.outcome.FitResult.work`); seconds.
 """
 
 from __future__ import annotations
@@ -19,15 +27,32 @@ import numpy as np
 import torch
 
 from ..config import preset
+from ..images.metrics import ssim
+from ..images.noise import add_noise
 from ..method.engine import fit_many, resolve_device
 from ..method.model import flops_per_iteration
+from ..method.tiling import grids
+
+WORKLOADS = ("table2", "photo")
+PHOTO_SIGMA = 25 / 255
 
 
-def workload(rng: np.random.Generator):
+def table2_workload(rng: np.random.Generator):
     """The Table II workload at one seed: (images, paddings), 15 × (none, edge, reflect)."""
     images = [np.clip(rng.random((32, 32, 3)), 0, 1) for _ in range(15)]
     paddings = ["none"] * 15 + ["edge"] * 15 + ["reflect"] * 15
     return images * 3, paddings
+
+
+def photo(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(clean, noisy)``: the centre ``size×size`` of scikit-image's astronaut (colour, [0, 1])
+    and it with N(0, (25/255)²) noise, seed 0, not clipped."""
+    from skimage import data
+
+    image = data.astronaut() / 255.0
+    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+    clean = image[top:top + size, left:left + size]
+    return clean, add_noise(clean, PHOTO_SIGMA, seed=0)
 
 
 def sgemm_gflops(device: torch.device, size: int = 4096, repeats: int = 5) -> float:
@@ -48,55 +73,102 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed(images, configs, device) -> float:
-    """Seconds spent in iterations 2…T of every group (set-up and the first iteration excluded,
-    so both sides are compared per iteration)."""
-    marks: dict[tuple, float] = {}
+def timed(images, configs, device, **kwargs) -> dict:
+    """One :func:`fit_many` call, timed: ``seconds`` (all of it), ``steady_seconds`` (from the
+    engine's first look at each stack to the end: set-up and the first iterations left out) and
+    the network-iterations ``computed`` and ``needed`` in all and from that first look on."""
+    marks: list[tuple[float, int, int]] = []  # per look: (time, the stack's t, its slots)
 
     def clock(p) -> None:
-        if p.t in (1, p.iters):
-            _sync(device)
-            marks[(tuple(p.indices), p.t)] = time.perf_counter()
+        _sync(device)
+        marks.append((time.perf_counter(), p.t, len(p.indices)))
 
-    fit_many(images, configs, callback=clock)
-    starts = {k[0]: v for k, v in marks.items() if k[1] == 1}
-    return sum(v - starts[k[0]] for k, v in marks.items() if k[1] != 1)
+    _sync(device)
+    started = time.perf_counter()
+    results = fit_many(images, configs, callback=clock, **kwargs)
+    _sync(device)
+    ended = time.perf_counter()
+    computed = sum(r.work["computed"] for r in results)
+    needed = sum(r.work["needed"] for r in results)
+    # the first look of each stack (t restarts): the set-up and the first window left out
+    skip_s = sum(m[0] - (marks[k - 1][0] if k else started) for k, m in enumerate(marks)
+                 if k == 0 or m[1] <= marks[k - 1][1])
+    skip_its = sum(m[1] * m[2] for k, m in enumerate(marks) if k == 0 or m[1] <= marks[k - 1][1])
+    return {"results": results, "seconds": ended - started, "steady_seconds": ended - started - skip_s,
+            "computed": computed, "needed": needed, "steady_computed": computed - skip_its}
+
+
+def run_table2(iters: int, dev: torch.device, dtype: str, stop: str, log) -> dict:
+    """The Table II workload: the naive loop against the batched engine."""
+    rng = np.random.default_rng(0)
+    images, paddings = table2_workload(rng)
+    base = preset("paper", iters=iters, device=str(dev), dtype=dtype, stop=stop)
+    configs = [base.replace(padding=p, seed=k) for k, p in enumerate(paddings)]
+    sigma = 0.05 if stop == "noise" else None  # [0, 1] units: some networks stop, at their own time
+    flop = {"none": flops_per_iteration(32, 32), "edge": flops_per_iteration(40, 40)}
+    per_net = [flop["none" if p == "none" else "edge"] for p in paddings]
+    fit_many(images[:1] + images[15:16], [base.replace(iters=2), base.replace(iters=2, padding="edge")])
+    log(f"table2, naive: {len(images)} fits one at a time, T = {iters} …")
+    naive = [timed([img], [cfg], dev, sigma=sigma) for img, cfg in zip(images, configs)]
+    log(f"table2, batched: {len(images)} fits in one call, T = {iters} …")
+    batched = timed(images, configs, dev, sigma=sigma)
+    naive_s = sum(n["steady_seconds"] for n in naive)
+    naive_its = sum(n["steady_computed"] for n in naive)
+    flop_done = sum(f * r.work["computed"] for f, r in zip(per_net, batched["results"]))
+    rate = flop_done * batched["steady_computed"] / batched["computed"] / batched["steady_seconds"] / 1e9
+    return {"naive_it_per_s": naive_its / naive_s,
+            "batched_it_per_s": batched["steady_computed"] / batched["steady_seconds"],
+            "speedup": (batched["steady_computed"] / batched["steady_seconds"]) / (naive_its / naive_s),
+            "model_gflops_per_s": rate,
+            "naive_model_gflops_per_s": sum(f * n["steady_computed"] for f, n in zip(per_net, naive)) / naive_s / 1e9,
+            "batched_seconds": batched["seconds"], "work_ratio": batched["computed"] / batched["needed"],
+            "fits": len(images), "iters": iters, "stop": stop,
+            "table2_seconds_estimate": 45 * 2000 / (batched["steady_computed"] / batched["steady_seconds"]),
+            "gflop_per_iteration_32": flops_per_iteration(32, 32) / 1e9,
+            "gflop_per_iteration_40": flops_per_iteration(40, 40) / 1e9}
+
+
+def run_photo(size: int, dev: torch.device, dtype: str, log, iters: int | None = None) -> dict:
+    """The photograph workload: preset ``default`` (at most ``iters`` iterations: default the
+    preset's), σ given, as it is and with ``ensemble=4``."""
+    clean, noisy = photo(size)
+    out = {"photo_size": size, "photo_sigma_255": 25, "photo_iters": iters or preset("default").iters}
+    flop = flops_per_iteration(32, 32)
+    for name, ensemble in (("default", 1), ("ensemble4", 4)):
+        cfg = preset("default", device=str(dev), dtype=dtype, ensemble=ensemble)
+        cfg = cfg.replace(iters=iters) if iters else cfg
+        log(f"photo, {name}: {size}×{size}, σ = 25/255 given …")
+        run = timed([noisy], [cfg], dev, sigma=PHOTO_SIGMA)
+        result = run["results"][0]
+        out.update({f"{name}_seconds": run["seconds"], f"{name}_networks": sum(len(g) for g in grids(size, size, cfg.tile, cfg.tile_overlap, ensemble)),
+                    f"{name}_needed_it_per_s": run["needed"] / run["seconds"],
+                    f"{name}_computed_it_per_s": run["computed"] / run["seconds"],
+                    f"{name}_model_gflops_per_s": flop * run["computed"] / run["seconds"] / 1e9,
+                    f"{name}_work_ratio": run["computed"] / run["needed"],
+                    f"{name}_ssim": ssim(result.image, clean)})
+    return out
 
 
 def run_bench(quick: bool = False, device: str = "auto", iters: int | None = None,
-              dtype: str = "float32", log=print) -> dict:
-    """Time both sides; return the JSON-ready record (see ``docs/performance.md``)."""
+              dtype: str = "float32", workload: str = "table2", stop: str = "none", log=print) -> dict:
+    """Time ``workload`` (``table2``, ``photo`` or ``all``); return the JSON-ready record
+    (docs/performance.md). ``iters``: the Table II fits' iterations (default 30, 6 with
+    ``quick``); a cap on the photograph's (default the preset's 800)."""
     dev = resolve_device(device)
-    iters = max(2, iters or (6 if quick else 30))
-    rng = np.random.default_rng(0)
-    images, paddings = workload(rng)
-    base = preset("paper", iters=iters, device=str(dev), dtype=dtype)
-    configs = [base.replace(padding=p, seed=k) for k, p in enumerate(paddings)]
-    flops = sum(flops_per_iteration(40, 40) if p != "none" else flops_per_iteration(32, 32)
-                for p in paddings)
-    # warm-up: one short fit of each shape (allocator, kernels, cuDNN autotuning)
-    fit_many(images[:1] + images[15:16], [base.replace(iters=2), base.replace(iters=2, padding="edge")])
-    fit_many(images[:15], [c.replace(iters=2) for c in configs[:15]])
-    log(f"naive: {len(images)} fits one at a time, T = {iters} …")
-    naive = sum(_timed([img], [cfg], dev) for img, cfg in zip(images, configs))
-    log(f"batched: {len(images)} fits in one call, T = {iters} …")
-    batched = _timed(images, configs, dev)
+    record: dict = {}
+    if workload in ("table2", "all"):
+        record.update(run_table2(max(2, iters or (6 if quick else 30)), dev, dtype, stop, log))
+    if workload in ("photo", "all"):
+        record.update(run_photo(48 if quick else 256, dev, dtype, log, iters))
     sgemm = sgemm_gflops(dev, 2048 if quick else 4096)
-    fit_its = len(images) * (iters - 1)  # timed iterations
-    model_rate = flops * (iters - 1) / batched / 1e9
-    record = {
-        "naive_it_per_s": fit_its / naive, "batched_it_per_s": fit_its / batched,
-        "speedup": naive / batched, "model_gflops_per_s": model_rate,
-        "naive_model_gflops_per_s": flops * (iters - 1) / naive / 1e9,
-        "sgemm_gflops_per_s": sgemm, "sgemm_fraction": model_rate / sgemm,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    record["sgemm_gflops_per_s"] = sgemm
+    for key in [k for k in record if k.endswith("model_gflops_per_s")]:
+        record[key.replace("model_gflops_per_s", "sgemm_fraction")] = record[key] / sgemm
+    record.update({
+        "workload": workload, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "device": str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})",
-        "fits": len(images), "iters": iters, "dtype": dtype, "threads": torch.get_num_threads(),
-        "table2_seconds_estimate": 45 * 2000 / (fit_its / batched),
-        "gflop_per_iteration_32": flops_per_iteration(32, 32) / 1e9,
-        "gflop_per_iteration_40": flops_per_iteration(40, 40) / 1e9,
-        "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-    }
+        "dtype": dtype, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine()})
     if dev.type == "cuda":
         record["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
     return record

@@ -2,21 +2,29 @@
 
 :func:`fit_many` is the engine; :func:`fit` and :func:`denoise` are its one-image forms.
 Networks whose padded targets share a shape and whose configurations differ only in seed and
-padding mode (:meth:`FitConfig.stack_key`) run as one stack, ``config.chunk`` networks at a time,
-as one :class:`~rdip.method.model.RecurrentDIP` of grouped convolutions. The loss of the stack is
-the sum of the networks' own losses, and both optimisers (SGD, Adam) update each weight element by
-element, so network ``i`` follows exactly the trajectory it would follow alone.
+padding mode (:meth:`FitConfig.stack_key`) form one queue, fitted in a stack of ``config.chunk``
+slots (:class:`~rdip.method.slots.Slots`: one :class:`~rdip.method.model.RecurrentDIP` of grouped
+convolutions). Each slot holds one network at its own iteration; when a network finishes (its
+stopping rule, :mod:`.stopping`, or ``iters``) it is taken out and the next network of the queue
+takes its slot, so no iteration is computed for a network that has finished but for the at most
+``sync_every − 1`` before the engine looks; when the queue runs dry the stack shrinks. The loss of
+the stack is the sum of the networks' own losses, and both optimisers (:mod:`.optim`) update each
+weight element by element with each network's own step count, so network ``i`` follows exactly
+the trajectory it would follow alone.
 
-The pieces: :class:`Stack` holds a stack's model, Eq. 1's state, target and optimiser, and takes
-one training step (:meth:`Stack.step`: forward, loss, backward, optimiser step); the stopping rules
-(:mod:`.stopping`) say which networks are done and which output each keeps; :func:`_fit_stack` is
-the loop over iterations; :mod:`.outcome` assembles the results.
+The pieces: :class:`~rdip.method.slots.Slots` takes one iteration of every slot
+(:meth:`~rdip.method.slots.Slots.step`, with no host synchronisation; :class:`~rdip.method.slots.Replay`
+runs it eagerly or as a CUDA graph); the stopping rules decide on the device; :class:`_Queue` is the
+loop: steps, then every ``sync_every`` iterations a look at the slots (scores, progress, finished
+networks out, waiting ones in); :mod:`.outcome` assembles the results.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -24,11 +32,10 @@ import torch
 from ..config import ENSEMBLE_SEED_STEP, PRESETS, FitConfig, preset
 from ..images.metrics import scores
 from ..images.noise import check_sigma, noise_sigma
-from .inputs import check_image, check_padding, from_range, to_range
-from .model import RecurrentDIP
-from .outcome import Callback, FitResult, Progress, composed_result, stack_results
-from .padding import crop, pad
-from .stopping import rule_for
+from .inputs import check_image, check_padding, to_range
+from .outcome import Callback, FitResult, Progress, composed_result, network_result
+from .padding import pad
+from .slots import Replay, Slots
 from .tiling import grids, split
 
 
@@ -42,114 +49,24 @@ def resolve_device(name: str) -> torch.device:
 
 
 def auto_chunk(device: torch.device) -> int:
-    """Networks per pass when ``chunk=0``: grouped convolutions pay on a GPU (launch-bound), while
+    """Slots per stack when ``chunk=0``: grouped convolutions pay on a GPU (launch-bound), while
     on 2 CPU cores stacks of 2 were fastest and stacks of 15 slower than one at a time."""
     return 256 if device.type == "cuda" else 2
 
 
-class Stack:
-    """``n`` networks fitted together to same-shape padded targets ``(H, W, C)`` (fitting range).
-
-    Holds the model, Eq. 1's :class:`~rdip.method.model.State`, the target ``(1, n*C, H, W)``
-    (network ``i`` owns channels ``i*C … (i+1)*C - 1``), the optimiser, the output average
-    (``ema``) and the per-iteration losses. :meth:`step` is one iteration, with no host
-    synchronisation: the unit a CUDA graph can capture.
-    """
-
-    def __init__(self, targets: Sequence[np.ndarray], configs: Sequence[FitConfig]):
-        cfg = self.cfg = configs[0]
-        self.configs, self.n = list(configs), len(targets)
-        height, width, channels = targets[0].shape
-        self.device = resolve_device(cfg.device)
-        self.dtype = torch.float64 if cfg.dtype == "float64" else torch.float32
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed shapes for T iterations: autotune once
-        self.model = RecurrentDIP(channels, [c.seed for c in configs], epsilon=cfg.epsilon,
-                                  h_mode=cfg.h_mode, h_leak=cfg.h_leak).to(self.device, self.dtype)
-        self.state = self.model.initial_state(height, width, cfg.z_noise_std)
-        self.target = torch.cat([torch.from_numpy(t.transpose(2, 0, 1).copy()) for t in targets])
-        self.target = self.target[None].to(self.device, self.dtype)
-        params = self.model.parameters()
-        self.opt = (torch.optim.Adam(params, lr=cfg.lr) if cfg.optimizer == "adam"
-                    else torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum))
-        self.average = torch.zeros_like(self.target) if cfg.ema > 0 else None
-        self.losses = torch.zeros((cfg.iters, self.n), device=self.device, dtype=torch.float32)
-
-    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """One iteration: Eq. 1's time step, the squared error to the target, back-propagation
-        and the optimiser's step; the state and average move on. Returns each network's loss
-        ``(n,)`` (reduced as ``loss_reduction`` says) and mean squared error ``(n,)``."""
-        cfg = self.cfg
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.dtype == "bfloat16"):
-            out, h_t = self.model(self.state)
-        err = (out.to(self.dtype) - self.target).square().reshape(self.n, -1)
-        loss = err.sum(1) if cfg.loss_reduction == "sum" else err.mean(1)
-        self.opt.zero_grad(set_to_none=True)
-        loss.sum().backward()
-        self.opt.step()
-        self.state = self.model.advance(self.state, out.to(self.dtype), h_t.to(self.dtype))
-        self.losses[self.state.t - 1] = loss.detach()
-        if self.average is not None:
-            self.average.mul_(cfg.ema).add_(self.state.f, alpha=1 - cfg.ema)
-        return loss.detach(), err.detach().mean(1)
-
-    def estimate(self) -> torch.Tensor:
-        """The current output, or its bias-corrected exponential average (``ema``)."""
-        if self.average is None:
-            return self.state.f
-        return self.average / (1 - self.cfg.ema ** self.state.t)
-
-    def images(self, x: torch.Tensor) -> list[np.ndarray]:
-        """Outputs ``(1, n*C, H, W)`` as one ``(h, w, C)`` image per network: back in [0, 1]
-        units, clipped, padding cropped."""
-        channels, height, width = x.shape[1] // self.n, x.shape[2], x.shape[3]
-        arr = x.detach().to("cpu", torch.float64).numpy().reshape(self.n, channels, height, width)
-        return [crop(np.clip(from_range(a.transpose(1, 2, 0), c.range, c.margin), 0.0, 1.0), c.pad_width, c.padding)
-                for a, c in zip(arr, self.configs)]
+def auto_sync(device: torch.device) -> int:
+    """Iterations between two looks at the slots when ``sync_every=0``: every iteration on the
+    CPU (reading a value costs nothing there), every 10 on CUDA (a look waits for the device)."""
+    return 10 if device.type == "cuda" else 1
 
 
-def _fit_stack(targets, configs, cleans, sigmas, indices, callback, snapshot=None) -> list[FitResult]:
-    """Fit ``n`` networks to same-shape padded targets ``(H, W, C)`` as one :class:`Stack`.
-
-    ``snapshot``: per network, None or a dict that gets its kept output at every scoring
-    iteration (``{t: image}``): the tiles of an image with a clean reference, scored once blended.
-    """
-    started = time.perf_counter()
-    stack, cfg = Stack(targets, configs), configs[0]
-    snapshot = snapshot or [None] * stack.n
-    rule = rule_for(cfg, sigmas, stack.target.shape, stack.device, stack.dtype)
-    histories: list[list[dict]] = [[] for _ in configs]
-    t = 0
-    for t in range(1, cfg.iters + 1):
-        loss, mse = stack.step()
-        active = (~rule.done).tolist()  # scored this iteration: the networks not stopped before
-        rule.update(t, stack.state.f, stack.estimate(), mse)
-        metrics = None
-        if (not rule.all_done and any(c is not None or s is not None for c, s in zip(cleans, snapshot))
-                and (t % cfg.eval_every == 0 or t == cfg.iters)):
-            images = stack.images(rule.kept(stack.estimate()))
-            metrics = [None if c is None or not a else {"iter": t, **scores(img, c)}
-                       for img, c, a in zip(images, cleans, active)]
-            for history, m in zip(histories, metrics):
-                if m is not None:
-                    history.append(m)
-            for image, keep in zip(images, snapshot):
-                if keep is not None:
-                    keep[t] = image
-        if callback is not None and callback(Progress(t, cfg.iters, loss, metrics, indices, stack.state.f,
-                                                      rule.done.tolist())):
-            break
-        if rule.all_done:  # after the callback: it sees the last iteration too
-            break
-    kept = rule.kept(stack.estimate())
-    finite = torch.isfinite(kept.reshape(stack.n, -1)).all(1).cpu()
-    if not finite.all():
-        raise FloatingPointError(
-            f"the fit diverged: {int((~finite).sum())} of {stack.n} networks have a NaN or infinite "
-            f"output after {t} iterations (lr {cfg.lr}, optimizer {cfg.optimizer}); lower the learning rate")
-    seconds = (time.perf_counter() - started) / stack.n
-    return stack_results(stack.images(kept), configs, cleans, histories, rule,
-                         stack.losses[:t].cpu().numpy(), t, seconds, str(stack.device))
+def shrunk(size: int, loaded: int) -> int:
+    """The stack size for ``loaded`` networks once the queue is dry: the smallest of ``size``,
+    ⌊¾·size⌋, ⌊¾·⌊¾·size⌋⌋, … 1 that holds them (a few fixed sizes, so that each can be captured
+    once; at most a third of a stack's slots are ever empty)."""
+    while size > 1 and (smaller := max(1, size * 3 // 4)) >= loaded:
+        size = smaller
+    return size
 
 
 def _configs(config, count: int) -> list[FitConfig]:
@@ -170,7 +87,7 @@ def _sigmas(sigma, count: int) -> list:
     return [None if s is None else check_sigma(s) for s in sigmas]
 
 
-def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig] | None = None, *,
+def fit_many(noisy: Iterable[np.ndarray], config: FitConfig | Sequence[FitConfig] | None = None, *,
              clean: Sequence[np.ndarray | None] | None = None,
              sigma: float | Sequence[float | None] | None = None,
              callback: Callback | None = None) -> list[FitResult]:
@@ -190,8 +107,9 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
         The noise's standard deviation in [0, 1] units (one for all, or one per image; None =
         estimated by :func:`rdip.images.noise.noise_sigma`); used only by the ``noise`` stopping rule.
     callback:
-        Called after every iteration of every stack with a :class:`Progress`; return True to stop
-        that stack.
+        Called with a :class:`Progress` every time the engine looks at a stack's slots (every
+        ``sync_every`` iterations: on the CPU every iteration); return True to stop the networks
+        then in the slots.
 
     An image larger than its ``config.tile`` is fitted as overlapping tiles, each a network of
     its own (seed ``config.seed + k``), and blended back (:mod:`rdip.method.tiling`); with
@@ -200,6 +118,27 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     kept outputs composed every ``eval_every`` iterations), and ``stopped_at`` summarises where
     its networks stopped.
     """
+    noisy = list(noisy)
+    images, configs, cleans, sigmas = _inputs(noisy, config, clean, sigma)
+    jobs, layouts = _jobs(images, cleans, configs, sigmas)
+    for job in jobs:
+        job.snapshot = {} if job.image in layouts and cleans[job.image] is not None else None
+    for queue in _queues(jobs):
+        _Queue(queue, callback).run()
+    results = []
+    for i in range(len(images)):
+        mine = [j for j in jobs if j.image == i]  # in job order: tiles, then ensemble fits
+        r = mine[0].result if i not in layouts else composed_result(
+            [j.result for j in mine], layouts[i], images[i].shape, configs[i], cleans[i],
+            [j.snapshot for j in mine])
+        if np.ndim(noisy[i]) == 2:  # grey in, grey out
+            r.image = r.image[:, :, 0]
+        results.append(r)
+    return results
+
+
+def _inputs(noisy: list, config, clean, sigma) -> tuple[list, list, list, list]:
+    """The checked images, one configuration, clean reference (or None) and σ (or None) each."""
     images = [check_image(x, f"image {i}") for i, x in enumerate(noisy)]
     configs = _configs(config, len(images))
     cleans = [None] * len(images) if clean is None else list(clean)
@@ -212,38 +151,28 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     sigmas = _sigmas(sigma, len(images))
     sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s  # one σ per image, also when tiled
               for x, s, cfg in zip(images, sigmas, configs)]
-
-    jobs, layouts = _jobs(images, cleans, configs)
-    fitted: list[list[FitResult]] = [[] for _ in images]  # per image: its networks' results
-    snapshots: list[list[dict]] = [[] for _ in images]  # per composed image with a clean reference
-    for part in _stacks(jobs):
-        keep = [{} if j.image in layouts and cleans[j.image] is not None else None for j in part]
-        done = _fit_stack([j.target for j in part], [j.config for j in part], [j.clean for j in part],
-                          [sigmas[j.image] for j in part], [j.image for j in part], callback, keep)
-        for j, r, k in zip(part, done, keep):
-            fitted[j.image].append(r)  # a stack holds each image's networks in job order
-            snapshots[j.image].append(k)
-    results = []
-    for i, mine in enumerate(fitted):
-        r = mine[0] if i not in layouts else composed_result(mine, layouts[i], images[i].shape, configs[i],
-                                                             cleans[i], snapshots[i])
-        if np.ndim(noisy[i]) == 2:  # grey in, grey out
-            r.image = r.image[:, :, 0]
-        results.append(r)
-    return results
+    return images, configs, cleans, sigmas
 
 
 class _Job:
     """One network to fit: the image it belongs to, its padded target in the fitting range, its
-    clean reference (None for a part of a composed image: scored once composed) and configuration."""
+    clean reference (None for a part of a composed image: scored once composed), configuration
+    and σ; ``snapshot`` (a dict, or None) gets its kept output at every scoring iteration
+    (``{t: image}``: the parts of a composed image with a clean reference); ``history``,
+    ``result``, ``computed`` are filled in by the fit."""
 
-    def __init__(self, image: int, x: np.ndarray, clean, config: FitConfig, name: str):
+    def __init__(self, image: int, x: np.ndarray, clean, config: FitConfig, sigma, name: str):
         check_padding(x.shape[0], x.shape[1], config, name)
-        self.image, self.clean, self.config = image, clean, config
+        self.image, self.clean, self.config, self.sigma = image, clean, config, sigma
         self.target = pad(to_range(x, config.range, config.margin), config.pad_width, config.padding)
+        self.snapshot: dict | None = None
+        self.history: list[dict] = []
+        self.result: FitResult | None = None
+        self.computed = 0.0  # slot-iterations spent on it, with its share of empty slots
+        self.reported = 0  # network-iterations of progress reported for it
 
 
-def _jobs(images, cleans, configs) -> tuple[list[_Job], dict[int, list]]:
+def _jobs(images, cleans, configs, sigmas) -> tuple[list[_Job], dict[int, list]]:
     """The networks to fit, in order, and the layout of every composed image.
 
     An image is one network, unless it is larger than its configuration's tile (one network per
@@ -254,35 +183,145 @@ def _jobs(images, cleans, configs) -> tuple[list[_Job], dict[int, list]]:
     """
     jobs: list[_Job] = []
     layouts: dict[int, list] = {}
-    for i, (x, c, cfg) in enumerate(zip(images, cleans, configs)):
+    for i, (x, c, cfg, s) in enumerate(zip(images, cleans, configs, sigmas)):
         tiled = bool(cfg.tile) and max(x.shape[:2]) > cfg.tile
         if not tiled and cfg.ensemble == 1:
-            jobs.append(_Job(i, x, c, cfg, f"image {i}"))
+            jobs.append(_Job(i, x, c, cfg, s, f"image {i}"))
             continue
         layouts[i] = (grids(x.shape[0], x.shape[1], cfg.tile, cfg.tile_overlap, cfg.ensemble)
                       if tiled else [None] * cfg.ensemble)
         for m, where in enumerate(layouts[i]):
             base = cfg.replace(seed=cfg.seed + ENSEMBLE_SEED_STEP * m, tile=0, ensemble=1)
             if where is None:
-                jobs.append(_Job(i, x, None, base, f"image {i}"))
+                jobs.append(_Job(i, x, None, base, s, f"image {i}"))
                 continue
             parts, _ = split(x, cfg.tile, cfg.tile_overlap, where)
-            jobs += [_Job(i, t, None, base.replace(seed=base.seed + k), f"image {i} (a tile)")
+            jobs += [_Job(i, t, None, base.replace(seed=base.seed + k), s, f"image {i} (a tile)")
                      for k, t in enumerate(parts)]
     return jobs, layouts
 
 
-def _stacks(jobs: list[_Job]):
-    """The jobs that can be fitted together (:meth:`FitConfig.stack_key` and the target's shape),
-    ``chunk`` at a time, in order of first appearance."""
-    stacks: dict[tuple, list[_Job]] = {}
+def _queues(jobs: list[_Job]) -> list[list[_Job]]:
+    """The jobs that can share a stack (:meth:`FitConfig.stack_key` and the target's shape), in
+    order of first appearance."""
+    queues: dict[tuple, list[_Job]] = {}
     for job in jobs:
-        stacks.setdefault((job.target.shape,) + job.config.stack_key(), []).append(job)
-    for members in stacks.values():
-        cfg = members[0].config
-        chunk = cfg.chunk or auto_chunk(resolve_device(cfg.device))
-        for start in range(0, len(members), chunk):
-            yield members[start:start + chunk]
+        queues.setdefault((job.target.shape,) + job.config.stack_key(), []).append(job)
+    return list(queues.values())
+
+
+class _Queue:
+    """The loop over one queue of jobs: a stack of slots (:class:`Slots`) steps; every
+    ``sync_every`` iterations it is looked at: new scores, the callback, finished networks out
+    (their :class:`FitResult`), waiting ones into their slots, and a smaller stack once the queue
+    is dry."""
+
+    def __init__(self, jobs: list[_Job], callback: Callback | None):
+        cfg = self.cfg = jobs[0].config
+        self.device = resolve_device(cfg.device)
+        self.jobs, self.callback, self.t = jobs, callback, 0
+        self.watch = any(j.clean is not None or j.snapshot is not None for j in jobs)
+        every = cfg.sync_every or auto_sync(self.device)
+        self.every = min(every, cfg.eval_every) if self.watch else every
+        size = min(len(jobs), cfg.chunk or auto_chunk(self.device))
+        self.waiting = deque(jobs[size:])
+        self.held: list[_Job | None] = list(jobs[:size])  # the job in each slot (None: empty)
+        first = self.held
+        self.slots = Slots(cfg, self.device, [j.config.seed for j in first], [j.target for j in first],
+                           [j.sigma for j in first], self.watch)
+        self.replay = Replay(self.slots, cfg.capture)
+        self.scored = [0] * size  # per slot: the last snapshot iteration read
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        while any(j is not None for j in self.held):
+            loaded = sum(j is not None for j in self.held)
+            for _ in range(self.every):
+                self.replay()
+            self.t += self.every
+            for j in self.held:
+                if j is not None:
+                    j.computed += self.every * self.slots.n / loaded
+            self._look()
+        seconds = time.perf_counter() - started
+        total = sum(j.computed for j in self.jobs) or 1.0
+        for j in self.jobs:
+            j.result.seconds = seconds * j.computed / total
+            j.result.work = {"computed": round(j.computed, 2), "needed": j.result.iters_run}
+
+    def _look(self) -> None:
+        """Read the slots: scores of new snapshots, the callback, finished networks out and
+        waiting ones in; shrink once the queue is dry."""
+        rule, n = self.slots.rule, self.slots.n
+        metrics = self._scores() if self.watch else None
+        steps = self.slots.state.t.tolist()
+        if self.callback is not None:
+            finished, ran = rule.finished.tolist(), rule.ran.tolist()
+            p = Progress(self.t, self.cfg.iters, self.slots.loss, metrics,
+                         [None if j is None else j.image for j in self.held], self.slots.state.f,
+                         finished, steps, self._advanced(finished, ran, steps))
+            if self.callback(p):
+                loaded = torch.tensor([j is not None for j in self.held], device=self.device)
+                rule.interrupt(loaded, self.slots.state.t, self.slots.estimate().reshape(n, -1))
+        finished = rule.finished.tolist()
+        for slot, job in enumerate(self.held):
+            if job is not None and finished[slot]:
+                self._take(slot, job)
+                self.held[slot] = self.waiting.popleft() if self.waiting else None
+                if self.held[slot] is not None:
+                    new = self.held[slot]
+                    self.slots.load(slot, new.config.seed, new.target, new.sigma)
+                    self.scored[slot] = 0
+        loaded = [slot for slot, j in enumerate(self.held) if j is not None]
+        if not self.waiting and loaded and (size := shrunk(n, len(loaded))) < n:
+            keep = loaded + [s for s, j in enumerate(self.held) if j is None][:size - len(loaded)]
+            self.slots = self.slots.select(keep)
+            self.held = [self.held[s] for s in keep]
+            self.scored = [self.scored[s] for s in keep]
+            self.replay = Replay(self.slots, self.cfg.capture)
+
+    def _advanced(self, finished: list[bool], ran: list[int], steps: list[int]) -> int:
+        """Network-iterations of progress since the last look (see :class:`Progress`)."""
+        total = 0
+        for slot, job in enumerate(self.held):
+            if job is None:
+                continue
+            done = self.cfg.iters if finished[slot] else min(steps[slot], self.cfg.iters)
+            total += done - job.reported
+            job.reported = done
+        return total
+
+    def _scores(self) -> list[dict | None]:
+        """Score each slot's snapshot taken since the last look (its history row; its snapshot of
+        a part of a composed image); per slot, the new scores or None."""
+        taken = self.slots.snapshot_t.tolist()
+        metrics: list[dict | None] = [None] * self.slots.n
+        for slot, job in enumerate(self.held):
+            if job is None or taken[slot] <= self.scored[slot]:
+                continue
+            self.scored[slot] = taken[slot]
+            image = self.slots.images(self.slots.snapshot[slot:slot + 1], [job.config])[0]
+            if job.snapshot is not None:
+                job.snapshot[taken[slot]] = image
+            if job.clean is not None:
+                metrics[slot] = {"iter": taken[slot], **scores(image, job.clean)}
+                job.history.append(metrics[slot])
+        return metrics
+
+    def _take(self, slot: int, job: _Job) -> None:
+        """Take the finished network in ``slot`` out: its :class:`FitResult`."""
+        rule = self.slots.rule
+        kept = rule.kept[slot:slot + 1]
+        ran = int(rule.ran[slot])
+        if not bool(torch.isfinite(kept).all()):
+            raise FloatingPointError(
+                f"the fit diverged: a network has a NaN or infinite output after {ran} iterations "
+                f"(lr {self.cfg.lr}, optimizer {self.cfg.optimizer}); lower the learning rate")
+        stopped_at = int(rule.chosen[slot]) if bool(rule.stopped[slot]) else None
+        image = self.slots.images(kept, [job.config])[0]
+        losses = self.slots.losses[:ran, slot].cpu().numpy().copy()  # the slot is reused
+        job.result = network_result(image, job.config, job.clean, job.history, losses, ran, stopped_at,
+                                    str(self.device))
 
 
 def fit(noisy: np.ndarray, config: FitConfig | None = None, *, clean: np.ndarray | None = None,

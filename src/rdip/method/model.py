@@ -57,6 +57,8 @@ class StackedConv(nn.Module):
     Weights are initialised as PyTorch initialises a single layer (uniform in ±1/sqrt(fan_in), with
     PyTorch's own fan_in convention for each layer type), drawn network by network from each
     network's generator, so network ``i`` of a stack equals a stack of one made with the same seed.
+    Network ``i`` owns rows ``i*rows … (i+1)*rows - 1`` of the weight (``rows`` = ``cout`` for a
+    convolution, ``cin`` for a transposed one) and of the bias (``cout`` each).
 
     Input ``(B, n*cin, H, W)``; output ``(B, n*cout, H∓(k-1), W∓(k-1))`` (smaller for a convolution,
     larger for a transposed one).
@@ -69,14 +71,32 @@ class StackedConv(nn.Module):
             len(generators), cin, cout, kernel, transposed)
         # PyTorch's layout: Conv2d weight (cout, cin, k, k); ConvTranspose2d weight (cin, cout, k, k),
         # and in both cases fan_in is weight.size(1) * k * k.
-        shape = (cin, cout, kernel, kernel) if transposed else (cout, cin, kernel, kernel)
-        bound = 1.0 / math.sqrt(shape[1] * kernel * kernel)
-        weights, biases = [], []
-        for g in generators:
-            weights.append((torch.rand(shape, generator=g) * 2 - 1) * bound)
-            biases.append((torch.rand(cout, generator=g) * 2 - 1) * bound)
-        self.weight = nn.Parameter(torch.cat(weights))  # (n*shape[0], shape[1], k, k)
-        self.bias = nn.Parameter(torch.cat(biases))  # (n*cout,)
+        self.shape = (cin, cout, kernel, kernel) if transposed else (cout, cin, kernel, kernel)
+        drawn = [self._draw(g) for g in generators]
+        self.weight = nn.Parameter(torch.cat([w for w, _ in drawn]))  # (n*shape[0], shape[1], k, k)
+        self.bias = nn.Parameter(torch.cat([b for _, b in drawn]))  # (n*cout,)
+
+    def _draw(self, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One network's weight and bias from its generator (the weight first)."""
+        bound = 1.0 / math.sqrt(self.shape[1] * self.kernel * self.kernel)
+        return ((torch.rand(self.shape, generator=g) * 2 - 1) * bound,
+                (torch.rand(self.cout, generator=g) * 2 - 1) * bound)
+
+    @torch.no_grad()
+    def load(self, slot: int, g: torch.Generator) -> None:
+        """Network ``slot`` anew: its weight and bias drawn from ``g`` as the constructor draws them."""
+        weight, bias = self._draw(g)
+        rows = self.shape[0]
+        self.weight[slot * rows:(slot + 1) * rows] = weight
+        self.bias[slot * self.cout:(slot + 1) * self.cout] = bias
+
+    @torch.no_grad()
+    def select(self, keep: torch.Tensor) -> None:
+        """Keep only the networks ``keep`` (indices, in that order)."""
+        n = self.n
+        self.weight = nn.Parameter(self.weight.reshape(n, -1)[keep].reshape(-1, *self.weight.shape[1:]))
+        self.bias = nn.Parameter(self.bias.reshape(n, -1)[keep].reshape(-1))
+        self.n = len(keep)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.transposed:
@@ -134,15 +154,17 @@ class State:
 
     ``z_noise``: the fixed input noise, ``(1, n*C, H, W)``; ``f``: the previous output f(z_{t-1}),
     ``(1, n*C, H, W)`` (zero before the first step); ``h``: the hidden state h_{t-1},
-    ``(1, n*256, H-24, W-24)`` (zero before the first step); ``t``: the time steps taken.
-    ``f`` and ``h`` are values (no graph): time steps are optimisation iterations, each
-    back-propagated alone (truncated back-propagation of length 1, docs/design-notes.md).
+    ``(1, n*256, H-24, W-24)`` (zero before the first step); ``t``: the time steps taken, an
+    ``int`` shared by the networks or a tensor ``(n,)`` of each network's own (the engine's slots,
+    :mod:`rdip.method.slots`). ``f`` and ``h`` are values (no graph): time steps are optimisation
+    iterations, each back-propagated alone (truncated back-propagation of length 1,
+    docs/design-notes.md).
     """
 
     z_noise: torch.Tensor
     f: torch.Tensor
     h: torch.Tensor
-    t: int = 0
+    t: int | torch.Tensor = 0
 
 
 class RecurrentDIP(nn.Module):
@@ -180,13 +202,35 @@ class RecurrentDIP(nn.Module):
         """The state before the first time step for ``height×width`` images, on the model's
         device and dtype: ``z_noise`` ~ N(0, z_noise_std²), drawn once per network from its
         seed + 2³² (in float64, then cast), and f(z_0) = 0, h_0 = 0."""
-        weight = self.encoder.layers[0].weight
-        z_noise = torch.cat([
-            torch.randn((self.channels, height, width), dtype=torch.float64,
-                        generator=torch.Generator().manual_seed(s + 2**32)) * z_noise_std
-            for s in self.seeds])[None].to(weight.device, weight.dtype)
+        z_noise = torch.cat([self.z_noise(s, height, width, z_noise_std) for s in self.seeds])[None]
         hidden = (1, self.n * ENCODER_LAYERS[-1][1], height - MIN_SIZE + 1, width - MIN_SIZE + 1)
         return State(z_noise, torch.zeros_like(z_noise), z_noise.new_zeros(hidden))
+
+    def z_noise(self, seed: int, height: int, width: int, z_noise_std: float) -> torch.Tensor:
+        """One network's ``z_noise`` ``(C, H, W)`` ~ N(0, z_noise_std²), drawn from ``seed`` + 2³²
+        in float64, on the model's device and dtype."""
+        weight = self.encoder.layers[0].weight
+        z = torch.randn((self.channels, height, width), dtype=torch.float64,
+                        generator=torch.Generator().manual_seed(seed + 2**32)) * z_noise_std
+        return z.to(weight.device, weight.dtype)
+
+    def layers(self) -> list[StackedConv]:
+        """U's layers then V's, in the order each network's weights are drawn."""
+        return [*self.encoder.layers, *self.decoder.layers]
+
+    def load(self, slot: int, seed: int) -> None:
+        """Network ``slot`` anew with the weights of ``seed`` (as a model made with that seed has)."""
+        g = torch.Generator().manual_seed(int(seed))
+        for layer in self.layers():
+            layer.load(slot, g)
+        self.seeds[slot] = int(seed)
+
+    def select(self, keep: torch.Tensor) -> None:
+        """Keep only the networks ``keep`` (indices, in that order); the optimiser must be made anew."""
+        for layer in self.layers():
+            layer.select(keep.to(layer.weight.device))
+        self.seeds = [self.seeds[int(i)] for i in keep]
+        self.n = len(keep)
 
     def forward(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
         """Time step ``t = state.t + 1`` of Eq. 1; returns ``(f(z_t), h_t)``, with their graph.
@@ -208,10 +252,18 @@ class RecurrentDIP(nn.Module):
 #: h_t from U(z_t), h_{t-1}, the 1-based step t and the leak, per ``h_mode``.
 _H_RULES = {
     "sum": lambda u, h, t, leak: u + h,
-    "mean": lambda u, h, t, leak: h + (u - h) / t,
+    "mean": lambda u, h, t, leak: h + (u - h) / _per_channel(t, h),
     "leaky": lambda u, h, t, leak: leak * h + u,
     "none": lambda u, h, t, leak: u,
 }
+
+
+def _per_channel(t: int | torch.Tensor, h: torch.Tensor) -> int | torch.Tensor:
+    """``t`` as it divides ``h`` ``(1, n*c, …)``: an int as it is, each network's ``(n,)`` repeated
+    over its ``c`` channels."""
+    if isinstance(t, int):
+        return t
+    return t.to(h.dtype).repeat_interleave(h.shape[1] // t.numel()).reshape(1, -1, 1, 1)
 
 
 def flops_per_iteration(height: int, width: int, channels: int = 3) -> float:

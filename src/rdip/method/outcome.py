@@ -16,29 +16,37 @@ from .tiling import blend
 
 @dataclass
 class Progress:
-    """What a callback sees after each iteration of a group of ``n`` networks.
+    """What a callback sees of a stack of ``n`` slots (:mod:`rdip.method.slots`), every time the
+    engine looks at it (every ``FitConfig.sync_every`` iterations; on the CPU, every iteration).
 
-    ``t`` (1-based) of ``iters``; ``loss``: tensor ``(n,)`` on the fitting device (call
-    ``.tolist()`` to read it; that waits for the device); ``metrics``: per network, the
-    scores of this iteration when they were computed (``eval_every``) and a clean image was given,
-    else ``None``; ``indices``: per network, the position of its image in the caller's list (the
-    tiles of one image, ``FitConfig.tile``, repeat it);
-    ``output``: the networks' outputs f(z_t), ``(1, n*C, H, W)`` on the fitting device, padded
-    targets' shape, in the fitting range (``FitConfig.range``; network ``i`` owns channels
-    ``i*C … (i+1)*C - 1``); do not modify it. ``stopped``: per network, whether it has stopped
-    (its kept output no longer changes, ``FitConfig.stop``).
+    ``t``: the iterations the stack has taken; ``iters``: the most a network may run; ``steps``:
+    per slot, the iterations its network has taken (networks enter slots as others leave, so
+    they differ); ``loss``: tensor ``(n,)`` of each slot's latest loss, on the fitting device
+    (``.tolist()`` reads it); ``metrics``: per slot, the scores computed since the last call (a
+    clean image was given and an ``eval_every`` iteration passed), else ``None``; ``indices``: per
+    slot, the position of its network's image in the caller's list (the tiles of one image,
+    ``FitConfig.tile``, repeat it; ``None`` for an empty slot); ``output``: the networks'
+    outputs f(z_t), ``(1, n*C, H, W)`` on the fitting device, padded targets' shape, in the
+    fitting range (``FitConfig.range``; slot ``i`` owns channels ``i*C … (i+1)*C - 1``); do not
+    modify it. ``stopped``: per slot, whether its network has finished (stopped by its rule, or
+    at ``iters``): it is taken out of its slot after this call. ``advanced``: network-iterations
+    done since the last call, a finished network counting its remaining iterations at once, so
+    that they sum to networks × ``iters``.
     """
 
     t: int
     iters: int
     loss: torch.Tensor
-    metrics: list[dict] | None
-    indices: list[int]
+    metrics: list[dict | None] | None
+    indices: list[int | None]
     output: torch.Tensor | None = None
     stopped: list[bool] | None = None
+    steps: list[int] | None = None
+    advanced: int = 0
 
 
-#: A callback returns True to stop the group early.
+#: A callback returns True to stop the networks now in the stack's slots (each keeps its current
+#: output); the networks still waiting are fitted after them.
 Callback = Callable[[Progress], "bool | None"]
 
 
@@ -51,10 +59,12 @@ class FitResult:
     [-1, 1] is 4× the same error in [0, 1]). ``history``: ``{"iter", "ssim_full", "ssim_centre",
     "psnr"}`` rows every ``eval_every`` iterations (empty without a clean reference).
     ``metrics``: final scores (empty without a clean reference). ``seconds``: this fit's share of
-    its group's wall time. ``iters_run``: iterations this network was trained; ``stopped_at``: with
-    early stopping (``config.stop``), the iteration whose output ``image`` is, else None; for an
-    image fitted as tiles, a summary over its tiles (``min``, ``median``, ``max``, ``stopped``,
-    ``tiles``).
+    its stack's wall time (by the work computed for it). ``iters_run``: iterations this network
+    was trained; ``stopped_at``: with early stopping (``config.stop``), the iteration whose output
+    ``image`` is, else None; for an image fitted as tiles, a summary over its tiles (``min``,
+    ``median``, ``max``, ``stopped``, ``networks``). ``work``: network-iterations ``computed`` for
+    it (its slot's iterations until the engine took it out, and its share of empty slots) and
+    ``needed`` (its own ``iters_run``); summed over the networks of a composed image.
     """
 
     image: np.ndarray
@@ -66,37 +76,33 @@ class FitResult:
     seconds: float = 0.0
     device: str = "cpu"
     stopped_at: int | dict | None = None
+    work: dict = field(default_factory=lambda: {"computed": 0.0, "needed": 0})
 
     def to_dict(self) -> dict:
         """Everything but the image, JSON-ready."""
         return {"config": self.config.to_dict(), "metrics": self.metrics, "history": self.history,
                 "loss_first": float(self.loss[0]), "loss_last": float(self.loss[-1]),
                 "iters_run": self.iters_run, "stopped_at": self.stopped_at, "seconds": self.seconds,
-                "device": self.device}
+                "device": self.device, "work": self.work}
 
 
-def stack_results(images: Sequence[np.ndarray], configs: Sequence[FitConfig], cleans, histories,
-                  rule, losses: np.ndarray, t: int, seconds: float, device: str) -> list[FitResult]:
-    """One :class:`FitResult` per network of a stack that ran ``t`` iterations: its kept image,
-    its losses while it trained (``losses`` ``(t, n)``), its history up to then, and its final
-    scores (computed anew where the kept image is not the last scored one)."""
-    results = []
-    for i, (image, config, clean, history) in enumerate(zip(images, configs, cleans, histories)):
-        stopped = int(rule.chosen[i]) if rule.done[i] else None
-        ran = t if stopped is None else int(rule.ran[i])
-        final = {}
-        if clean is not None:
-            history = [row for row in history if row["iter"] <= ran]
-            if stopped is not None:  # the kept output is not the last one of the trajectory
-                final = scores(image, clean)
-            else:
-                if not (history and history[-1]["iter"] == t):  # stopped between evaluations
-                    history.append({"iter": t, **scores(image, clean)})
-                final = {k: v for k, v in history[-1].items() if k != "iter"}
-        results.append(FitResult(image=image, config=config, loss=losses[:ran, i], history=history,
-                                 metrics=final, iters_run=ran, seconds=seconds, device=device,
-                                 stopped_at=stopped))
-    return results
+def network_result(image: np.ndarray, config: FitConfig, clean, history: list[dict], losses: np.ndarray,
+                   ran: int, stopped_at: int | None, device: str) -> FitResult:
+    """One network's :class:`FitResult`: its kept ``image``, its losses while it trained (``ran``
+    iterations), its history (rows of iterations ≤ ``ran``), and its final scores: computed anew
+    where the kept image is not the last one of its trajectory (``stopped_at``), else the last
+    row's (a row added where it ended between evaluations)."""
+    final = {}
+    if clean is not None:
+        history = [row for row in history if row["iter"] <= ran]
+        if stopped_at is not None:
+            final = scores(image, clean)
+        else:
+            if not (history and history[-1]["iter"] == ran):
+                history.append({"iter": ran, **scores(image, clean)})
+            final = {k: v for k, v in history[-1].items() if k != "iter"}
+    return FitResult(image=image, config=config, loss=losses[:ran], history=history, metrics=final,
+                     iters_run=ran, device=device, stopped_at=stopped_at)
 
 
 def compose(images: Sequence[np.ndarray], layout: Sequence, shape, overlap: int) -> np.ndarray:
@@ -139,4 +145,6 @@ def composed_result(parts: Sequence[FitResult], layout: Sequence, shape, config:
     return FitResult(image=image, config=config, loss=np.mean([r.loss[:common] for r in parts], axis=0),
                      history=history, metrics=scores(image, clean) if clean is not None else {},
                      iters_run=ran, stopped_at=stopped,
-                     seconds=sum(r.seconds for r in parts), device=parts[0].device)
+                     seconds=sum(r.seconds for r in parts), device=parts[0].device,
+                     work={"computed": round(sum(r.work["computed"] for r in parts), 2),
+                           "needed": sum(r.work["needed"] for r in parts)})

@@ -1,11 +1,14 @@
 """When to stop fitting without a clean image, and which output to keep (``FitConfig.stop``).
 
-Every rule follows the ``n`` networks of a stack one by one. After each iteration ``t`` the engine
-calls :meth:`Rule.update` with the outputs; :attr:`Rule.done` then says which networks have
-stopped, and :meth:`Rule.kept` gives the output to keep for each (its own choice for a stopped
-network, the current estimate for the others). A stopped network trains on with its stack (it is
-independent of the others) but its kept output no longer changes; the stack stops when every
-network has (:attr:`Rule.all_done`).
+Every rule follows the ``n`` slots of a stack (:mod:`rdip.method.slots`), each holding one network
+at its own iteration ``t``. The step calls :meth:`Rule.update` with the iteration counts, the
+outputs and the errors; everything stays on the fitting device (no value is read back to the host,
+so the rule is part of the step a CUDA graph captures). A network *finishes* when its rule stops it
+or when it reaches ``iters``: :attr:`Rule.finished` says which have, :attr:`Rule.stopped` which of
+those the rule stopped, :attr:`Rule.ran` the iteration each finished at, :attr:`Rule.chosen` the
+iteration whose output it keeps and :attr:`Rule.kept` that output. A finished network may go on
+training until the engine takes it out of its slot (it looks every ``sync_every`` iterations), but
+nothing it keeps changes after it finished. :meth:`Rule.load` readies a slot for a new network.
 
 - ``none`` (:class:`Never`): run every iteration, keep the last estimate.
 - ``noise`` (:class:`NoiseLevel`): Morozov's discrepancy principle: stop at the first iteration
@@ -19,48 +22,72 @@ network has (:attr:`Rule.all_done`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
 from ..config import FitConfig, range_width
 
 
 class Rule:
-    """A stopping rule for ``n`` networks whose outputs have ``shape`` (``(1, n*C, H, W)``).
+    """A stopping rule for ``n`` slots whose outputs have ``size`` values each.
 
-    ``done``: ``(n,)`` bool, the networks that have stopped; ``chosen``: the iteration whose
-    output each keeps; ``ran``: the iterations each had trained when it stopped (``iters`` for
-    those that did not stop). All three live on the CPU.
+    ``finished``, ``stopped``: ``(n,)`` bool; ``ran``, ``chosen``: ``(n,)`` long; ``kept``:
+    ``(n, size)``. All on ``device``.
     """
 
-    def __init__(self, cfg: FitConfig, n: int, shape, device, dtype):
-        self.cfg, self.n = cfg, n
-        self.done = torch.zeros(n, dtype=torch.bool)
-        self.ran = torch.full((n,), cfg.iters)
-        self.chosen = torch.full((n,), cfg.iters)
-        self._kept = torch.zeros(shape, device=device, dtype=dtype).reshape(n, -1)
+    def __init__(self, cfg: FitConfig, n: int, size: int, device, dtype):
+        self.cfg, self.n, self.size = cfg, n, size
+        self.finished = torch.zeros(n, dtype=torch.bool, device=device)
+        self.stopped = torch.zeros_like(self.finished)
+        self.ran = torch.zeros(n, dtype=torch.long, device=device)
+        self.chosen = torch.zeros_like(self.ran)
+        self.kept = torch.zeros((n, size), device=device, dtype=dtype)
 
-    def update(self, t: int, output: torch.Tensor, estimate: torch.Tensor, mse: torch.Tensor) -> None:
-        """Take iteration ``t``: the outputs f(z_t), the estimate that would be kept (the output,
-        or its running average) and each network's mean squared error to its target ``(n,)``."""
+    def _decide(self, t, output, estimate, mse) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(stop, chosen, source)``: which slots the rule stops at this iteration (``(n,)`` bool,
+        before masking the finished ones), the iteration each would keep and the outputs
+        ``(n, size)`` it would keep."""
+        return torch.zeros_like(self.finished), t, estimate
 
-    @property
-    def all_done(self) -> bool:
-        return bool(self.done.all())
+    def update(self, t: torch.Tensor, output: torch.Tensor, estimate: torch.Tensor,
+               mse: torch.Tensor) -> None:
+        """Take iteration ``t`` (``(n,)``, each slot's): the outputs f(z_t) and the estimates that
+        would be kept (both ``(n, size)``) and each slot's mean squared error to its target ``(n,)``."""
+        stop, chosen, source = self._decide(t, output, estimate, mse)
+        stop = stop & ~self.finished
+        cap = (t >= self.cfg.iters) & ~self.finished & ~stop
+        self.kept.copy_(torch.where(stop[:, None], source, torch.where(cap[:, None], estimate, self.kept)))
+        self.chosen.copy_(torch.where(stop, chosen, self.chosen))
+        self.ran.copy_(torch.where(stop | cap, t, self.ran))
+        self.stopped |= stop
+        self.finished |= stop | cap
 
-    def kept(self, estimate: torch.Tensor) -> torch.Tensor:
-        """The kept outputs of stopped networks, ``estimate`` for the others (``estimate``'s shape)."""
-        est = estimate.reshape(self.n, -1)
-        return torch.where(self.done.to(est.device)[:, None], self._kept, est).reshape(estimate.shape)
+    def interrupt(self, which: torch.Tensor, t: torch.Tensor, estimate: torch.Tensor) -> None:
+        """Finish the slots ``which`` (``(n,)`` bool) now, unstopped, keeping ``estimate``."""
+        which = which & ~self.finished
+        self.kept.copy_(torch.where(which[:, None], estimate, self.kept))
+        self.ran.copy_(torch.where(which, t, self.ran))
+        self.finished |= which
 
-    def _stop(self, newly: torch.Tensor, source: torch.Tensor, t: int) -> None:
-        """Networks ``newly`` (CPU bool ``(n,)``) stop at iteration ``t`` and keep their rows of
-        ``source`` (``(n, -1)``)."""
-        if newly.any():
-            self._kept[newly.to(source.device)] = source[newly.to(source.device)]
-        self.ran[newly] = t
-        self.done |= newly
+    def load(self, slot: int, sigma: float | None) -> None:
+        """Slot ``slot`` holds a new network (noise level ``sigma``, [0, 1] units, or None)."""
+        self.finished[slot] = False
+        self.stopped[slot] = False
+        self.ran[slot] = 0
+        self.chosen[slot] = 0
+        self.kept[slot] = 0
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Every per-slot tensor, by attribute name (slot axis first)."""
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
+
+    def select(self, keep: torch.Tensor) -> Rule:
+        """The rule for the slots ``keep`` only (indices, in that order)."""
+        new = object.__new__(type(self))
+        new.__dict__.update(vars(self))
+        for name, value in self.state().items():
+            setattr(new, name, value[keep].clone())
+        new.n = len(keep)
+        return new
 
 
 class Never(Rule):
@@ -68,51 +95,61 @@ class Never(Rule):
 
 
 class NoiseLevel(Rule):
-    """``stop = "noise"``: stop where the mean squared error first falls to ``stop_ratio`` × σ² (one σ per network,
-    in [0, 1] units; the error is compared in the fitting range's units, (2σ)² in [-1, 1])."""
+    """``stop = "noise"``: stop where the mean squared error first falls to ``stop_ratio`` × σ²
+    (σ per network, in [0, 1] units; the error is compared in the fitting range's units, (2σ)²
+    in [-1, 1])."""
 
-    def __init__(self, cfg: FitConfig, sigmas: Sequence[float], shape, device, dtype):
-        super().__init__(cfg, len(sigmas), shape, device, dtype)
-        width = range_width(cfg.range, cfg.margin)
-        self.threshold = torch.tensor([cfg.stop_ratio * (s * width) ** 2 for s in sigmas], device=device, dtype=dtype)
+    def __init__(self, cfg: FitConfig, n: int, size: int, device, dtype):
+        super().__init__(cfg, n, size, device, dtype)
+        self.threshold = torch.zeros(n, device=device, dtype=dtype)
 
-    def update(self, t, output, estimate, mse) -> None:
-        newly = (mse <= self.threshold).cpu() & ~self.done
-        self.chosen[newly] = t
-        self._stop(newly, estimate.reshape(self.n, -1), t)
+    def load(self, slot: int, sigma: float | None) -> None:
+        super().load(slot, sigma)
+        width = range_width(self.cfg.range, self.cfg.margin)
+        self.threshold[slot] = self.cfg.stop_ratio * (sigma * width) ** 2
+
+    def _decide(self, t, output, estimate, mse):
+        return mse <= self.threshold, t, estimate
 
 
 class VarianceMinimum(Rule):
     """``stop = "wmv"``: ES-WMV over windows of ``stop_window`` outputs, patience ``stop_patience``."""
 
-    def __init__(self, cfg: FitConfig, n: int, shape, device, dtype):
-        super().__init__(cfg, n, shape, device, dtype)
-        self.ring = torch.zeros((cfg.stop_window,) + self._kept.shape, device=device, dtype=dtype)
-        self.best = torch.full((n,), float("inf"), dtype=torch.float64)
-        self.best_t = torch.zeros(n, dtype=torch.long)
-        self.candidate = torch.zeros_like(self._kept)
+    def __init__(self, cfg: FitConfig, n: int, size: int, device, dtype):
+        super().__init__(cfg, n, size, device, dtype)
+        self.ring = torch.zeros((n, cfg.stop_window, size), device=device, dtype=dtype)
+        self.best = torch.full((n,), float("inf"), device=device, dtype=dtype)
+        self.best_t = torch.zeros(n, dtype=torch.long, device=device)
+        self.candidate = torch.zeros_like(self.kept)
+        self.slots = torch.arange(n, device=device)
 
-    def update(self, t, output, estimate, mse) -> None:
+    def load(self, slot: int, sigma: float | None) -> None:
+        super().load(slot, sigma)
+        self.ring[slot] = 0
+        self.best[slot] = float("inf")
+        self.best_t[slot] = 0
+        self.candidate[slot] = 0
+
+    def _decide(self, t, output, estimate, mse):
         window = self.cfg.stop_window
-        self.ring[(t - 1) % window] = output.reshape(self.n, -1)
-        if t < window:
-            return
-        var = self.ring.var(0, unbiased=False).mean(1).to("cpu", torch.float64)
-        better = (var < self.best) & ~self.done
-        self.best = torch.where(better, var, self.best)
-        self.best_t[better] = t
-        if better.any():
-            rows = better.to(self.candidate.device)
-            self.candidate[rows] = estimate.reshape(self.n, -1)[rows]
-        newly = (t - self.best_t >= self.cfg.stop_patience) & ~self.done
-        self.chosen[newly] = self.best_t[newly]
-        self._stop(newly, self.candidate, t)
+        self.ring.index_put_((self.slots, (t - 1) % window), output)
+        full = t >= window  # a window of outputs to measure
+        var = self.ring.var(1, unbiased=False).mean(1)
+        better = full & (var < self.best) & ~self.finished
+        self.best.copy_(torch.where(better, var, self.best))
+        self.best_t.copy_(torch.where(better, t, self.best_t))
+        self.candidate.copy_(torch.where(better[:, None], estimate, self.candidate))
+        return full & (t - self.best_t >= self.cfg.stop_patience), self.best_t, self.candidate
+
+    def select(self, keep: torch.Tensor) -> VarianceMinimum:
+        new = super().select(keep)
+        new.slots = torch.arange(new.n, device=self.slots.device)
+        return new
 
 
-def rule_for(cfg: FitConfig, sigmas: Sequence[float | None], shape, device, dtype) -> Rule:
-    """The rule ``cfg.stop`` names, for networks with these σ (used by ``noise`` only)."""
-    if cfg.stop == "noise":
-        return NoiseLevel(cfg, sigmas, shape, device, dtype)
-    if cfg.stop == "wmv":
-        return VarianceMinimum(cfg, len(sigmas), shape, device, dtype)
-    return Never(cfg, len(sigmas), shape, device, dtype)
+RULES = {"none": Never, "noise": NoiseLevel, "wmv": VarianceMinimum}
+
+
+def rule_for(cfg: FitConfig, n: int, size: int, device, dtype) -> Rule:
+    """The rule ``cfg.stop`` names, for ``n`` slots of ``size`` values each."""
+    return RULES[cfg.stop](cfg, n, size, device, dtype)

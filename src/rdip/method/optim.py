@@ -1,0 +1,117 @@
+"""The optimisers of a stack of slots: Adam and SGD with every network's own state.
+
+A stack (:mod:`rdip.method.slots`) holds ``n`` networks side by side in each parameter (network
+``i`` owns the ``i``-th of ``n`` equal row blocks, :class:`~rdip.method.model.StackedConv`), and a
+network taken out of a slot is replaced by a new one at its own first iteration. Adam's bias
+correction depends on each network's step count, which ``torch.optim.Adam`` keeps once per
+parameter tensor, shared by all the networks in it; so the update is written here, with a step
+count per network: exactly ``torch.optim.Adam``'s arithmetic (``lerp`` of the first moment,
+``addcmul`` of the second, ``denom = sqrt(v) / sqrt(1 - β₂ᵗ) + ε``, ``p -= lr / (1 - β₁ᵗ) · m /
+denom``), with ``t`` a vector. SGD (with momentum) needs no count: its momentum buffer starts at
+zero, which gives ``torch.optim.SGD``'s first step (the buffer = the gradient).
+
+Both work in place on tensors made once (moments, counts), read the gradients autograd wrote, and
+never read a value back to the host: :meth:`step` is part of the step a CUDA graph captures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+def _rows(t: torch.Tensor, n: int) -> torch.Tensor:
+    """``t`` viewed as ``(n, -1)``: one row per network."""
+    return t.view(n, -1)
+
+
+class SlotOptimizer:
+    """Common to both: the parameters (each ``(n*rows, …)``), ``n``, and the per-network state."""
+
+    def __init__(self, params: Sequence[torch.nn.Parameter], n: int, lr: float):
+        self.params, self.n, self.lr = list(params), n, lr
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def reset(self, slot: int) -> None:
+        """Network ``slot`` starts anew: its moments zero, its step count 0."""
+        raise NotImplementedError
+
+    def select(self, params: Sequence[torch.nn.Parameter], keep: torch.Tensor) -> SlotOptimizer:
+        """A copy for the parameters of :meth:`RecurrentDIP.select`, with the networks ``keep``'s state."""
+        raise NotImplementedError
+
+
+class SlotAdam(SlotOptimizer):
+    """Adam (``torch.optim.Adam`` defaults: β = (0.9, 0.999), ε = 1e-8) with a step count per network."""
+
+    def __init__(self, params, n: int, lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, n, lr)
+        self.betas, self.eps = betas, eps
+        self.m = [torch.zeros_like(p) for p in self.params]
+        self.v = [torch.zeros_like(p) for p in self.params]
+        self.t = torch.zeros(n, dtype=torch.float64, device=self.params[0].device)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        self.t.add_(1)
+        step_size = (self.lr / (1 - beta1 ** self.t)).to(self.params[0].dtype)[:, None]  # (n, 1)
+        bc2_sqrt = torch.sqrt(1 - beta2 ** self.t).to(self.params[0].dtype)[:, None]
+        for p, m, v in zip(self.params, self.m, self.v):
+            g = p.grad
+            m.lerp_(g, 1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            denom = (_rows(v, self.n).sqrt() / bc2_sqrt).add_(self.eps)
+            _rows(p, self.n).sub_(step_size * _rows(m, self.n) / denom)
+
+    def reset(self, slot: int) -> None:
+        for m, v in zip(self.m, self.v):
+            _rows(m, self.n)[slot] = 0
+            _rows(v, self.n)[slot] = 0
+        self.t[slot] = 0
+
+    def select(self, params, keep: torch.Tensor) -> SlotAdam:
+        new = SlotAdam(params, len(keep), self.lr, self.betas, self.eps)
+        for mine, theirs in ((self.m, new.m), (self.v, new.v)):
+            for a, b in zip(mine, theirs):
+                b.copy_(_rows(a, self.n)[keep].reshape(b.shape))
+        new.t.copy_(self.t[keep])
+        return new
+
+
+class SlotSGD(SlotOptimizer):
+    """SGD with optional momentum (no dampening, no weight decay), ``torch.optim.SGD``'s update."""
+
+    def __init__(self, params, n: int, lr: float, momentum: float = 0.0):
+        super().__init__(params, n, lr)
+        self.momentum = momentum
+        self.buffers = [torch.zeros_like(p) for p in self.params] if momentum else []
+
+    @torch.no_grad()
+    def step(self) -> None:
+        if not self.momentum:
+            for p in self.params:
+                p.sub_(p.grad, alpha=self.lr)
+            return
+        for p, buf in zip(self.params, self.buffers):
+            buf.mul_(self.momentum).add_(p.grad)
+            p.sub_(buf, alpha=self.lr)
+
+    def reset(self, slot: int) -> None:
+        for buf in self.buffers:
+            _rows(buf, self.n)[slot] = 0
+
+    def select(self, params, keep: torch.Tensor) -> SlotSGD:
+        new = SlotSGD(params, len(keep), self.lr, self.momentum)
+        for a, b in zip(self.buffers, new.buffers):
+            b.copy_(_rows(a, self.n)[keep].reshape(b.shape))
+        return new
+
+
+def slot_optimizer(name: str, params, n: int, lr: float, momentum: float = 0.0) -> SlotOptimizer:
+    """``adam`` or ``sgd`` (``FitConfig.optimizer``) for ``n`` networks stacked in ``params``."""
+    return SlotAdam(params, n, lr) if name == "adam" else SlotSGD(params, n, lr, momentum)

@@ -1,0 +1,100 @@
+"""The slots of the engine (rdip.method.slots, rdip.method.engine): networks enter and leave a
+stack at their own iterations and still follow the trajectories they follow alone."""
+
+import numpy as np
+import pytest
+
+from rdip import FitConfig, fit, fit_many
+from rdip.method.engine import shrunk
+
+#: float64: a network's trajectory in a stack and alone agree to ~1e-12, so where the noise rule
+#: stops cannot move with the last bits of the arithmetic.
+BASE = FitConfig(iters=60, lr=3e-3, device="cpu", dtype="float64", stop="noise", chunk=2)
+
+
+def _images(rng, count):
+    return [rng.random((26, 26, 3)) for _ in range(count)]
+
+
+def _alone(images, configs, sigmas):
+    return [fit(x, c, sigma=s) for x, c, s in zip(images, configs, sigmas)]
+
+
+def _same(together, alone, atol=1e-8):
+    for a, b in zip(together, alone):
+        assert (a.stopped_at, a.iters_run) == (b.stopped_at, b.iters_run)
+        np.testing.assert_allclose(a.image, b.image, atol=atol)
+        np.testing.assert_allclose(a.loss, b.loss, rtol=1e-7, atol=1e-10)
+
+
+def test_a_queue_of_networks_that_stop_at_different_iterations_equals_each_alone(rng):
+    """Five networks through two slots: each finished network leaves, the next takes its slot at
+    its own first iteration; the last one runs alone in a stack shrunk to one slot."""
+    images = _images(rng, 5)
+    sigmas = [0.40, 0.30, 0.45, 0.33, 0.38]  # in [0, 1] units: each stops on its own, early
+    configs = [BASE.replace(seed=10 + i) for i in range(5)]
+    sizes = []
+    together = fit_many(images, configs, sigma=sigmas, callback=lambda p: sizes.append(len(p.indices)))
+    alone = _alone(images, configs, sigmas)
+    _same(together, alone)
+    stops = [r.stopped_at for r in together]
+    assert None not in stops and len(set(stops)) > 2  # they do stop, at different iterations
+    for r in together:  # looked at every iteration (the CPU's sync_every): nothing computed in vain
+        assert r.work == {"computed": r.iters_run, "needed": r.iters_run}
+    assert sizes[0] == 2 and sizes[-1] == 1 and sorted(sizes, reverse=True) == sizes
+
+
+def test_looking_less_often_costs_iterations_not_results(rng):
+    images, sigmas = _images(rng, 3), [0.4, 0.3, 0.45]
+    configs = [BASE.replace(seed=i) for i in range(3)]
+    every = fit_many(images, configs, sigma=sigmas)
+    seldom = fit_many(images, [c.replace(sync_every=7) for c in configs], sigma=sigmas)
+    _same(seldom, every, atol=1e-12)
+    extra = [r.work["computed"] - r.work["needed"] for r in seldom]
+    assert all(0 <= e <= 6 + 1e-9 for e in extra[:2]) and sum(extra) > 0
+
+
+def test_the_capture_path_on_the_cpu_gives_the_eager_results(rng):
+    """capture="graph" runs the warm-up, capture and replay sequence; off CUDA its graph calls
+    the step, so everything of that path but CUDA's graph itself is checked here."""
+    images, sigmas = _images(rng, 3), [0.4, 0.3, 0.45]
+    configs = [BASE.replace(seed=i) for i in range(3)]
+    eager = fit_many(images, configs, sigma=sigmas)
+    captured = fit_many(images, [c.replace(capture="graph") for c in configs], sigma=sigmas)
+    _same(captured, eager, atol=1e-12)
+
+
+@pytest.mark.parametrize("changes", [
+    {"stop": "wmv", "stop_window": 4, "stop_patience": 6, "iters": 80},
+    {"stop": "none", "iters": 12, "h_mode": "mean", "ema": 0.9},
+    {"stop": "none", "iters": 12, "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "padding": "reflect"},
+])
+def test_every_rule_and_state_is_per_slot(rng, changes):
+    images = _images(rng, 3)
+    configs = [BASE.replace(seed=i, **changes) for i in range(3)]
+    together = fit_many(images, configs)  # the third enters slot 0 when the first leaves
+    _same(together, _alone(images, configs, [None] * 3))
+    if changes["stop"] == "wmv":
+        assert together[0].stopped_at is not None
+
+
+def test_a_callback_stops_the_networks_in_the_slots_and_the_queue_goes_on(rng):
+    images = _images(rng, 2)
+    cfg = BASE.replace(stop="none", iters=9, chunk=1)
+    results = fit_many(images, cfg, callback=lambda p: p.t == 3)
+    assert [r.iters_run for r in results] == [3, 9]
+    assert [len(r.loss) for r in results] == [3, 9]
+
+
+def test_progress_counts_every_network_iteration_once(rng):
+    images, sigmas = _images(rng, 4), [0.4, 0.3, 0.45, 0.33]
+    advanced = []
+    fit_many(images, [BASE.replace(seed=i, sync_every=4) for i in range(4)], sigma=sigmas,
+             callback=lambda p: advanced.append(p.advanced))
+    assert sum(advanced) == 4 * BASE.iters
+
+
+@pytest.mark.parametrize("size, loaded, expected", [(2, 1, 1), (2, 2, 2), (256, 200, 256), (256, 192, 192),
+                                                    (256, 150, 192), (256, 1, 1), (4, 3, 3), (3, 2, 2)])
+def test_a_dry_queue_shrinks_its_stack_to_a_few_fixed_sizes(size, loaded, expected):
+    assert shrunk(size, loaded) == expected
