@@ -40,8 +40,10 @@ def test_config_round_trip():
 
 def test_settings_leave_out_where_a_fit_runs_and_stack_keys_its_per_network_fields():
     cfg = preset("paper", seed=3, padding="edge")
-    assert cfg.settings() == cfg.replace(device="cpu", chunk=7, sync_every=5, capture="graph").settings()
-    assert set(cfg.to_dict()) - set(cfg.settings()) == {"device", "chunk", "sync_every", "capture", "preset"}
+    assert cfg.settings() == cfg.replace(device="cpu", chunk=7, sync_every=5, capture="graph",
+                                         formulation="bmm").settings()
+    assert set(cfg.to_dict()) - set(cfg.settings()) == {"device", "chunk", "sync_every", "capture",
+                                                        "formulation", "preset"}
     assert cfg.settings(per_network=False) == cfg.replace(seed=9, padding="reflect").settings(per_network=False)
     assert cfg.settings() != cfg.replace(seed=9).settings()
     assert cfg.stack_key() == cfg.replace(seed=9, padding="reflect").stack_key()

@@ -54,6 +54,14 @@ def test_looking_less_often_costs_iterations_not_results(rng):
     assert all(0 <= e <= 6 + 1e-9 for e in extra[:2]) and sum(extra) > 0
 
 
+def test_the_batched_matrix_product_formulation_gives_the_grouped_results(rng):
+    images, sigmas = _images(rng, 3), [0.4, 0.3, 0.45]
+    configs = [BASE.replace(seed=i) for i in range(3)]
+    grouped = fit_many(images, configs, sigma=sigmas)
+    bmm = fit_many(images, [c.replace(formulation="bmm") for c in configs], sigma=sigmas)
+    _same(bmm, grouped, atol=1e-8)
+
+
 def test_the_capture_path_on_the_cpu_gives_the_eager_results(rng):
     """capture="graph" runs the warm-up, capture and replay sequence; off CUDA its graph calls
     the step, so everything of that path but CUDA's graph itself is checked here."""

@@ -19,6 +19,8 @@ H_MODES = ("sum", "mean", "leaky", "none")
 DTYPES = ("float32", "float64", "bfloat16")
 STOPS = ("none", "wmv", "noise")
 CAPTURES = ("none", "graph")
+#: How the stacked layers compute (:data:`rdip.method.model.FORMULATIONS`), ``auto``: per device.
+FORMULATIONS = ("auto", "grouped", "bmm")
 #: The tile size of memory tiling: an image too large to fit whole in the memory, with a
 #: configuration that has no tiles of its own (``tile = 0``), is fitted as tiles of this size
 #: with the configuration's ``tile_overlap`` (:func:`rdip.method.planning.plan`). A 64×64
@@ -94,6 +96,9 @@ class FitConfig:
     computes at most ``sync_every - 1`` iterations too many; results do not depend on it.
     capture: ``none`` (eager) or ``graph``: on CUDA the step is captured once per stack size as a
     CUDA graph and replayed (:class:`rdip.method.slots.Replay`); results differ by rounding only.
+    formulation: how the stacked layers compute: ``grouped`` (grouped convolutions), ``bmm``
+    (patches times weights as one batched matrix product) or ``auto`` (the faster one measured
+    for the device, :func:`rdip.method.slots.formulation_for`); results differ by rounding only.
     stop: early stopping without a clean image (:func:`rdip.method.engine.fit_many`): ``none`` (run all
     ``iters``), ``wmv`` (ES-WMV, Wang et al. 2021: stop when the variance of the last
     ``stop_window`` outputs has not reached a new minimum for ``stop_patience`` iterations and
@@ -146,6 +151,7 @@ class FitConfig:
     margin: float = 0.0
     sync_every: int = field(default=0, metadata={"kind": "runtime"})
     capture: str = field(default="none", metadata={"kind": "runtime"})
+    formulation: str = field(default="auto", metadata={"kind": "runtime"})
     preset: str = field(default="custom", compare=False, metadata={"kind": "name"})
 
     def __post_init__(self):
@@ -178,6 +184,8 @@ class FitConfig:
             (0 <= self.margin < 1, f"margin must be in [0, 1), got {self.margin}"),
             (self.sync_every >= 0, f"sync_every must be >= 0 (0 = automatic), got {self.sync_every}"),
             (self.capture in CAPTURES, f"capture must be one of {CAPTURES}, got {self.capture!r}"),
+            (self.formulation in FORMULATIONS,
+             f"formulation must be one of {FORMULATIONS}, got {self.formulation!r}"),
             (1 <= self.ensemble <= MAX_ENSEMBLE, f"ensemble must be between 1 and {MAX_ENSEMBLE}, got {self.ensemble}"),
             (self.stop in STOPS, f"stop must be one of {STOPS}, got {self.stop!r}"),
             (2 <= self.stop_window <= MAX_ITERS, f"stop_window must be between 2 and {MAX_ITERS}, got {self.stop_window}"),

@@ -98,11 +98,11 @@ def timed(images, configs, device, **kwargs) -> dict:
             "computed": computed, "needed": needed, "steady_computed": computed - skip_its}
 
 
-def run_table2(iters: int, dev: torch.device, dtype: str, stop: str, log) -> dict:
+def run_table2(iters: int, dev: torch.device, dtype: str, stop: str, log, changes: dict) -> dict:
     """The Table II workload: the naive loop against the batched engine."""
     rng = np.random.default_rng(0)
     images, paddings = table2_workload(rng)
-    base = preset("paper", iters=iters, device=str(dev), dtype=dtype, stop=stop)
+    base = preset("paper", iters=iters, device=str(dev), dtype=dtype, stop=stop, **changes)
     configs = [base.replace(padding=p, seed=k) for k, p in enumerate(paddings)]
     sigma = 0.05 if stop == "noise" else None  # [0, 1] units: some networks stop, at their own time
     flop = {"none": flops_per_iteration(32, 32), "edge": flops_per_iteration(40, 40)}
@@ -128,14 +128,14 @@ def run_table2(iters: int, dev: torch.device, dtype: str, stop: str, log) -> dic
             "gflop_per_iteration_40": flops_per_iteration(40, 40) / 1e9}
 
 
-def run_photo(size: int, dev: torch.device, dtype: str, log, iters: int | None = None) -> dict:
+def run_photo(size: int, dev: torch.device, dtype: str, log, iters: int | None, changes: dict) -> dict:
     """The photograph workload: preset ``default`` (at most ``iters`` iterations: default the
     preset's), σ given, as it is and with ``ensemble=4``."""
     clean, noisy = photo(size)
     out = {"photo_size": size, "photo_sigma_255": 25, "photo_iters": iters or preset("default").iters}
     flop = flops_per_iteration(32, 32)
     for name, ensemble in (("default", 1), ("ensemble4", 4)):
-        cfg = preset("default", device=str(dev), dtype=dtype, ensemble=ensemble)
+        cfg = preset("default", device=str(dev), dtype=dtype, ensemble=ensemble, **changes)
         cfg = cfg.replace(iters=iters) if iters else cfg
         log(f"photo, {name}: {size}×{size}, σ = 25/255 given …")
         run = timed([noisy], [cfg], dev, sigma=PHOTO_SIGMA)
@@ -150,16 +150,19 @@ def run_photo(size: int, dev: torch.device, dtype: str, log, iters: int | None =
 
 
 def run_bench(quick: bool = False, device: str = "auto", iters: int | None = None,
-              dtype: str = "float32", workload: str = "table2", stop: str = "none", log=print) -> dict:
+              dtype: str = "float32", workload: str = "table2", stop: str = "none",
+              changes: dict | None = None, log=print) -> dict:
     """Time ``workload`` (``table2``, ``photo`` or ``all``); return the JSON-ready record
     (docs/performance.md). ``iters``: the Table II fits' iterations (default 30, 6 with
-    ``quick``); a cap on the photograph's (default the preset's 800)."""
+    ``quick``); a cap on the photograph's (default the preset's 800). ``changes``: fields of
+    :class:`rdip.FitConfig` set on every fit (e.g. ``capture``, ``formulation``, ``chunk``)."""
     dev = resolve_device(device)
-    record: dict = {}
+    changes = dict(changes or {})
+    record: dict = {"changes": changes}
     if workload in ("table2", "all"):
-        record.update(run_table2(max(2, iters or (6 if quick else 30)), dev, dtype, stop, log))
+        record.update(run_table2(max(2, iters or (6 if quick else 30)), dev, dtype, stop, log, changes))
     if workload in ("photo", "all"):
-        record.update(run_photo(48 if quick else 256, dev, dtype, log, iters))
+        record.update(run_photo(48 if quick else 256, dev, dtype, log, iters, changes))
     sgemm = sgemm_gflops(dev, 2048 if quick else 4096)
     record["sgemm_gflops_per_s"] = sgemm
     for key in [k for k in record if k.endswith("model_gflops_per_s")]:

@@ -36,6 +36,9 @@ DECODER_LAYERS: tuple[tuple[int, int, int], ...] = (
     (32, 16, 6),
     (16, 3, 6),
 )
+#: How a stacked layer computes (:class:`StackedConv`): one grouped convolution, or the networks'
+#: patches times their weights as one batched matrix product.
+FORMULATIONS = ("grouped", "bmm")
 #: The receptive shrinkage of U: a ``H×W`` input gives a ``(H-25)+1 × (W-25)+1`` hidden state.
 MIN_SIZE = sum(k - 1 for _, _, k in ENCODER_LAYERS) + 1  # 25
 
@@ -99,9 +102,29 @@ class StackedConv(nn.Module):
         self.n = len(keep)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.formulation == "bmm":
+            return self._bmm(x)
         if self.transposed:
             return F.conv_transpose2d(x, self.weight, self.bias, groups=self.n)
         return F.conv2d(x, self.weight, self.bias, groups=self.n)
+
+    #: ``grouped`` (one grouped convolution) or ``bmm`` (:meth:`_bmm`); set by :class:`RecurrentDIP`.
+    formulation = "grouped"
+
+    def _bmm(self, x: torch.Tensor) -> torch.Tensor:
+        """The same layer as one batched matrix product over the networks: the input's patches
+        (``unfold``; for a transposed convolution, of the input padded by ``k - 1``, with the
+        kernel flipped and its in/out axes swapped) times each network's weight matrix."""
+        n, k = self.n, self.kernel
+        if self.transposed:
+            x = F.pad(x, (k - 1,) * 4)
+            w = self.weight.view(n, self.cin, self.cout, k, k).transpose(1, 2).flip(3, 4)
+        else:
+            w = self.weight.view(n, self.cout, self.cin, k, k)
+        height, width = x.shape[2] - k + 1, x.shape[3] - k + 1
+        cols = F.unfold(x, k).view(n, self.cin * k * k, height * width)
+        out = torch.baddbmm(self.bias.view(n, self.cout, 1), w.reshape(n, self.cout, -1), cols)
+        return out.view(1, n * self.cout, height, width)
 
 
 class _Layers(nn.Module):
@@ -182,10 +205,12 @@ class RecurrentDIP(nn.Module):
         How the hidden state accumulates (docs/design-notes.md): ``sum`` is Eq. 1 as written
         (``h_t = U(z_t) + h_{t-1}``); ``mean`` keeps the running mean of U's outputs, ``leaky`` a
         leaky sum ``h_leak·h_{t-1} + U(z_t)``, ``none`` drops the recurrence (``h_t = U(z_t)``).
+    formulation:
+        How the stacked layers compute (:data:`FORMULATIONS`); the results differ by rounding only.
     """
 
     def __init__(self, channels: int, seeds: Sequence[int], *, epsilon: float = 0.1,
-                 h_mode: str = "sum", h_leak: float = 0.9):
+                 h_mode: str = "sum", h_leak: float = 0.9, formulation: str = "grouped"):
         super().__init__()
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
@@ -197,6 +222,10 @@ class RecurrentDIP(nn.Module):
         self.epsilon, self.h_mode, self.h_leak = epsilon, h_mode, h_leak
         self.encoder = Encoder(channels, generators)  # U_φ
         self.decoder = Decoder(channels, generators)  # V_θ
+        if formulation not in FORMULATIONS:
+            raise ValueError(f"unknown formulation {formulation!r}: use one of {', '.join(FORMULATIONS)}")
+        for layer in self.layers():
+            layer.formulation = formulation
 
     def initial_state(self, height: int, width: int, z_noise_std: float) -> State:
         """The state before the first time step for ``height×width`` images, on the model's

@@ -45,8 +45,8 @@ TYPICAL_STOP = {"unit": 215, "symmetric": 150}
 #: Bytes kept per activation element: the output, the copy autograd saves for tanh's backward,
 #: and its gradient during the backward pass, 4 bytes each in float32.
 ACTIVATION_BYTES = 3 * 4
-#: Bytes per parameter with Adam: the weight, its gradient and Adam's two moments.
-PARAMETER_BYTES = 4 * 4
+#: Bytes per parameter with Adam: the weight, its gradient, Adam's two moments and its denominator.
+PARAMETER_BYTES = 5 * 4
 
 
 def estimate(height: int, width: int, channels: int, config: FitConfig,

@@ -30,6 +30,12 @@ from .padding import crop
 from .stopping import rule_for
 
 
+def formulation_for(cfg: FitConfig, device: torch.device) -> str:
+    """``cfg.formulation``, or for ``auto`` the one measured faster on the device's kind:
+    grouped convolutions on the CPU (docs/performance.md) and, until measured there, on CUDA."""
+    return "grouped" if cfg.formulation == "auto" else cfg.formulation
+
+
 def torch_dtype(cfg: FitConfig) -> torch.dtype:
     """The dtype of the weights and state: float64 for ``dtype="float64"``, else float32
     (``bfloat16`` runs the network under autocast, its weights and optimiser stay float32)."""
@@ -51,8 +57,8 @@ class Slots:
         self.cfg, self.device, self.dtype, self.n = cfg, device, torch_dtype(cfg), len(seeds)
         self.height, self.width, self.channels = targets[0].shape
         n, dtype = self.n, self.dtype
-        self.model = RecurrentDIP(self.channels, seeds, epsilon=cfg.epsilon, h_mode=cfg.h_mode,
-                                  h_leak=cfg.h_leak).to(device, dtype)
+        self.model = RecurrentDIP(self.channels, seeds, epsilon=cfg.epsilon, h_mode=cfg.h_mode, h_leak=cfg.h_leak,
+                                  formulation=formulation_for(cfg, device)).to(device, dtype)
         state = self.model.initial_state(self.height, self.width, cfg.z_noise_std)
         self.state = State(state.z_noise, state.f, state.h, torch.zeros(n, dtype=torch.long, device=device))
         self.target = torch.cat([self._tensor(t) for t in targets])[None]
