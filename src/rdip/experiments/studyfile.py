@@ -244,7 +244,7 @@ def _top(raw: dict, lines: Lines, path: Path) -> dict:
         data = os.environ["RDIP_DATA"]  # the environment's copy of the data, not the file's
     out["data_dir"] = here / Path(data).expanduser() if data else here
     if "output" in out:
-        out["output"] = here / Path(out["output"]).expanduser()
+        out["output"] = Path(os.path.normpath(here / Path(out["output"]).expanduser()))
     if "seeds" in raw:
         seeds = raw["seeds"]
         if not (isinstance(seeds, list) and seeds and all(type(s) is int and s >= 0 for s in seeds)
