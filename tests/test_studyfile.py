@@ -56,12 +56,14 @@ def test_sweeps_expand_into_one_variant_per_combination(tmp_path):
     base = "a"
     sigma = "estimated"
     sweep = { ensemble = [1, 2], stop_ratio = [1.0, 1.3] }
+    reference = "grid[ensemble=1, stop_ratio=1]"
     """))
     names = [n for n in study.variants if n.startswith("grid")]
     assert names == ["grid[ensemble=1, stop_ratio=1]", "grid[ensemble=1, stop_ratio=1.3]",
                      "grid[ensemble=2, stop_ratio=1]", "grid[ensemble=2, stop_ratio=1.3]"]
     last = study.variants[names[-1]]
     assert (last.config.ensemble, last.config.stop_ratio, last.sigma_given) == (2, 1.3, False)
+    assert last.reference == names[0] and study.variants[names[0]].reference is None  # not itself
 
 
 def test_file_sets_crops_units_and_paths_relative_to_the_data_folder(tmp_path, rng, monkeypatch):

@@ -498,12 +498,12 @@ def _check_study(study: Study, raw: dict, lines: Lines) -> None:
     if reference is not None and (not isinstance(reference, str) or reference not in study.variants):
         raise lines.error(("reference",), f"{reference!r} is not one of the variants "
                                           f"({', '.join(study.variants)})")
-    for v in study.variants.values():
-        if v.reference is None:
-            v.reference = reference if reference != v.name else None
-        elif v.reference not in study.variants or v.reference == v.name:
+    for v in study.variants.values():  # a variant is not paired against itself
+        v.reference = reference if v.reference is None else v.reference
+        if v.reference not in study.variants and v.reference is not None:
             raise lines.error(("variants", v.name.split("[")[0], "reference"),
-                              f"{v.reference!r} is not another of the variants")
+                              f"{v.reference!r} is not one of the variants")
+        v.reference = None if v.reference == v.name else v.reference
     _check_names(study, lines)
     if study.seeding == "reproduce" and (bad := [s for s in study.sets.values() if not s.indices]):
         raise lines.error(("seeding",), f'"reproduce" seeds by CIFAR-10 index: set {bad[0].name!r} '
