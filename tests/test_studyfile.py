@@ -164,3 +164,9 @@ def test_lines_finds_headers_dotted_and_quoted_keys(tmp_path):
     assert lines.where(("a", "b c", "w", "v", "q")).endswith('line 5, a."b c".w.v.q')  # inside: its table's key
     assert lines.where(("a", "nope")).endswith("line 1, a.nope")
     assert dotted(("variants", "sym-o16")) == "variants.sym-o16"
+
+
+@pytest.mark.parametrize("name", ['"a/b"', '"a:b"', '"x[1]"', '" padded"'])
+def test_variant_names_that_cannot_be_folder_names_are_refused(tmp_path, name):
+    with pytest.raises(StudyError, match=r"line 17, variants.*a variant's name"):
+        read_study(write(tmp_path, GOOD.replace("[variants.tv]", f"[variants.{name}]")))

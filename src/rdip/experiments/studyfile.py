@@ -365,9 +365,9 @@ def _files(spec: str, where: tuple, lines: Lines, data_dir: Path) -> list[tuple[
 def _expand(name: str, table: dict, lines: Lines) -> list[tuple[str, dict]]:
     """A variant table as ``(name, table)`` pairs: itself, or one per combination of its sweep."""
     keys = ("variants", name)
-    if "[" in name or "]" in name or not name.strip() or name != name.strip() or "/" in name:
-        raise lines.error(keys, "a variant's name must be text without '/', '[' or ']' and "
-                                "without spaces at either end")
+    if re.search(r'[][/\\<>:"|?*\x00-\x1f]', name) or not name.strip() or name != name.strip():
+        raise lines.error(keys, "a variant's name (a folder name for its images) must be text without "
+                                "spaces at either end and without any of / \\ [ ] < > : \" | ? *")
     if "sweep" not in table:
         return [(name, table)]
     sweep = table["sweep"]
