@@ -112,6 +112,8 @@ BAD = [  # (what is changed in GOOD, the key named, words of the message)
     ('images = "cifar:0-1"', 'images = "nowhere/01.png"', 6, "sets.cifar.images", "no such file or folder"),
     ("sigma = [0.1]", "sigma = [0.1]\ncrop = 64", 8, "sets.cifar.crop", "smaller than the crop"),
     ("iters = 2", "iters = 2\nsweep = { sets = [[\"cifar\"]] }", 12, "variants.a.sweep.sets", "cannot be swept"),
+    ("iters = 2", 'iters = 2\npadding = "edge"\npad_width = 40', 13, "variants.a.pad_width", "exceeds its 32×32"),
+    ("sigma = [0.1]", "sigma = [0.1]\ncrop = 8", 8, "sets.cifar.crop", "must be at least 16"),
     ("iters = 2", "iters = 2\nsweep = { seed = [1, 2] }", 12, "variants.a.seed", "the seeds are the study's"),
     ("iters = 2", "sweep = { iters = [2, -1] }", 11, "variants.a.iters", "iters must be between"),
     ('title = "tiny"', 'seeding = "reproduce"\nseeds = [0, 0]', 3, "seeds", "distinct integers"),

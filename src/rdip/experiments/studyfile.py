@@ -69,7 +69,7 @@ from ..config import MIN_SIZE, PRESETS, FitConfig
 from ..images.files import SUFFIXES, read_image
 from ..images.noise import check_sigma
 from .baselines import METHODS
-from .compare import _clean, _known_options, check_options
+from .compare import CENTRE, _clean, _known_options, check_options
 
 #: The scores of a run: name → label in tables. ``ssim_best`` / ``best_iter``: the best full-image
 #: SSIM on the fit's trajectory (every ``eval_every`` iterations; an oracle that needs the clean
@@ -127,6 +127,8 @@ class Variant:
     clip_noise: bool = False
     sets: tuple[str, ...] = ()
     reference: str | None = None
+    table: str = ""  # the file's [variants.NAME] this variant comes from, and the keys its sweep
+    swept: tuple[str, ...] = ()  # varies (one table, several variants)
 
 
 @dataclass
@@ -300,6 +302,8 @@ def _image_set(name: str, table: dict, lines: Lines, data_dir: Path) -> ImageSet
     crop = None
     if "crop" in table:
         crop = _typed(table, "crop", int, keys, lines, "an integer (pixels)")
+        if crop < CENTRE:
+            raise lines.error(keys + ("crop",), f"must be at least {CENTRE} (the centre SSIM's square), got {crop}")
     sigmas, scale = _sigmas(table, keys, lines)
     spec, where = table["images"], keys + ("images",)
     if isinstance(spec, str) and spec.startswith("cifar:"):
@@ -405,6 +409,7 @@ def _variants(tables: dict, lines: Lines, sets: dict) -> dict[str, Variant]:
             spec = _merged(own, keys, specs, lines)
             specs[full] = spec
             out[full] = _variant(full, spec, keys, lines, sets)
+            out[full].table, out[full].swept = name, tuple(table.get("sweep", ()))
     return out
 
 
@@ -509,13 +514,26 @@ def _check_study(study: Study, raw: dict, lines: Lines) -> None:
         raise lines.error(("seeding",), f'"reproduce" seeds by CIFAR-10 index: set {bad[0].name!r} '
                                         'is not images = "cifar:INDICES"')
     for v in study.variants.values():
-        if v.config is None:
-            continue
-        for s in v.sets:
-            small = [n for n, x in study.sets[s].images if min(x.shape[:2]) < MIN_SIZE]
-            if small:
-                raise lines.error(("sets", s), f"image {small[0]} is smaller than the {MIN_SIZE}×{MIN_SIZE} "
-                                               f"pixels rdip fits (variant {v.name!r})")
+        if v.config is not None:
+            for s in v.sets:
+                _check_fits(v, study.sets[s], lines)
+
+
+def _check_fits(v: Variant, s: ImageSet, lines: Lines) -> None:
+    """rdip's variant ``v`` can fit every image of set ``s``: large enough, not over-padded."""
+    from ..method.inputs import check_padding
+
+    for n, x in s.images:
+        if min(x.shape[:2]) < MIN_SIZE:
+            raise lines.error(("sets", s.name), f"image {n} is smaller than the {MIN_SIZE}×{MIN_SIZE} "
+                                                f"pixels rdip fits (variant {v.name!r})")
+        h, w = x.shape[:2]
+        if v.config.tile and max(h, w) > v.config.tile:
+            h = w = v.config.tile  # padded tile by tile
+        try:
+            check_padding(h, w, v.config, f"image {n} of set {s.name}")
+        except ValueError as e:
+            raise lines.error(("variants", v.name.split("[")[0], "pad_width"), str(e)) from None
 
 
 def _check_names(study: Study, lines: Lines) -> None:

@@ -126,7 +126,7 @@ def markdown(study: Study, found: list[dict]) -> str:
     if study.description:
         lines += [study.description.strip(), ""]
     lines += [notes(study), "", "Variants:", ""]
-    lines += [f"- `{v.name}`: {describe(v, study)}" for v in study.variants.values()] + [""]
+    lines += [f"- `{name}`: {text}" for name, text in describe(study).items()] + [""]
     for table in found:
         lines += [f"## {_heading(table, study.seeds)}", "", markdown_table(
             [{"variant": v, **{SCORES[k]: _cell(cells.get(k), k) for k in study.scores}, "runs":
@@ -165,13 +165,23 @@ def notes(study: Study) -> str:
             "The noisy input row scores the noisy image clipped to [0, 1].")
 
 
-def describe(v, study: Study) -> str:
-    """A variant in words: what the file set, and the keys that change how it runs."""
-    spec = {k: x for k, x in v.spec.items() if k not in ("sets", "reference")}
-    what = ", ".join(f"{k} = {json.dumps(x)}" for k, x in spec.items())
-    extra = [f"sets {', '.join(v.sets)}"] if len(v.sets) < len(study.sets) else []
-    extra += [f"reference `{v.reference}`"] if v.reference else []
-    return what + (f" ({'; '.join(extra)})" if extra else "")
+def describe(study: Study) -> dict[str, str]:
+    """Each variant table of the file in words (a sweep once, with its values): what it sets,
+    the sets it runs on when not all, its reference."""
+    out = {}
+    for v in study.variants.values():
+        if v.table in out:
+            continue
+        members = [m for m in study.variants.values() if m.table == v.table]
+        spec = {k: x for k, x in v.spec.items() if k not in ("sets", "reference") + v.swept}
+        what = ", ".join(f"{k} = {json.dumps(x)}" for k, x in spec.items())
+        what += "".join(f", {k} ∈ {{{', '.join(dict.fromkeys(json.dumps(m.spec[k]) for m in members))}}}"
+                        for k in v.swept)
+        extra = [f"sets {', '.join(v.sets)}"] if len(v.sets) < len(study.sets) else []
+        refs = sorted({m.reference for m in members if m.reference})
+        extra += [f"reference `{refs[0]}`"] if len(refs) == 1 else []
+        out[v.table + (f"[{', '.join(v.swept)}]" if v.swept else "")] = what + (f" ({'; '.join(extra)})" if extra else "")
+    return out
 
 
 def csv_rows(found: list[dict]) -> list[dict]:
