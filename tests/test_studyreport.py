@@ -37,4 +37,5 @@ def test_cells_show_a_confidence_interval_for_quality_scores_only():
     assert _cell((22.931, 0.5, 15), "psnr") == "22.93 ± 0.50"
     assert _cell((93.4, 12.0, 15), "iters") == "93"
     assert _cell((5.784, 1.0, 15), "seconds") == "5.78"
+    assert _cell((1543.7, 1.0, 3), "seconds") == "1544" and _cell((0.00464, 0.1, 3), "seconds") == "0.00464"
     assert _cell(None, "psnr") == ""

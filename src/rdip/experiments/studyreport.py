@@ -110,13 +110,14 @@ def _cell(value: tuple | None, score: str) -> str:
 
 
 def _num(x: float, digits: int | None, sign: str = "") -> str:
-    if digits is None:
-        return f"{x:{sign}.3g}"
+    if digits is None:  # about 3 significant digits, never an exponent above 1
+        return f"{x:{sign}.0f}" if abs(x) >= 100 else f"{x:{sign}.3g}"
     return f"{x:{sign}.{digits}f}"
 
 
 def _heading(table: dict, seeds) -> str:
-    return (f"{table['set']}, {sigma_label(table['sigma'], table['scale'])} ({table['images']} images × "
+    n = table["images"]
+    return (f"{table['set']}, {sigma_label(table['sigma'], table['scale'])} ({n} image{'s' if n > 1 else ''} × "
             f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
 
 
