@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import range_width
+from ..images.files import atomic_write
 from ..images.metrics import scores as image_scores
 from ..images.noise import add_noise
 from ..progress import progress_bar
@@ -300,7 +301,7 @@ def run_study(study: Study, out: Path, *, workers: int = 1, progress: bool = Tru
         finally:
             store.rewrite(plan.runs)  # one line per run, in the study's order
         rows = write_outputs(study, plan, store, out)
-        shutil.copyfile(study.path, out / COPY)
+        atomic_write(out / COPY, lambda tmp: shutil.copyfile(study.path, tmp))
     log(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
     return rows
 
