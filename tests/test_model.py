@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from rdip.method.model import MIN_SIZE, RecurrentDIP, State, flops_per_iteration
+from rdip.method.model import ENCODER_LAYERS, MIN_SIZE, RecurrentDIP, State, flops_per_iteration
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -32,7 +32,7 @@ def test_table_one_layers():
     dec = [(layer.cin, layer.cout, layer.kernel) for layer in model.decoder.layers]
     assert enc == [(3, 16, 6), (16, 32, 6), (32, 64, 6), (64, 128, 6), (128, 256, 5)]
     assert dec == [(256, 128, 5), (128, 64, 6), (64, 32, 6), (32, 16, 6), (16, 3, 6)]
-    assert MIN_SIZE == 25
+    assert MIN_SIZE == 25 == sum(k - 1 for _, _, k in ENCODER_LAYERS) + 1  # config's copy agrees
 
 
 def test_seeded_weights_and_stacking():

@@ -44,3 +44,9 @@ def test_bad_mode_and_width():
         pad(np.zeros((4, 4)), 1, "mirror")
     with pytest.raises(ValueError, match="pad width must be >= 0"):
         pad(np.zeros((4, 4)), -1, "edge")
+
+
+def test_modes_are_the_configurations():
+    from rdip.config import PADDINGS
+
+    assert tuple(MODES) == PADDINGS and MODES["none"] is None and MODES["circular"] == "wrap"

@@ -551,6 +551,38 @@ def compare_command(methods, images, sigma, sigma_255, crop, data, download, see
                 force=force, sigma_scale=scale)
 
 
+# --- rdip study (a self-contained block: the other commands do not depend on it) ---
+
+@main.command("study", short_help="Run a study file: variants × image sets × σ × seeds, resumably.")
+@click.argument("study_file", metavar="FILE", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "--out", "output", type=click.Path(path_type=Path), default=None,
+              metavar="DIR", help="Folder for runs.jsonl, summary.csv, summary.md, report.html and a "
+                                  "copy of FILE. [default: FILE's output key, else ./FILE-stem]")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Processes, one torch thread each, that share the runs left to do; the results "
+                   "do not depend on it.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Check FILE and its images, say what would run, and write nothing.")
+@quiet_option
+def study_command(study_file, output, workers, check_only, quiet):
+    """Run the study FILE (TOML: named variants, image sets, noise levels, seeds; see README,
+    'Run your own study'): every variant on every image × σ × seed, saved as it finishes in
+    DIR/runs.jsonl, then summary.csv, summary.md (means, 95% CIs, paired differences against the
+    reference) and report.html.
+
+    Resumable: a rerun computes only the runs that are missing or whose variant changed.
+    """
+    from .experiments.study import run_study
+    from .experiments.studyfile import StudyError, read_study
+
+    try:
+        study = read_study(study_file)
+    except StudyError as e:
+        raise UserError(str(e)) from None
+    out = output or study.output or Path(study.path.stem)
+    run_study(study, out, workers=workers, progress=not quiet, log=_log(quiet), check_only=check_only)
+
+
 def run() -> None:
     """Console entry point: one-line errors with exit code 2 (tracebacks with ``--debug``);
     warnings (rdip's own) as one line each."""

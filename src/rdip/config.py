@@ -10,9 +10,6 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .method.model import MIN_SIZE
-from .method.padding import check_mode
-
 OPTIMIZERS = ("sgd", "adam")
 REDUCTIONS = ("sum", "mean")
 H_MODES = ("sum", "mean", "leaky", "none")
@@ -21,6 +18,13 @@ STOPS = ("none", "wmv", "noise")
 CAPTURES = ("none", "graph")
 #: How the stacked layers compute (:data:`rdip.method.model.FORMULATIONS`), ``auto``: per device.
 FORMULATIONS = ("auto", "grouped", "bmm")
+#: Padding modes of the target (``FitConfig.padding``); :data:`rdip.method.padding.MODES` says how
+#: each pads.
+PADDINGS = ("none", "zero", "edge", "reflect", "circular")
+#: The smallest image side the network takes: Table I's encoder shrinks a side by the sum of its
+#: kernels' sizes less one (:data:`rdip.method.model.ENCODER_LAYERS`; ``tests/test_model.py``
+#: checks the two agree), so a 25×25 image gives a 1×1 hidden state.
+MIN_SIZE = 25
 #: The tile size of memory tiling: an image too large to fit whole in the memory, with a
 #: configuration that has no tiles of its own (``tile = 0``), is fitted as tiles of this size
 #: with the configuration's ``tile_overlap`` (:func:`rdip.method.planning.plan`). A 64×64
@@ -171,6 +175,7 @@ class FitConfig:
             (self.z_noise_std >= 0, f"z_noise_std must be >= 0, got {self.z_noise_std}"),
             (self.h_mode in H_MODES, f"h_mode must be one of {H_MODES}, got {self.h_mode!r}"),
             (0 <= self.h_leak <= 1, f"h_leak must be in [0, 1], got {self.h_leak}"),
+            (self.padding in PADDINGS, f"unknown padding {self.padding!r}: use one of {', '.join(PADDINGS)}"),
             (self.pad_width >= 0, f"pad width must be >= 0, got {self.pad_width}"),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}"),
@@ -194,7 +199,6 @@ class FitConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        check_mode(self.padding)
         check_tiles(self.tile, self.tile_overlap)
 
     def replace(self, **changes) -> "FitConfig":

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import MIN_SIZE
+
 #: Table I, encoder U: (in, out, kernel) of the five stride-1 ``Conv2d`` layers (``in`` of the first
 #: layer is the image's channel count: 3 in the paper, 1 for grey images).
 ENCODER_LAYERS: tuple[tuple[int, int, int], ...] = (
@@ -39,8 +41,8 @@ DECODER_LAYERS: tuple[tuple[int, int, int], ...] = (
 #: How a stacked layer computes (:class:`StackedConv`): one grouped convolution, or the networks'
 #: patches times their weights as one batched matrix product.
 FORMULATIONS = ("grouped", "bmm")
-#: The receptive shrinkage of U: a ``H×W`` input gives a ``(H-25)+1 × (W-25)+1`` hidden state.
-MIN_SIZE = sum(k - 1 for _, _, k in ENCODER_LAYERS) + 1  # 25
+#: The receptive shrinkage of U: a ``H×W`` input gives a ``(H-25)+1 × (W-25)+1`` hidden state
+#: (:data:`rdip.config.MIN_SIZE`, the sum of the encoder's kernel sizes less one, plus one).
 
 
 def _with_channels(layers, channels: int, first: bool):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Padding modes: our name → ``numpy.pad`` mode.
-MODES = {"none": None, "zero": "constant", "edge": "edge", "reflect": "reflect", "circular": "wrap"}
+from ..config import PADDINGS
+
+#: Padding modes (:data:`rdip.config.PADDINGS`): our name → ``numpy.pad`` mode.
+MODES = dict(zip(PADDINGS, (None, "constant", "edge", "reflect", "wrap")))
 
 
 def check_mode(mode: str) -> str:

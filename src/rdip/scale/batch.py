@@ -22,14 +22,13 @@ images shared its batch.
 
 from __future__ import annotations
 
-import fcntl
 import glob
 import json
 import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -39,7 +38,8 @@ from ..jobs import Input, load_input, write_output
 from ..method.engine import fit_many, resolve_device
 from ..method.planning import SLOW_SECONDS, plan
 from ..progress import progress_bar
-from ..store import differences
+from ..store import NOFOLLOW, differences, folder_lock
+from ..store import append_line as _append
 from .ray import ray_runner
 
 #: Images per fit_many call (local) or Ray task at most: what a kill can lose, per chunk in flight.
@@ -48,8 +48,6 @@ MANIFEST = "manifest.jsonl"
 #: The lock file of a run, in the output folder (hidden and not an image: never taken as an input).
 LOCK = ".rdip-batch.lock"
 BACKENDS = ("local", "ray")
-#: Opens a path itself, never the file a symbolic link there points to (0 where the OS lacks it).
-NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def check_suffix(suffix: str) -> str:
@@ -157,41 +155,9 @@ def _other_settings(previous: dict[str, dict], kept: list[tuple[Path, Path]],
             f"{'them' if len(names) > 1 else 'it'} or use another folder")
 
 
-@contextmanager
-def _lock(out_dir: Path) -> Iterator[None]:
-    """Hold ``out_dir``'s :data:`LOCK` (an exclusive :func:`fcntl.flock`, with this process's pid
-    in the file) for the block; a ValueError at once when another run holds it."""
-    path = out_dir / LOCK
-    if path.is_symlink():
-        raise ValueError(f"{path} is a symbolic link; nothing was written (remove it)")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            raise ValueError(f"{out_dir} is in use by another rdip batch (pid {holder}); wait for it "
-                             "to finish or use another folder") from None
-        pid = f"{os.getpid()}\n".encode()
-        if os.pread(fd, 32, 0) != pid:  # (a rerun in the same process leaves the file alone)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, pid, 0)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _append(path: Path, row: dict) -> None:
-    """Append one JSON line and sync it to disk (after a line cut short, start a new line); never
-    through a symbolic link (an OSError)."""
-    with open(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | NOFOLLOW, 0o644), "a+b") as f:
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
-        f.write((json.dumps(row) + "\n").encode())
-        f.flush()
-        os.fsync(f.fileno())
+def _lock(out_dir: Path):
+    """Hold ``out_dir``'s :data:`LOCK` for the block (:func:`rdip.store.folder_lock`)."""
+    return folder_lock(out_dir / LOCK, f"{out_dir} is in use by another rdip batch")
 
 
 def _sync(path: Path) -> None:

@@ -1,0 +1,160 @@
+"""``rdip study`` (rdip.experiments.study): a tiny study end to end, resuming, the noise, the
+batches, ``--workers``, and bad input refused in one line with nothing written."""
+
+import csv
+import json
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import quiet, write_png
+from test_hostile import snapshot
+
+from rdip.experiments import study as study_module
+from rdip.experiments.compare import noise_seed
+from rdip.experiments.study import Plan, batches, run_study
+from rdip.experiments.studyfile import read_study
+from rdip.images.noise import add_noise
+
+TINY = """
+title = "tiny"
+reference = "nlmeans"
+
+[sets.cifar]
+images = "cifar:0-1"
+sigma = [0.1]
+
+[variants.rdip]
+preset = "default"
+iters = 2
+device = "cpu"
+
+[variants.tv]
+method = "tv"
+
+[variants.nlmeans]
+method = "nlmeans"
+"""
+
+
+def study_file(tmp_path, text: str = TINY):
+    path = tmp_path / "tiny.toml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def rows(out) -> dict:
+    return {r["name"]: r for r in map(json.loads, (out / "runs.jsonl").read_text().splitlines())}
+
+
+def test_a_tiny_study_end_to_end(cli, tmp_path):
+    code, out, err = cli("study", study_file(tmp_path), "-o", tmp_path / "out", "-q")
+    assert code == 0 and err == ""
+    folder = tmp_path / "out"
+    assert {p.name for p in folder.iterdir()} >= {"runs.jsonl", "summary.csv", "summary.md", "report.html",
+                                                  "study.toml", "images"}
+    assert (folder / "study.toml").read_text() == (tmp_path / "tiny.toml").read_text()
+    saved = rows(folder)
+    assert list(saved) == [f"{v}/cifar-000{i}-s0.1-r0" for v in ("rdip", "tv", "nlmeans") for i in (0, 1)]
+    first = saved["rdip/cifar-0000-s0.1-r0"]
+    assert first["config"]["iters"] == 2 and first["config"]["preset"] == "default"  # the full configuration
+    assert first["config"]["seed"] == 0 and first["noise_seed"] == noise_seed("cifar-0000", 0.1, 0)
+    assert first["scores"]["iters"] == 2 and saved["tv/cifar-0001-s0.1-r0"]["method"] == "tv"
+    assert np.load(folder / "images" / "tv" / "cifar-0001-s0.1-r0.npy").shape == (32, 32, 3)
+    # the paired difference of summary.csv, by hand from runs.jsonl
+    diffs = [saved[f"tv/cifar-000{i}-s0.1-r0"]["scores"]["ssim_full"]
+             - saved[f"nlmeans/cifar-000{i}-s0.1-r0"]["scores"]["ssim_full"] for i in (0, 1)]
+    summary = {(r["variant"], r["score"]): r for r in csv.DictReader((folder / "summary.csv").open())}
+    tv = summary[("tv", "ssim_full")]
+    assert float(tv["diff"]) == pytest.approx(np.mean(diffs)) and tv["reference"] == "nlmeans"
+    assert int(tv["wins"]) + int(tv["losses"]) == 2
+    assert float(tv["mean"]) == pytest.approx(np.mean([saved[f"tv/cifar-000{i}-s0.1-r0"]["scores"]["ssim_full"]
+                                                       for i in (0, 1)]))
+    text = (folder / "summary.md").read_text()
+    assert "## cifar, σ=0.1 (2 images × 1 seed)" in text and "| noisy input |" in text
+    assert "| tv | nlmeans | " in text and "tiny" in (folder / "report.html").read_text()
+
+
+def test_a_rerun_computes_nothing_and_a_changed_variant_only_its_runs(tmp_path, monkeypatch):
+    path, out = study_file(tmp_path), tmp_path / "out"
+    fitted = []
+    real = study_module.fit_batch
+    monkeypatch.setattr(study_module, "fit_batch", lambda b, **k: fitted.extend(b.names) or real(b, **k))
+    run_study(read_study(path), out, progress=False, log=quiet)
+    assert len(fitted) == 6
+    before = rows(out)
+    fitted.clear()
+    lines = []
+    run_study(read_study(path), out, progress=False, log=lines.append)
+    assert fitted == [] and "6 already done" in lines[0] and "0 to run" in lines[0]
+    path.write_text(path.read_text().replace("iters = 2", "iters = 3"))
+    run_study(read_study(path), out, progress=False, log=quiet)
+    assert fitted == ["rdip/cifar-0000-s0.1-r0", "rdip/cifar-0001-s0.1-r0"]
+    after = rows(out)
+    assert list(after) == list(before)  # one line per run, in the study's order
+    assert after["rdip/cifar-0000-s0.1-r0"]["config"]["iters"] == 3
+    assert all(after[n] == before[n] for n in before if not n.startswith("rdip/"))  # untouched
+
+
+def test_workers_2_give_the_results_of_workers_1(tmp_path):
+    path = study_file(tmp_path, TINY.replace('[variants.nlmeans]\nmethod = "nlmeans"', "").replace(
+        'reference = "nlmeans"', ""))
+    for workers in (1, 2):
+        run_study(read_study(path), tmp_path / f"w{workers}", workers=workers, progress=False, log=quiet)
+    one, two = rows(tmp_path / "w1"), rows(tmp_path / "w2")
+    assert list(one) == list(two) and len(one) == 4
+    for name in one:
+        drop = lambda r: {**r, "scores": {k: v for k, v in r["scores"].items() if k != "seconds"}}  # noqa: E731
+        assert drop(one[name]) == drop(two[name])
+        assert np.array_equal(np.load(tmp_path / "w1" / "images" / f"{name}.npy"),
+                              np.load(tmp_path / "w2" / "images" / f"{name}.npy"))
+
+
+def test_every_variant_gets_the_noise_of_its_seeding(tmp_path):
+    study = read_study(study_file(tmp_path))
+    plan = Plan(study)
+    clean = dict(study.sets["cifar"].images)["cifar-0001"]
+    runs = [plan.runs[f"{v}/cifar-0001-s0.1-r0"] for v in ("rdip", "tv")]
+    expected = add_noise(clean, 0.1, seed=noise_seed("cifar-0001", 0.1, 0))  # as rdip compare
+    assert all(np.array_equal(plan.noisy(r), expected) for r in runs)
+    study.seeding, study.seeds = "reproduce", (2,)
+    run = Plan(study).runs["rdip/cifar-0001-s0.1-r2"]
+    assert (run.noise, run.net) == (20001, 20001)  # as rdip reproduce: image + 10000 × seed
+    study.seeding = "denoise"
+    assert (Plan(study).runs["rdip/cifar-0001-s0.1-r2"].noise, Plan(study).runs["tv/cifar-0001-s0.1-r2"].net) == (2, 2)
+
+
+def test_batches_stack_an_rdip_variant_by_shape_and_chunk(tmp_path, rng):
+    for name, shape in (("a", (30, 30)), ("b", (30, 30)), ("c", (32, 32)), ("d", (30, 30))):
+        write_png(tmp_path / f"{name}.png", rng.integers(0, 256, shape).astype(np.uint8))
+    study = read_study(study_file(tmp_path, TINY.replace('"cifar:0-1"', '"."').replace(
+        "iters = 2", "iters = 2\nchunk = 2")))
+    plan = Plan(study)
+    got = [b.names for b in batches(plan, list(plan.runs))]
+    assert got[:3] == [["rdip/a-s0.1-r0", "rdip/b-s0.1-r0"], ["rdip/d-s0.1-r0"], ["rdip/c-s0.1-r0"]]
+    assert got[3:] == [[f"{m}/{n}-s0.1-r0"] for m in ("tv", "nlmeans") for n in "abcd"]  # one call each
+
+
+@pytest.mark.parametrize("change, words", [
+    (("iters = 2", "iters = -2"), "tiny.toml, line 11, variants.rdip.iters: iters must be between"),
+    (('"cifar:0-1"', '["../../absent/01.png"]'), "absent/01.png: no such file or folder"),
+    (('method = "tv"', 'method = "tv"\nweight = "x"'), "line 16, variants.tv.weight: tv.weight needs a float"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(cli, tmp_path, change, words):
+    path = study_file(tmp_path, TINY.replace(*change))
+    before = snapshot(tmp_path)
+    code, out, err = cli("study", path, "-o", tmp_path / "out")
+    assert code == 2 and out == ""
+    assert err.startswith("rdip: error: ") and err.count("\n") == 1 and words in err, err
+    assert snapshot(tmp_path) == before
+
+
+def test_a_folder_that_is_not_a_study_is_refused_and_check_writes_nothing(cli, tmp_path):
+    path = study_file(tmp_path)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    code, _, err = cli("study", path, "-o", tmp_path / "notes")
+    assert code == 2 and "holds files but no runs.jsonl" in err
+    code, out, _ = cli("study", path, "-o", tmp_path / "new", "--check")
+    assert code == 0 and "6 to run" in out and snapshot(tmp_path) == before

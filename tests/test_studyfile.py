@@ -1,0 +1,174 @@
+"""The study file (rdip.experiments.studyfile): what it accepts, and every refusal naming the
+file, the line and the key."""
+
+import re
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import write_png
+
+from rdip.experiments.studyfile import Lines, StudyError, dotted, read_study
+
+GOOD = """
+title = "tiny"
+reference = "a"
+
+[sets.cifar]
+images = "cifar:0-1"
+sigma = [0.1]
+
+[variants.a]
+preset = "default"
+iters = 2
+
+[variants."b c"]
+base = "a"
+lr = 1e-4
+
+[variants.tv]
+method = "tv"
+weight = 0.1
+"""
+
+
+def write(tmp_path, text: str, name: str = "s.toml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_a_good_file(tmp_path):
+    study = read_study(write(tmp_path, GOOD))
+    assert study.title == "tiny" and study.seeds == (0,) and study.seeding == "compare"
+    assert list(study.variants) == ["a", "b c", "tv"]
+    a, b, tv = study.variants.values()
+    assert a.config.iters == 2 and a.config.preset == "default" and a.reference is None
+    assert b.config.iters == 2 and b.config.lr == 1e-4 and b.reference == "a"  # base, then its changes
+    assert tv.method == "tv" and tv.options == {"weight": 0.1} and tv.config is None
+    assert [n for n, _ in study.sets["cifar"].images] == ["cifar-0000", "cifar-0001"]
+    assert study.sets["cifar"].indices == {"cifar-0000": 0, "cifar-0001": 1}
+
+
+def test_sweeps_expand_into_one_variant_per_combination(tmp_path):
+    study = read_study(write(tmp_path, GOOD + """
+    [variants.grid]
+    base = "a"
+    sigma = "estimated"
+    sweep = { ensemble = [1, 2], stop_ratio = [1.0, 1.3] }
+    reference = "grid[ensemble=1, stop_ratio=1]"
+    """))
+    names = [n for n in study.variants if n.startswith("grid")]
+    assert names == ["grid[ensemble=1, stop_ratio=1]", "grid[ensemble=1, stop_ratio=1.3]",
+                     "grid[ensemble=2, stop_ratio=1]", "grid[ensemble=2, stop_ratio=1.3]"]
+    last = study.variants[names[-1]]
+    assert (last.config.ensemble, last.config.stop_ratio, last.sigma_given) == (2, 1.3, False)
+    assert last.reference == names[0] and study.variants[names[0]].reference is None  # not itself
+
+
+def test_file_sets_crops_units_and_paths_relative_to_the_data_folder(tmp_path, rng, monkeypatch):
+    monkeypatch.delenv("RDIP_DATA", raising=False)
+    (tmp_path / "pics").mkdir()
+    for name in ("x", "y"):
+        write_png(tmp_path / "pics" / f"{name}.png", rng.integers(0, 256, (40, 48)).astype(np.uint8))
+    (tmp_path / "studies").mkdir()
+    text = GOOD.replace('[sets.cifar]\nimages = "cifar:0-1"\nsigma = [0.1]', """data = ".."
+output = "../out"
+[sets.folder]
+images = "pics"
+crop = 32
+sigma_255 = [15, 25]
+
+[sets.files]
+images = ["pics/y.png"]
+sigma = 0.05""")
+    study = read_study(write(tmp_path / "studies", text))
+    folder, files = study.sets["folder"], study.sets["files"]
+    assert [n for n, _ in folder.images] == ["x", "y"] and folder.images[0][1].shape == (32, 32)
+    assert folder.sigmas == (15 / 255, 25 / 255) and folder.scale == 255
+    assert files.images[0][1].shape == (40, 48) and files.sigmas == (0.05,)
+    assert study.output == tmp_path / "out"
+    monkeypatch.setenv("RDIP_DATA", str(tmp_path / "elsewhere"))  # replaces the file's data key
+    with pytest.raises(StudyError, match=re.escape(str(tmp_path / "elsewhere" / "pics")) + ": no such"):
+        read_study(tmp_path / "studies" / "s.toml")
+
+
+BAD = [  # (what is changed in GOOD, the key named, words of the message)
+    ('title = "tiny"', 'titel = "tiny"', 2, "titel", "unknown key"),
+    ("iters = 2", "iterz = 2", 11, "variants.a.iterz", "not a FitConfig field"),
+    ("iters = 2", "iters = 0", 11, "variants.a.iters", "iters must be between 1 and"),
+    ("iters = 2", 'iters = "two"', 11, "variants.a.iters", "iters must be an integer"),
+    ("lr = 1e-4", "lr = -1.0", 15, 'variants."b c".lr', "lr must be > 0"),
+    ("lr = 1e-4", "seed = 3", 15, 'variants."b c".seed', "the seeds are the study's"),
+    ('preset = "default"', 'preset = "fast"', 10, "variants.a.preset", "unknown preset 'fast'"),
+    ('method = "tv"', 'method = "rdip-default"', 18, "variants.tv.method", 'use preset = "default"'),
+    ("weight = 0.1", "wieght = 0.1", 19, "variants.tv.wieght", "tv has no option 'wieght'"),
+    ("weight = 0.1", 'weight = "much"', 19, "variants.tv.weight", "tv.weight needs a float"),
+    ('base = "a"', 'base = "z"', 14, 'variants."b c".base', "'z' is not a variant defined above"),
+    ('reference = "a"', 'reference = "q"', 3, "reference", "'q' is not one of the variants"),
+    ("sigma = [0.1]", "sigma = [25]", 7, "sets.cifar.sigma", "in (0, 1) ([0, 1] units)"),
+    ("sigma = [0.1]", "sigma_255 = [300]", 7, "sets.cifar.sigma_255", "in (0, 255) (0-255 units)"),
+    ('images = "cifar:0-1"', 'images = "cifar:0-x"', 6, "sets.cifar.images", "bad index spec"),
+    ('images = "cifar:0-1"', 'images = "nowhere/01.png"', 6, "sets.cifar.images", "no such file or folder"),
+    ("sigma = [0.1]", "sigma = [0.1]\ncrop = 64", 8, "sets.cifar.crop", "smaller than the crop"),
+    ("iters = 2", "iters = 2\nsweep = { sets = [[\"cifar\"]] }", 12, "variants.a.sweep.sets", "cannot be swept"),
+    ("iters = 2", 'iters = 2\npadding = "edge"\npad_width = 40', 13, "variants.a.pad_width", "exceeds its 32×32"),
+    ("sigma = [0.1]", "sigma = [0.1]\ncrop = 8", 8, "sets.cifar.crop", "must be at least 16"),
+    ("iters = 2", "iters = 2\nsweep = { seed = [1, 2] }", 12, "variants.a.seed", "the seeds are the study's"),
+    ("iters = 2", "sweep = { iters = [2, -1] }", 11, "variants.a.iters", "iters must be between"),
+    ('title = "tiny"', 'seeding = "reproduce"\nseeds = [0, 0]', 3, "seeds", "distinct integers"),
+    ('title = "tiny"', 'scores = ["ssim"]', 2, "scores", "a list of scores from"),
+    ('weight = 0.1', 'sets = ["photos"]', 19, "variants.tv.sets", "a list of the study's sets"),
+    ('weight = 0.1', 'sigma = "known"', 19, "variants.tv.sigma", 'must be "given" or "estimated"'),
+]
+
+
+@pytest.mark.parametrize("old, new, line, key, words", BAD, ids=[b[3] + ":" + b[1] for b in BAD])
+def test_bad_keys_and_values_are_refused_at_their_line(tmp_path, old, new, line, key, words):
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(StudyError) as e:
+        read_study(path)
+    message = str(e.value)
+    assert message.startswith(f"{path}, line {line}, {key}: "), message
+    assert words in message and "\n" not in message
+
+
+def test_whole_file_errors(tmp_path, rng):
+    with pytest.raises(StudyError, match=r"line 2.*not a valid TOML"):
+        read_study(write(tmp_path, '\ntitle = "x\n'))
+    with pytest.raises(StudyError, match=r"s.toml, variants: give at least one \[variants.NAME\]"):
+        read_study(write(tmp_path, GOOD.split("[variants.a]")[0]))
+    with pytest.raises(FileNotFoundError, match="no such study file"):
+        read_study(tmp_path / "absent.toml")
+    write_png(tmp_path / "x.png", rng.integers(0, 256, (32, 32)).astype(np.uint8))
+    with pytest.raises(StudyError, match=r'line 3, seeding: "reproduce" seeds by CIFAR-10 index'):
+        read_study(write(tmp_path, GOOD.replace("reference", 'seeding = "reproduce"\nreference').replace(
+            'images = "cifar:0-1"', 'images = ["x.png"]')))
+
+
+def test_a_missing_image_names_the_path_and_where_it_was_looked_for(tmp_path, monkeypatch):
+    monkeypatch.delenv("RDIP_DATA", raising=False)
+    path = write(tmp_path, GOOD.replace('title = "tiny"', 'data = "../../shared/data"').replace(
+        'images = "cifar:0-1"', 'images = ["set12/01.png"]'))
+    with pytest.raises(StudyError) as e:
+        read_study(path)
+    missing = tmp_path / "../../shared/data" / "set12/01.png"
+    assert f"line 6, sets.cifar.images: {missing}: no such file or folder" in str(e.value)
+    assert "set RDIP_DATA" in str(e.value)
+
+
+def test_lines_finds_headers_dotted_and_quoted_keys(tmp_path):
+    text = '[a]\nx = 1\n[a."b c"]\n"y.z" = 2\nw.v = { q = 1 }\n'
+    lines = Lines(tmp_path / "f.toml", text)
+    assert lines.where(("a", "x")).endswith("line 2, a.x")
+    assert lines.where(("a", "b c", "y.z")).endswith('line 4, a."b c"."y.z"')
+    assert lines.where(("a", "b c", "w", "v", "q")).endswith('line 5, a."b c".w.v.q')  # inside: its table's key
+    assert lines.where(("a", "nope")).endswith("line 1, a.nope")
+    assert dotted(("variants", "sym-o16")) == "variants.sym-o16"
+
+
+@pytest.mark.parametrize("name", ['"a/b"', '"a:b"', '"x[1]"', '" padded"'])
+def test_variant_names_that_cannot_be_folder_names_are_refused(tmp_path, name):
+    with pytest.raises(StudyError, match=r"line 17, variants.*a variant's name"):
+        read_study(write(tmp_path, GOOD.replace("[variants.tv]", f"[variants.{name}]")))
