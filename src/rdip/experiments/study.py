@@ -89,7 +89,7 @@ class Plan:
                 for n, _ in s.images:
                     for sigma in s.sigmas:
                         for seed in study.seeds:
-                            noise, net = seeds_for(study.seeding, n, s.indices.get(n), sigma, seed)
+                            noise, net = seeds_for(study.seeding, s.stems.get(n, n), s.indices.get(n), sigma, seed)
                             run = Run(v.name, s.name, n, s.crop, sigma, seed, noise, net)
                             self.runs.setdefault(run.name, run)
         self._digests: dict[tuple, str] = {}
@@ -99,7 +99,7 @@ class Plan:
         """The run of no variant at ``image`` of set ``set_name``, ``sigma`` and ``seed``: its
         noisy image is every variant's (the noisy input of the summary and the report)."""
         s = self.study.sets[set_name]
-        noise, net = seeds_for(self.study.seeding, image, s.indices.get(image), sigma, seed)
+        noise, net = seeds_for(self.study.seeding, s.stems.get(image, image), s.indices.get(image), sigma, seed)
         return Run("", set_name, image, s.crop, sigma, seed, noise, net)
 
     def clean_of(self, run: Run) -> np.ndarray:

@@ -16,6 +16,8 @@ A complete example (every key but ``title``, ``sets`` and ``variants`` is option
     images = ["photos/a.png", "photos/b.tif"]   # files, or a folder: "photos"
     crop = 64                       # the centre 64×64 of each image, cut before adding noise
     sigma_255 = [15, 25, 50]        # ... or in 0-255 units
+    prefix = "p-"                   # names p-a, p-b (files of one name in two sets); the noise
+                                    # stays seeded by the file stem, as rdip compare seeds it
 
     [variants.default]
     preset = "default"              # a preset and FitConfig fields ...
@@ -88,7 +90,7 @@ QUALITY = ("ssim_full", "ssim_centre", "psnr", "ssim_best")
 SEEDINGS = ("compare", "reproduce", "denoise")
 TOP_KEYS = ("title", "description", "data", "output", "seeds", "seeding", "reference", "scores",
             "keep_images", "keep_history", "report_images", "sets", "variants")
-SET_KEYS = ("images", "cifar_data", "crop", "sigma", "sigma_255")
+SET_KEYS = ("images", "cifar_data", "crop", "sigma", "sigma_255", "prefix")
 #: Keys every variant may have besides its configuration or its method's options.
 COMMON_KEYS = ("sigma", "clip_noise", "sets", "reference", "sweep")
 _NOT_SWEPT = ("sweep", "base", "preset", "method", "sets", "reference")
@@ -103,7 +105,8 @@ class StudyError(ValueError):
 @dataclass
 class ImageSet:
     """Clean images (``(name, image)``, cropped), the noise levels ([0, 1] units) and the units
-    they were given in (1 or 255); ``indices``: CIFAR-10 index by name (``cifar:`` sets)."""
+    they were given in (1 or 255); ``indices``: CIFAR-10 index by name (``cifar:`` sets);
+    ``stems``: by name, the name the noise is seeded by where it differs (a set's ``prefix``)."""
 
     name: str
     images: list[tuple[str, np.ndarray]]
@@ -111,6 +114,7 @@ class ImageSet:
     scale: float = 1.0
     crop: int | None = None
     indices: dict[str, int] = field(default_factory=dict)
+    stems: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -322,7 +326,11 @@ def _image_set(name: str, table: dict, lines: Lines, data_dir: Path) -> ImageSet
         images = [(n, _clean(n, x, crop)) for n, x in images]
     except ValueError as e:
         raise lines.error(keys + ("crop",) if crop else where, str(e)) from None
-    return ImageSet(name, images, sigmas, scale, crop, indices)
+    prefix = _typed(table, "prefix", str, keys, lines, "a string") if "prefix" in table else ""
+    stems = {prefix + n: n for n, _ in images} if prefix else {}
+    images = [(prefix + n, x) for n, x in images]
+    indices = {prefix + n: i for n, i in indices.items()}
+    return ImageSet(name, images, sigmas, scale, crop, indices, stems)
 
 
 def _cifar(spec: str, table: dict, keys: tuple, lines: Lines, data_dir: Path):
