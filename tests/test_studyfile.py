@@ -172,3 +172,24 @@ def test_lines_finds_headers_dotted_and_quoted_keys(tmp_path):
 def test_variant_names_that_cannot_be_folder_names_are_refused(tmp_path, name):
     with pytest.raises(StudyError, match=r"line 17, variants.*a variant's name"):
         read_study(write(tmp_path, GOOD.replace("[variants.tv]", f"[variants.{name}]")))
+
+
+def test_a_prefix_tells_apart_files_of_one_name_and_keeps_their_noise(tmp_path, rng, monkeypatch):
+    """Two sets with a file ``a`` each: refused, unless one prefixes its names; its noise stays
+    seeded by the file stem (as rdip compare seeds a folder of these files)."""
+    from rdip.experiments.compare import noise_seed
+    from rdip.experiments.study import Plan
+
+    monkeypatch.delenv("RDIP_DATA", raising=False)
+    for folder in ("p", "q"):
+        (tmp_path / folder).mkdir()
+        write_png(tmp_path / folder / "a.png", rng.integers(0, 256, (30, 30)).astype(np.uint8))
+    sets = '[sets.p]\nimages = "p"\nsigma = [0.1]\n\n[sets.q]\nimages = "q"\nsigma = [0.1]\n'
+    text = GOOD.replace('[sets.cifar]\nimages = "cifar:0-1"\nsigma = [0.1]\n', sets)
+    with pytest.raises(StudyError, match="'a' .* is another image than 'a' of set 'p'"):
+        read_study(write(tmp_path, text))
+    study = read_study(write(tmp_path, text.replace('images = "q"', 'images = "q"\nprefix = "q-"')))
+    assert [n for n, _ in study.sets["q"].images] == ["q-a"]
+    runs = [r for r in Plan(study).runs.values() if r.variant == "a"]
+    assert {r.image for r in runs} == {"a", "q-a"}
+    assert {r.noise for r in runs} == {noise_seed("a", 0.1, 0)}  # the same seed, other images
