@@ -442,9 +442,12 @@ def reproduce_command(preset_name, indices, data, download, paddings, seeds, ite
               help="table2: run all iterations, or stop each network by the noise rule (σ given).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="A configuration field for every fit, e.g. --set capture=graph (repeatable).")
+@click.option("--tf32/--no-tf32", default=None,
+              help="On CUDA: TF32 in convolutions and matrix products, or in neither (full fp32). "
+                   "[default: PyTorch's: in cuDNN's convolutions only]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object and nothing else.")
 @quiet_option
-def bench_command(workload, quick, device, iters, dtype, stop, sets, as_json, quiet):
+def bench_command(workload, quick, device, iters, dtype, stop, sets, tf32, as_json, quiet):
     """Time the engine on the Table II workload (the naive one-image loop against the batched
     engine) and on a photograph (fit-iterations per second, FLOP rate against SGEMM, work computed
     / needed, seconds)."""
@@ -453,7 +456,7 @@ def bench_command(workload, quick, device, iters, dtype, stop, sets, as_json, qu
     from .experiments.bench import run_bench
 
     record = run_bench(quick=quick, device=device, iters=iters, dtype=dtype, workload=workload,
-                       stop=stop, changes=_parse_sets(sets), log=_log(quiet or as_json))
+                       stop=stop, changes=_parse_sets(sets), tf32=tf32, log=_log(quiet or as_json))
     if as_json:
         click.echo(json.dumps(record))
     elif not quiet:

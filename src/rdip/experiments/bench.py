@@ -98,11 +98,11 @@ def timed(images, configs, device, **kwargs) -> dict:
             "computed": computed, "needed": needed, "steady_computed": computed - skip_its}
 
 
-def run_table2(iters: int, dev: torch.device, dtype: str, stop: str, log, changes: dict) -> dict:
+def run_table2(iters: int, dev: torch.device, stop: str, log, changes: dict) -> dict:
     """The Table II workload: the naive loop against the batched engine."""
     rng = np.random.default_rng(0)
     images, paddings = table2_workload(rng)
-    base = preset("paper", iters=iters, device=str(dev), dtype=dtype, stop=stop, **changes)
+    base = preset("paper", iters=iters, device=str(dev), stop=stop, **changes)
     configs = [base.replace(padding=p, seed=k) for k, p in enumerate(paddings)]
     sigma = 0.05 if stop == "noise" else None  # [0, 1] units: some networks stop, at their own time
     flop = {"none": flops_per_iteration(32, 32), "edge": flops_per_iteration(40, 40)}
@@ -128,14 +128,14 @@ def run_table2(iters: int, dev: torch.device, dtype: str, stop: str, log, change
             "gflop_per_iteration_40": flops_per_iteration(40, 40) / 1e9}
 
 
-def run_photo(size: int, dev: torch.device, dtype: str, log, iters: int | None, changes: dict) -> dict:
+def run_photo(size: int, dev: torch.device, log, iters: int | None, changes: dict) -> dict:
     """The photograph workload: preset ``default`` (at most ``iters`` iterations: default the
     preset's), σ given, as it is and with ``ensemble=4``."""
     clean, noisy = photo(size)
     out = {"photo_size": size, "photo_sigma_255": 25, "photo_iters": iters or preset("default").iters}
     flop = flops_per_iteration(32, 32)
     for name, ensemble in (("default", 1), ("ensemble4", 4)):
-        cfg = preset("default", device=str(dev), dtype=dtype, ensemble=ensemble, **changes)
+        cfg = preset("default", device=str(dev), ensemble=ensemble, **changes)
         cfg = cfg.replace(iters=iters) if iters else cfg
         log(f"photo, {name}: {size}×{size}, σ = 25/255 given …")
         run = timed([noisy], [cfg], dev, sigma=PHOTO_SIGMA)
@@ -151,18 +151,22 @@ def run_photo(size: int, dev: torch.device, dtype: str, log, iters: int | None, 
 
 def run_bench(quick: bool = False, device: str = "auto", iters: int | None = None,
               dtype: str = "float32", workload: str = "table2", stop: str = "none",
-              changes: dict | None = None, log=print) -> dict:
+              changes: dict | None = None, tf32: bool | None = None, log=print) -> dict:
     """Time ``workload`` (``table2``, ``photo`` or ``all``); return the JSON-ready record
     (docs/performance.md). ``iters``: the Table II fits' iterations (default 30, 6 with
     ``quick``); a cap on the photograph's (default the preset's 800). ``changes``: fields of
-    :class:`rdip.FitConfig` set on every fit (e.g. ``capture``, ``formulation``, ``chunk``)."""
+    :class:`rdip.FitConfig` set on every fit (e.g. ``capture``, ``formulation``, ``chunk``).
+    ``tf32``: on CUDA, True lets convolutions and matrix products use TF32, False neither; None
+    leaves PyTorch's defaults (TF32 in cuDNN's convolutions, not in matrix products)."""
     dev = resolve_device(device)
-    changes = dict(changes or {})
-    record: dict = {"changes": changes}
+    changes = {"dtype": dtype, **(changes or {})}
+    if dev.type == "cuda" and tf32 is not None:
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
+    record: dict = {"changes": changes, "tf32": "default" if tf32 is None else tf32}
     if workload in ("table2", "all"):
-        record.update(run_table2(max(2, iters or (6 if quick else 30)), dev, dtype, stop, log, changes))
+        record.update(run_table2(max(2, iters or (6 if quick else 30)), dev, stop, log, changes))
     if workload in ("photo", "all"):
-        record.update(run_photo(48 if quick else 256, dev, dtype, log, iters, changes))
+        record.update(run_photo(48 if quick else 256, dev, log, iters, changes))
     sgemm = sgemm_gflops(dev, 2048 if quick else 4096)
     record["sgemm_gflops_per_s"] = sgemm
     for key in [k for k in record if k.endswith("model_gflops_per_s")]:
@@ -170,7 +174,7 @@ def run_bench(quick: bool = False, device: str = "auto", iters: int | None = Non
     record.update({
         "workload": workload, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "device": str(dev) if dev.type != "cuda" else f"cuda ({torch.cuda.get_device_name(dev)})",
-        "dtype": dtype, "threads": torch.get_num_threads(), "torch": torch.__version__,
+        "dtype": changes["dtype"], "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": platform.processor() or platform.machine()})
     if dev.type == "cuda":
         record["peak_gpu_memory_mb"] = torch.cuda.max_memory_allocated(dev) / 2**20
