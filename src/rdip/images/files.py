@@ -1,8 +1,9 @@
 """Image files in and out: PNG, JPEG, TIFF (8- and 16-bit), NPY; grey or RGB.
 
-Reading gives a float64 array in [0, 1] (``(H, W)`` grey or ``(H, W, 3)`` colour) and an
-:class:`ImageInfo` recording the file's sample type, so the result can be written back in the
-input's bit depth. imagecodecs (libpng) reads and writes PNG, 8- or 16-bit, grey or colour; Pillow
+Reading gives a float64 array in [0, 1] (``(H, W)`` grey or ``(H, W, 3)`` colour), upright (an
+EXIF orientation applied), and an :class:`ImageInfo` recording the file's sample type, so the
+result can be written back in the input's bit depth. Sample values follow the one rule of
+:mod:`rdip.images.values` and :func:`rdip.images.noise.check_range`, as arrays do. imagecodecs (libpng) reads and writes PNG, 8- or 16-bit, grey or colour; Pillow
 reads PNG and JPEG headers and reads and writes JPEG; tifffile reads and writes TIFF; NumPy reads
 and writes NPY.
 
@@ -37,6 +38,9 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from .noise import check_range
+from .values import unit_samples
+
 PIL_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
 SUFFIXES = tuple(PIL_SUFFIXES) + tuple(TIFF_SUFFIXES) + (".npy",)
@@ -48,10 +52,12 @@ _HINT = "convert to uint8 (0-255), uint16 (0-65535) or floats in [0, 1]"
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """Where an image came from: its path and sample type (``uint8``, ``uint16``, ``float32``…)."""
+    """Where an image came from: its path, sample type (``uint8``, ``uint16``, ``float32``…) and
+    the EXIF orientation applied when it was read (1: none; see :func:`read_image`)."""
 
     path: str
     dtype: str
+    orientation: int = 1
 
 
 class _Refused(ValueError):
@@ -94,7 +100,7 @@ def _read_npy(path: Path) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path) -> tuple[np.ndarray, int]:
     with tifffile.TiffFile(path) as tif:
         pages = len(tif.pages)
         if pages > 1:
@@ -115,10 +121,39 @@ def _read_tiff(path: Path) -> np.ndarray:
         _check_pixels(path, page.imagelength, page.imagewidth)
         _check_dtype(path, page.dtype)
         a = page.asarray()
-        return np.moveaxis(a, 0, -1) if page.axes == "SYX" else a  # planar: samples first
+        orientation = page.tags.get("Orientation")
+        return (np.moveaxis(a, 0, -1) if page.axes == "SYX" else a,  # planar: samples first
+                _orientation(orientation.value if orientation is not None else 1))
 
 
-def _read_pil(path: Path, suffix: str) -> np.ndarray:
+#: EXIF orientation → the array operation that shows the image upright (Pillow's
+#: ``ImageOps.exif_transpose``): 2 mirrored, 3 turned 180°, 4 flipped, 5 transposed, 6 turned 90°
+#: clockwise, 7 transverse, 8 turned 90° anticlockwise.
+_UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+            5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+            7: lambda a: a[::-1, ::-1].swapaxes(0, 1), 8: lambda a: np.rot90(a, 1)}
+
+
+def _orientation(value) -> int:
+    """An EXIF orientation tag's value, 1 (as stored) where it is missing or invalid."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return 1
+    return value if value in _UPRIGHT else 1
+
+
+def _png_bits(data: bytes, a: np.ndarray) -> np.ndarray:
+    """A grey PNG of 1, 2 or 4 bits per sample as 8-bit samples: decoders that hand back the raw
+    samples (0-1, 0-3, 0-15) get them scaled by their bit depth (×255, ×85, ×17), like libpng's
+    own expansion; an already expanded image (or another kind of PNG) is left as it is."""
+    bits, colour = data[24], data[25]  # IHDR, always the first chunk
+    if colour == 0 and bits < 8 and a.dtype == np.uint8 and a.max() < 2 ** bits:
+        return a * np.uint8(255 // (2 ** bits - 1))
+    return a
+
+
+def _read_pil(path: Path, suffix: str) -> tuple[np.ndarray, int]:
     try:
         with warnings.catch_warnings():  # Pillow warns above its limit; MAX_PIXELS is checked below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -133,26 +168,20 @@ def _read_pil(path: Path, suffix: str) -> np.ndarray:
                            "give it the right extension")
         _check_pixels(path, im.height, im.width)
         frames = getattr(im, "n_frames", 1)
+        orientation = _orientation(im.getexif().get(0x0112))  # EXIF (or XMP) orientation
         if suffix == ".png":
             if frames > 1:
                 raise _Refused(f"{path}: an animated PNG of {frames} frames; "
                                "save the frame you want as its own file")
-            return imagecodecs.png_decode(path.read_bytes())  # keeps 16 bits, expands palettes
+            data = path.read_bytes()
+            return _png_bits(data, imagecodecs.png_decode(data)), orientation  # 16 bits kept
         if im.mode == "CMYK":
             warnings.warn(f"{path}: converted a CMYK JPEG to RGB (a plain conversion, "
                           "no colour profile)", stacklevel=3)
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(im.convert("RGB")), orientation
         if im.mode not in ("L", "RGB"):
             raise _Refused(f"{path}: a {im.mode} JPEG; save it as grey or RGB first")
-        return np.asarray(im)  # an MPO's first, primary picture
-
-
-def _to_unit_float(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8:
-        return a.astype(np.float64) / 255.0
-    if a.dtype == np.uint16:
-        return a.astype(np.float64) / 65535.0
-    return a.astype(np.float64)
+        return np.asarray(im), orientation  # an MPO's first, primary picture
 
 
 def _drop_alpha(a: np.ndarray, path: Path) -> np.ndarray:
@@ -172,11 +201,16 @@ def _drop_alpha(a: np.ndarray, path: Path) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     """Read an image file; return ``(image, info)`` with ``image`` float64 in [0, 1].
 
-    uint8 and uint16 samples are scaled by 255 and 65535; float16/32/64 samples are taken as
-    they are (nominally in [0, 1]; the range is not checked here). Raises ``ValueError`` or
-    ``OSError`` with a one-line message for a missing, empty, corrupt or unsupported file, more
-    than one image in it, more than :data:`MAX_PIXELS` pixels, another sample type, a bad shape,
-    transparency, or NaN or infinite values.
+    The one rule for sample values, as for arrays (:func:`rdip.images.values.unit_samples`):
+    uint8 and uint16 samples are scaled by 255 and 65535 (grey PNGs of 1, 2 or 4 bits by their bit
+    depth), float16/32/64 samples are taken as they are and must lie in [0, 1] but for noise
+    (:func:`rdip.images.noise.check_range`: a float image in [-1, 1] or 0-255 is refused). An
+    EXIF orientation (JPEG, PNG; the TIFF tag) is applied as Pillow's ``ImageOps.exif_transpose``
+    does, so the image is upright and an output written from it (without the tag) displays as
+    the input did; ``info.orientation`` records it. Raises ``ValueError`` or ``OSError`` with a
+    one-line message for a missing, empty, corrupt or unsupported file, more than one image in it,
+    more than :data:`MAX_PIXELS` pixels, another sample type, a bad shape, transparency, values in
+    another range, or NaN or infinite values.
     """
     path = Path(path)
     suffix = _check_suffix(path)
@@ -186,11 +220,11 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
         raise ValueError(f"{path}: the file is empty")
     try:
         if suffix == ".npy":
-            a = _read_npy(path)
+            a, orientation = _read_npy(path), 1
         elif suffix in TIFF_SUFFIXES:
-            a = _read_tiff(path)
+            a, orientation = _read_tiff(path)
         else:
-            a = _read_pil(path, suffix)
+            a, orientation = _read_pil(path, suffix)
     except PermissionError as e:
         raise PermissionError(f"{path}: cannot read the file (permission denied)") from e
     except (_Refused, MemoryError):
@@ -210,10 +244,11 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
         raise ValueError(f"{path}: {a.shape[2]} channels; give (H, W) grey or (H, W, 3) colour")
     if a.size == 0:
         raise ValueError(f"{path}: the image has no pixels")
-    image = _to_unit_float(a)
+    image = unit_samples(a, str(path))
     if not np.isfinite(image).all():
         raise ValueError(f"{path}: the image contains NaN or infinite values; replace them first")
-    return image, ImageInfo(str(path), a.dtype.name)
+    image = np.ascontiguousarray(_UPRIGHT[orientation](image)) if orientation != 1 else image
+    return check_range(image, str(path)), ImageInfo(str(path), a.dtype.name, orientation)
 
 
 def check_target(path: Path, force: bool, allow_symlink: bool = True) -> Path:

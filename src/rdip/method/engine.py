@@ -170,6 +170,27 @@ def _sigmas(sigma, count: int) -> list:
     return [None if s is None else check_sigma(s) for s in sigmas]
 
 
+def _arguments(noisy, config, clean, sigma) -> tuple:
+    """:func:`fit_many`'s arguments, checked before anything is fitted: the noisy images as given
+    (any iterable, read first), checked (:func:`check_image`, with their σ where it is given),
+    one configuration each, the checked clean images and one σ each (estimated for the noise
+    rule)."""
+    noisy = list(noisy)
+    cleans = [None] * len(noisy) if clean is None else list(clean)
+    configs = _configs(config, len(noisy))
+    if len(configs) != len(noisy) or len(cleans) != len(noisy):
+        raise ValueError("give one config (or one for each image) and one clean image per image")
+    sigmas = _sigmas(sigma, len(noisy))
+    images = [check_image(x, f"image {i}", s) for i, (x, s) in enumerate(zip(noisy, sigmas))]
+    cleans = [None if c is None else check_image(c, f"clean image {i}") for i, c in enumerate(cleans)]
+    for i, (x, c) in enumerate(zip(images, cleans)):
+        if c is not None and c.shape != x.shape:
+            raise ValueError(f"clean image {i} has shape {c.shape[:2]}, the noisy one {x.shape[:2]}")
+    sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s  # one σ per image, also when tiled
+              for x, s, cfg in zip(images, sigmas, configs)]
+    return noisy, images, configs, cleans, sigmas
+
+
 def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig] | None = None, *,
              clean: Sequence[np.ndarray | None] | None = None,
              sigma: float | Sequence[float | None] | None = None,
@@ -179,8 +200,9 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     Parameters
     ----------
     noisy:
-        Images ``(H, W)`` or ``(H, W, 3)``, floats nominally in [0, 1] (or uint8/uint16, scaled
-        by their type's range), each at least 25×25.
+        Images ``(H, W)`` or ``(H, W, 3)``, floats in [0, 1] but for noise (or uint8/uint16,
+        scaled by their type's range), each at least 25×25; any iterable of them (read before
+        anything is fitted).
     config:
         One :class:`FitConfig` for all, or one per image (e.g. other seeds or paddings).
         Default: the ``default`` preset.
@@ -200,19 +222,7 @@ def fit_many(noisy: Sequence[np.ndarray], config: FitConfig | Sequence[FitConfig
     kept outputs composed every ``eval_every`` iterations), and ``stopped_at`` summarises where
     its networks stopped.
     """
-    images = [check_image(x, f"image {i}") for i, x in enumerate(noisy)]
-    configs = _configs(config, len(images))
-    cleans = [None] * len(images) if clean is None else list(clean)
-    if len(configs) != len(images) or len(cleans) != len(images):
-        raise ValueError("give one config (or one for each image) and one clean image per image")
-    cleans = [None if c is None else check_image(c, f"clean image {i}") for i, c in enumerate(cleans)]
-    for i, (x, c) in enumerate(zip(images, cleans)):
-        if c is not None and c.shape != x.shape:
-            raise ValueError(f"clean image {i} has shape {c.shape[:2]}, the noisy one {x.shape[:2]}")
-    sigmas = _sigmas(sigma, len(images))
-    sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s  # one σ per image, also when tiled
-              for x, s, cfg in zip(images, sigmas, configs)]
-
+    noisy, images, configs, cleans, sigmas = _arguments(noisy, config, clean, sigma)
     jobs, layouts = _jobs(images, cleans, configs)
     fitted: list[list[FitResult]] = [[] for _ in images]  # per image: its networks' results
     snapshots: list[list[dict]] = [[] for _ in images]  # per composed image with a clean reference
