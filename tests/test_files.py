@@ -392,3 +392,46 @@ def test_float_files_in_another_range_are_refused_with_what_to_do(tmp_path):
             read_image(tmp_path / name)
     np.save(tmp_path / "strong.npy", smooth_image((32, 32), 0.3))  # noise far outside: accepted
     assert read_image(tmp_path / "strong.npy")[0].min() < -0.5
+
+
+def test_nan_pixels_are_refused_not_written_as_black(tmp_path):
+    image = np.full((30, 30), 0.5)
+    image[3, 4] = np.nan
+    for name in ("a.png", "a.tif", "a.npy", "a.jpg"):
+        with pytest.raises(ValueError, match="holds NaN or infinite values; nothing was written"):
+            write_image(tmp_path / name, image)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_names_near_the_file_system_limit(tmp_path):
+    """An output whose name fits is written (its temporary name is made to fit too); one that
+    does not is refused before anything is written, with the limit."""
+    from rdip.images.files import name_max, temp_prefix
+
+    limit = name_max(tmp_path)
+    longest = tmp_path / ("é" * ((limit - 4) // 2) + "x" * ((limit - 4) % 2) + ".png")
+    assert len(os.fsencode(longest.name)) == limit
+    write_image(longest, np.zeros((30, 30)))
+    write_json(longest.with_suffix(".jsn"), {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([longest.name, longest.with_suffix(".jsn").name])
+    prefix = temp_prefix(longest, ".png")
+    assert prefix.startswith(".é") and len(os.fsencode(prefix)) + 8 + 4 <= limit
+    assert temp_prefix(tmp_path / "a.png", ".png") == ".a.png."
+    too_long = tmp_path / ("x" * limit + ".png")
+    with pytest.raises(ValueError, match=f"the file name is {limit + 4} bytes long, more than the {limit}"):
+        write_image(too_long, np.zeros((30, 30)))
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_json_is_standard_json_also_for_infinite_scores(tmp_path):
+    """PSNR = ∞ (a result equal to its reference) is written as null: Python's default Infinity
+    is rejected by jq and JSON.parse."""
+    from rdip.images.files import json_text
+
+    data = {"psnr": float("inf"), "low": -np.inf, "nan": np.float32("nan"), "list": [1.5, np.inf],
+            "array": np.array([np.nan, 2.0]), "n": np.int64(3), "ok": True, "path": Path("a/b")}
+    strict = json.loads(json_text(data), parse_constant=lambda c: pytest.fail(f"non-standard {c}"))
+    assert strict == {"psnr": None, "low": None, "nan": None, "list": [1.5, None],
+                      "array": [None, 2.0], "n": 3, "ok": True, "path": "a/b"}
+    write_json(tmp_path / "r.json", data)
+    assert "Infinity" not in (tmp_path / "r.json").read_text()

@@ -437,14 +437,13 @@ def reproduce_command(preset_name, indices, data, download, paddings, seeds, ite
 @quiet_option
 def bench_command(quick, device, iters, dtype, as_json, quiet):
     """Time the naive one-image loop against the batched engine (Table II workload)."""
-    import json
-
     from .experiments.bench import run_bench
+    from .images.files import json_text
 
     record = run_bench(quick=quick, device=device, iters=iters, dtype=dtype,
                        log=_log(quiet or as_json))
     if as_json:
-        click.echo(json.dumps(record))
+        click.echo(json_text(record, indent=None))
     elif not quiet:
         for k, v in record.items():
             click.echo(f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}")

@@ -17,15 +17,18 @@ warning; one with any transparency is refused (denoising it would need a decisio
 hidden pixels that is the user's to make). A CMYK (or YCCK) JPEG is converted to RGB with a
 warning.
 
-Writes are atomic: temporary files in the target folder, renamed into place only once complete,
-so a failed write leaves nothing behind and touches no existing file; :func:`atomic_write_all`
+Writes are atomic: temporary files in the target folder (named to fit the file system's name
+limit, :func:`temp_prefix`), renamed into place only once complete, so a failed write leaves
+nothing behind and touches no existing file; NaN or infinite pixels are refused before; :func:`atomic_write_all`
 does this for several files together (an image and its JSON record). Outputs get the usual
 permissions: an overwritten file keeps its mode, a new one gets ``0o666`` less the umask.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import stat
 import tempfile
@@ -251,11 +254,30 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     return check_range(image, str(path)), ImageInfo(str(path), a.dtype.name, orientation)
 
 
+def name_max(folder: Path) -> int:
+    """The longest file name, in bytes, that ``folder``'s file system takes (255 where unknown)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def check_name(path: Path) -> Path:
+    """``path`` if its name fits its (existing) folder's file system, else a ``ValueError``."""
+    size, limit = len(os.fsencode(path.name)), name_max(path.parent)
+    if size > limit:
+        raise ValueError(f"{path}: the file name is {size} bytes long, more than the {limit} its "
+                         "file system allows; choose a shorter name")
+    return path
+
+
 def check_target(path: Path, force: bool, allow_symlink: bool = True) -> Path:
-    """Check that ``path`` (any file) can be written: an existing folder, not a folder itself, no
-    existing file unless ``force``, and no symbolic link unless ``allow_symlink``."""
+    """Check that ``path`` (any file) can be written: an existing folder, a name the file system
+    takes, not a folder itself, no existing file unless ``force``, and no symbolic link unless
+    ``allow_symlink``."""
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path}: the folder {path.parent} does not exist; create it first")
+    check_name(path)
     if path.is_symlink() and not allow_symlink:
         raise ValueError(f"{path}: is a symbolic link; give the path of a regular file")
     if path.is_dir():
@@ -293,10 +315,28 @@ def _output_mode(path: Path) -> int:
         return 0o666 & ~_umask()
 
 
+#: The characters :func:`tempfile.mkstemp` puts between a prefix and a suffix.
+_RANDOM = 8
+
+
+def temp_prefix(path: Path, suffix: str) -> str:
+    """How the temporary files of ``path`` (ending in ``suffix``) begin: ``.NAME.``, or where that
+    would make a name too long for the file system, ``.`` + as much of NAME as fits + ``~`` + 8
+    hex digits of its SHA-1 + ``.`` (hidden, and told apart from other outputs' temporary files)."""
+    prefix = f".{path.name}."
+    room = name_max(path.parent) - len(os.fsencode(suffix)) - _RANDOM
+    if len(os.fsencode(prefix)) <= room:
+        return prefix
+    digest = hashlib.sha1(os.fsencode(path.name)).hexdigest()[:8]
+    start = os.fsencode(path.name)[:max(0, room - 11)].decode("utf-8", "ignore")  # . ~ digest .
+    return f".{start}~{digest}."
+
+
 def _write_temp(path: Path, write, suffix: str = "") -> str:
     """Call ``write(tmp)`` on a new temporary file beside ``path`` and give it ``path``'s future
     mode; return its name. On failure remove it and let the exception go on."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    suffix = suffix or path.suffix
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path, suffix), suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -385,9 +425,13 @@ def _write_jpeg(tmp: str, data: np.ndarray) -> None:
 
 def image_writer(path: str | os.PathLike, image: np.ndarray, dtype: str = "uint8",
                  force: bool = False, allow_symlink: bool = True):
-    """Check ``path`` (:func:`check_output`) and convert ``image``; return ``(path, write)`` for
-    :func:`atomic_write_all`, which writes it. See :func:`write_image` for the sample types."""
+    """Check ``path`` (:func:`check_output`) and ``image`` (finite: NaN or infinity is a
+    ``ValueError``) and convert it; return ``(path, write)`` for :func:`atomic_write_all`, which
+    writes it. See :func:`write_image` for the sample types."""
     path = check_output(path, force, allow_symlink)
+    if not np.isfinite(image).all():
+        raise ValueError(f"{path}: the image to write holds NaN or infinite values; nothing was "
+                         "written (a NaN pixel would be written as black)")
     suffix = path.suffix.lower()
     dtype = output_dtype(dtype)
     if suffix in PIL_SUFFIXES and dtype not in ("uint8", "uint16"):
@@ -419,26 +463,42 @@ def write_image(path: str | os.PathLike, image: np.ndarray, dtype: str = "uint8"
     return path
 
 
+def json_text(data, indent: int | None = 2) -> str:
+    """``data`` as standard JSON text, valid for ``jq`` and ``JSON.parse``: NumPy scalars and
+    arrays as numbers and lists, paths as strings, and a number that is not finite (a PSNR of ∞
+    where a result equals its reference, a NaN) as ``null``; a ``TypeError`` for what JSON cannot
+    hold."""
+    return json.dumps(_plain(data), indent=indent, allow_nan=False)
+
+
+def _plain(obj):
+    """``obj`` with every value JSON holds as it is, the rest converted (see :func:`json_text`)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
 def json_writer(path: str | os.PathLike, data: dict, force: bool = False):
-    """Check ``path`` and turn ``data`` into indented JSON text now (a ``TypeError`` for what JSON
-    cannot hold); return ``(path, write)`` for :func:`atomic_write_all`."""
+    """Check ``path`` and turn ``data`` into indented JSON text now (:func:`json_text`); return
+    ``(path, write)`` for :func:`atomic_write_all`."""
     path = check_target(Path(path), force)
-    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+    text = json_text(data) + "\n"
     return path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")
 
 
 def write_json(path: str | os.PathLike, data: dict, force: bool = False) -> Path:
-    """Write ``data`` as indented JSON, atomically; refuse to overwrite unless ``force``."""
+    """Write ``data`` as indented JSON (:func:`json_text`), atomically; refuse to overwrite
+    unless ``force``."""
     path, write = json_writer(path, data, force)
     atomic_write_all([(path, write)])
     return path
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} as JSON")

@@ -34,7 +34,7 @@ from functools import partial
 from pathlib import Path
 
 from ..config import FitConfig
-from ..images.files import SUFFIXES
+from ..images.files import SUFFIXES, json_text, temp_prefix
 from ..jobs import Input, load_input, write_output
 from ..method.engine import fit_many, resolve_device
 from ..method.planning import SLOW_SECONDS, plan
@@ -189,7 +189,7 @@ def _append(path: Path, row: dict) -> None:
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b"\n":
                 f.write(b"\n")
-        f.write((json.dumps(row) + "\n").encode())
+        f.write((json_text(row, indent=None) + "\n").encode())
         f.flush()
         os.fsync(f.fileno())
 
@@ -326,7 +326,7 @@ class _Batch:
                 raise ValueError(f"{p}: its output {out} would overwrite "
                                  f"{'the input' if out == p else owner[out]}; use another --suffix")
             owner[out] = p
-            for stale in self.folder.glob(f".{glob.escape(out.name)}.*{out.suffix}"):
+            for stale in self.folder.glob(f"{glob.escape(temp_prefix(out, out.suffix))}*{out.suffix}"):
                 if stale.is_symlink() or stale.is_file():
                     stale.unlink()  # (a link: the link itself)
         return outputs
