@@ -146,3 +146,18 @@ def test_load_images_cifar_and_folder(folder):
     assert [n for n, _ in load_images(files, None)] == ["ramp", "disc"]
     with pytest.raises(ValueError, match="only to cifar"):
         load_images(str(folder), folder)
+
+
+def test_saved_runs_that_cannot_be_used_are_run_again(cli, folder, tmp_path):
+    """A run saved without its metrics gave a KeyError traceback, a damaged image a failed load:
+    both are run again."""
+    out = tmp_path / "out"
+    args = ["compare", "--images", folder, "--methods", "tv", "--out", out]
+    assert cli(*args)[0] == 0
+    record = out / "runs" / "tv" / "disc-s0.1.json"
+    record.write_text(json.dumps({k: v for k, v in json.loads(record.read_text()).items() if k != "metrics"}))
+    (out / "runs" / "tv" / "ramp-s0.1.npy").write_bytes(b"\x93NUMPY")
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    assert "0 already done" in stdout and "metrics" in json.loads(record.read_text())
+    assert np.load(out / "runs" / "tv" / "ramp-s0.1.npy").shape == (28, 28, 3)

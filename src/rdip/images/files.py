@@ -2,10 +2,10 @@
 
 Reading gives a float64 array in [0, 1] (``(H, W)`` grey or ``(H, W, 3)`` colour), upright (an
 EXIF orientation applied), and an :class:`ImageInfo` recording the file's sample type, so the
-result can be written back in the input's bit depth. Sample values follow the one rule of
-:mod:`rdip.images.values` and :func:`rdip.images.noise.check_range`, as arrays do. imagecodecs (libpng) reads and writes PNG, 8- or 16-bit, grey or colour; Pillow
-reads PNG and JPEG headers and reads and writes JPEG; tifffile reads and writes TIFF; NumPy reads
-and writes NPY.
+result can be written back in the input's bit depth. Sample values follow the one rule that
+arrays and archives follow, :func:`rdip.images.noise.unit_image`. imagecodecs (libpng) reads and
+writes PNG, 8- or 16-bit, grey or colour; Pillow reads PNG and JPEG headers and reads and writes
+JPEG; tifffile reads and writes TIFF; NumPy reads and writes NPY.
 
 A file that cannot be used gives a ``ValueError`` or ``OSError`` with a one-line message saying
 what is wrong and what to do. Before any pixel is decoded the header is checked: at most
@@ -19,9 +19,10 @@ warning.
 
 Writes are atomic: temporary files in the target folder (named to fit the file system's name
 limit, :func:`temp_prefix`), renamed into place only once complete, so a failed write leaves
-nothing behind and touches no existing file; NaN or infinite pixels are refused before; :func:`atomic_write_all`
-does this for several files together (an image and its JSON record). Outputs get the usual
-permissions: an overwritten file keeps its mode, a new one gets ``0o666`` less the umask.
+nothing behind and touches no existing file (NaN or infinite pixels are refused before);
+:func:`atomic_write_all` does this for several files together (an image and its JSON record).
+Outputs get the usual permissions: an overwritten file keeps its mode, a new one gets ``0o666``
+less the umask.
 """
 
 from __future__ import annotations
@@ -41,8 +42,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from .noise import check_range
-from .values import unit_samples
+from .noise import unit_image
 
 PIL_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
@@ -204,7 +204,7 @@ def _drop_alpha(a: np.ndarray, path: Path) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     """Read an image file; return ``(image, info)`` with ``image`` float64 in [0, 1].
 
-    The one rule for sample values, as for arrays (:func:`rdip.images.values.unit_samples`):
+    The one rule for sample values, as for arrays (:func:`rdip.images.noise.unit_image`):
     uint8 and uint16 samples are scaled by 255 and 65535 (grey PNGs of 1, 2 or 4 bits by their bit
     depth), float16/32/64 samples are taken as they are and must lie in [0, 1] but for noise
     (:func:`rdip.images.noise.check_range`: a float image in [-1, 1] or 0-255 is refused). An
@@ -247,11 +247,10 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
         raise ValueError(f"{path}: {a.shape[2]} channels; give (H, W) grey or (H, W, 3) colour")
     if a.size == 0:
         raise ValueError(f"{path}: the image has no pixels")
-    image = unit_samples(a, str(path))
-    if not np.isfinite(image).all():
-        raise ValueError(f"{path}: the image contains NaN or infinite values; replace them first")
-    image = np.ascontiguousarray(_UPRIGHT[orientation](image)) if orientation != 1 else image
-    return check_range(image, str(path)), ImageInfo(str(path), a.dtype.name, orientation)
+    if orientation != 1:
+        a = np.ascontiguousarray(_UPRIGHT[orientation](a))
+    image = unit_image(a, str(path))
+    return image, ImageInfo(str(path), a.dtype.name, orientation)
 
 
 def name_max(folder: Path) -> int:

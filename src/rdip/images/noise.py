@@ -115,3 +115,13 @@ def check_range(image: np.ndarray, name: str = "image", sigma: float | None = No
     raise ValueError(f"{name} has values from {a.min():.4g} to {a.max():.4g}, {deep / a.size:.1%} of "
                      f"them farther outside [0, 1] than noise of σ ≈ {s:.3g} goes: rdip expects floats "
                      f"in [0, 1] (noise may take a few outside); {hint}")
+
+
+def unit_image(image, name: str = "image", sigma: float | None = None) -> np.ndarray:
+    """The one rule for an image's values, wherever it comes from (an array, a file, an archive):
+    float64 in [0, 1] units (:func:`rdip.images.values.unit_samples`), finite, and in [0, 1] but
+    for noise (:func:`check_range`); a ``ValueError`` or ``TypeError`` naming ``name`` otherwise."""
+    a = unit_samples(image, name)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinite values; replace them first")
+    return check_range(a, name, sigma)

@@ -12,6 +12,8 @@ import numpy as np
 
 #: Integer sample types and the value that stands for white.
 INTEGER_WHITE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+#: The sample types an image may have.
+SAMPLE_TYPES = ("uint8", "uint16", "float16", "float32", "float64")
 HINT = ("give floats in [0, 1], or uint8 (0-255) or uint16 (0-65535), which are scaled by "
         "their type's range")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import RANGES, FitConfig
-from ..images.noise import check_range
+from ..images.noise import unit_image
 from ..images.values import unit_samples
 from .model import MIN_SIZE
 
@@ -14,7 +14,7 @@ from .model import MIN_SIZE
 def check_image(image: np.ndarray, name: str = "image", sigma: float | None = None) -> np.ndarray:
     """Validate an image array and return it as float64 ``(H, W, C)`` in [0, 1] units, C in {1, 3}.
 
-    The one rule for sample values (:func:`rdip.images.values.unit_samples`): ``uint8`` and
+    The one rule for sample values (:func:`rdip.images.noise.unit_image`): ``uint8`` and
     ``uint16`` arrays are scaled by their type's range (255, 65535); floats are taken as they are
     and must lie in [0, 1] but for noise (:func:`rdip.images.noise.check_range`, with the noise
     level ``sigma`` where it is known): an image in [-1, 1], [0, 2] or 0-255 is refused, as are
@@ -28,9 +28,7 @@ def check_image(image: np.ndarray, name: str = "image", sigma: float | None = No
     if min(a.shape[:2]) < MIN_SIZE:
         raise ValueError(f"{name} is {a.shape[0]}×{a.shape[1]}: the network needs at least "
                          f"{MIN_SIZE}×{MIN_SIZE} pixels")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return check_range(a, name, sigma)
+    return unit_image(a, name, sigma)
 
 
 def check_padding(height: int, width: int, config: FitConfig, name: str = "the image") -> None:
