@@ -96,6 +96,8 @@ def arena(tmp_path, rng):
     write_png(d / "checker.png", (np.indices((30, 30)).sum(0) % 2 * 255).astype(np.uint8))
     (d / "list-compare").mkdir()
     (d / "list-compare" / "compare.json").write_text("[1, 2]")
+    (d / "taken").mkdir()  # an output folder holding a file of the user's at an output's name
+    (d / "taken" / "in_denoised.png").write_bytes(b"the user's own file")
     np.savez(d / "small.npz", images=np.zeros((1, 16, 16, 3), np.uint8), labels=[0], indices=[0])
     np.savez(d / "byte-floats.npz", images=rng.integers(0, 256, (1, 32, 32, 3)).astype(np.float32),
              labels=[0], indices=[0])
@@ -168,6 +170,10 @@ CASES = [
     ("batch {d}/inputs -o {d}/out --address auto", "--address and --num-cpus are for --backend ray"),
     ("batch {d}/inputs -o {d}/out --tile 32 --overlap 32", "smaller than the tile"),
     ("batch {d}/inputs -o {d}/out --iters abc", "'abc' is not a valid integer"),
+    ("batch {d}/inputs -o {d}/taken", "exists and was not written by rdip batch"),
+    ("batch {d}/inputs -o {d}/out --clean-dir {d}/missing", "no such folder of clean references"),
+    ("batch {d}/inputs -o {d}/out --suffix " + "x" * 300, "use a shorter --suffix"),
+    ("batch {d}/inputs -o {d}/a-file", "exists and is not a folder"),
     # rdip reproduce
     ("reproduce --indices 0-99999999999 --out {d}/r", "CIFAR-10 has 10000 test images"),
     ("reproduce --indices a-b --out {d}/r", "not an index or range"),
@@ -254,7 +260,9 @@ EMPTY = [
     (["denoise", "", "-o", "{d}/out.png"], "an empty path"),
     (["denoise", "{d}/good.png", "-o", "{d}/out.png", "--clean", ""], "an empty path"),
     (["batch", "{d}/inputs", "-o", ""], "an empty path"),
+    (["batch", "", "-o", "{d}/out"], "an empty input name"),
     (["batch", "{d}/inputs", "-o", "{d}/out", "--clean-dir", ""], "an empty path"),
+    (["batch", "{d}/inputs", "-o", "{d}/inputs", "--suffix", ""], "would overwrite the input"),  # no lock left
     (["reproduce", "-o", ""], "an empty path"),
     (["reproduce", "--data", "", "-o", "{d}/r"], "an empty path"),
     (["demo", "-o", ""], "an empty path"),
@@ -271,6 +279,27 @@ def test_empty_arguments(cli, arena, monkeypatch, args, message):
     code, _, err = cli(*(a.format(d=d) for a in args))
     assert code == 2 and err.count("\n") == 1 and message in err, err
     assert snapshot(d, victim) == before
+
+
+def test_an_unreachable_ray_cluster_fails_at_once(cli, arena, monkeypatch):
+    """--address of a cluster that does not answer: a one-line error within the timeout, not a
+    hang (Ray's own ray.init retries for minutes); here a closed port on this machine."""
+    import socket
+    import time
+
+    import rdip.scale.ray
+
+    pytest.importorskip("ray")
+    monkeypatch.setattr(rdip.scale.ray, "CONNECT_TIMEOUT", 0.5)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the socket is
+    d, victim = arena
+    before = snapshot(d, victim)
+    started = time.monotonic()
+    code, _, err = cli("batch", d / "inputs", "-o", d / "out", "--backend", "ray", "--address", f"127.0.0.1:{port}")
+    assert code == 2 and err.count("\n") == 1 and "no Ray cluster answers there within 0.5 s" in err, err
+    assert time.monotonic() - started < 10 and snapshot(d, victim) == before
 
 
 def test_a_failed_record_write_keeps_the_input(cli, arena, monkeypatch):

@@ -19,7 +19,15 @@ import click
 import numpy as np
 
 from . import __version__
-from .config import MAX_ENSEMBLE, PRESETS, RANGES, SEED_LIMIT, FitConfig, preset, range_width
+from .config import (
+    MAX_ENSEMBLE,
+    PRESETS,
+    RANGES,
+    SEED_LIMIT,
+    FitConfig,
+    preset,
+    range_width,
+)
 from .method.padding import MODES
 from .scale.batch import BACKENDS, CHUNK
 
@@ -306,13 +314,17 @@ def _suffix_option(ctx, param, value: str) -> str:
                    "else a new Ray here]")
 @click.option("--num-cpus", type=click.IntRange(min=1), default=None,
               help="CPUs of the new Ray that --backend ray starts without --address. [default: all]")
+@click.option("--force", is_flag=True,
+              help="Replace files at the outputs' names that rdip batch did not write (no manifest "
+                   "row names them); without it such a run is refused.")
 @quiet_option
 def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, tile, overlap, ensemble, suffix,
-                  clean_dir, chunk, backend, address, num_cpus, quiet):
+                  clean_dir, chunk, backend, address, num_cpus, force, quiet):
     """Denoise every INPUT (files, folders, globs) into the folder OUTPUT, resumably.
 
     Appends one line per image to OUTPUT/manifest.jsonl; rerunning the same command skips the
-    finished images and retries the failed ones. Exits with 1 if any image failed.
+    finished images and retries the failed ones. A file at an output's name that rdip batch did
+    not write is replaced only with --force. Exits with 1 if any image failed.
     """
     from .scale.batch import run_batch
     from .scale.ray import import_ray
@@ -331,7 +343,7 @@ def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, t
                            range=fit_range, ensemble=ensemble)
     rows = run_batch(list(inputs), output, config, auto_tile=auto, suffix=suffix,
                      clean_dir=clean_dir, chunk=chunk, backend=backend, address=address,
-                     num_cpus=num_cpus, progress=not quiet, log=_log(quiet))
+                     num_cpus=num_cpus, force=force, progress=not quiet, log=_log(quiet))
     if any(r["status"] == "error" for r in rows):
         raise click.exceptions.Exit(1)
 
@@ -584,7 +596,7 @@ def run() -> None:
         click.echo("rdip: error: out of memory; use a smaller image, tiles (--tile 64) or a machine "
                    "with more memory (run with --debug for details)", err=True)
         sys.exit(2)
-    except Exception as e:  # noqa: BLE001  (every error ends in one line)
+    except Exception as e:  # every error ends in one line
         if debug:
             raise
         text = _one_line(str(e)) or type(e).__name__
