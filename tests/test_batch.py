@@ -374,3 +374,20 @@ def test_rows_are_standard_json_also_for_infinite_scores(tmp_path):
     _append(tmp_path / MANIFEST, {"input": "a", "status": "done", "metrics": {"psnr": float("inf")}})
     line = (tmp_path / MANIFEST).read_text()
     assert json.loads(line, parse_constant=lambda c: pytest.fail(c))["metrics"]["psnr"] is None
+
+
+def test_a_run_that_fails_before_its_first_row_leaves_nothing(pair, tmp_path, monkeypatch):
+    """Ray failing to start (e.g. --num-cpus beyond its limit) left the new folder and its lock."""
+    def fails(*args, **kwargs):
+        raise RuntimeError("Ray did not start")
+
+    monkeypatch.setattr(batch, "ray_runner", fails)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="Ray did not start"):
+        run_batch([str(pair)], out, CFG, backend="ray", progress=False, log=quiet)
+    assert not out.exists()
+    out.mkdir()
+    (out / "keep.txt").write_text("the user's")
+    with pytest.raises(RuntimeError, match="Ray did not start"):
+        run_batch([str(pair)], out, CFG, backend="ray", progress=False, log=quiet)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]

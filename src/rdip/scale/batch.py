@@ -201,12 +201,13 @@ class _Held:
     JSON string a line, the outputs being written (and those a killed run left unfinished)."""
 
     def __init__(self, fd: int):
-        self.fd = fd
+        self.fd, self.used = fd, False  # used: a row appended or an output being written
         self.carried = _lock_lines(os.pread(fd, 1 << 20, 0))[1]
         self.mark([])
 
     def mark(self, outputs: list[str]) -> None:
         """Record ``outputs`` as being written (synced), after what a killed run left."""
+        self.used = self.used or bool(outputs)
         text = f"{os.getpid()}\n" + "".join(json.dumps(o) + "\n" for o in [*self.carried, *outputs])
         if os.pread(self.fd, 1 << 20, 0) != text.encode():  # (a rerun in the same process: unchanged)
             os.ftruncate(self.fd, 0)
@@ -226,15 +227,24 @@ def _lock(out_dir: Path) -> Iterator[_Held]:
     path = out_dir / LOCK
     if path.is_symlink():
         raise ValueError(f"{path} is a symbolic link; nothing was written (remove it)")
+    created = not path.exists()
     fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not (path.exists() and os.path.samestat(os.fstat(fd), os.stat(path))):
+                raise BlockingIOError  # removed by a run that ended before writing anything
         except BlockingIOError:
             holder = _lock_lines(os.pread(fd, 64, 0))[0] or "unknown"
             raise ValueError(f"{out_dir} is in use by another rdip batch (pid {holder}); wait for it "
                              "to finish or use another folder") from None
-        yield _Held(fd)
+        held = _Held(fd)
+        try:
+            yield held
+        except BaseException:
+            if created and not held.used:  # a run that wrote nothing leaves no lock file either
+                path.unlink(missing_ok=True)
+            raise
     finally:
         os.close(fd)  # releases the lock
 
@@ -323,23 +333,19 @@ def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, auto_tile:
     out_dir = Path(out_dir)
     # a dry run of the checks: refused before the folder, the lock or a row is written
     _Batch(out_dir, config, found, suffix, clean_dir, backend, force=force, pending=pending_outputs(out_dir))
+    made = not out_dir.exists()
     out_dir.mkdir(exist_ok=True)
-    with _lock(out_dir) as held:  # held until the last row: a second run fails at once
-        batch = _Batch(out_dir, config, found, suffix, clean_dir, backend, force=force,
-                       pending=held.carried, warn=warn)  # again, under the lock
-        batch.start(held, log, warn)
-        with progress_bar(len(batch.todo), "batch", enabled=progress, unit="image") as batch.bar, \
-                ExitStack() as stack:
-            groups = batch.group()
-            if backend == "ray" and groups:
-                runner = stack.enter_context(ray_runner(address, num_cpus, config.device))
-                log(runner.summary)
-            else:
-                runner = _InProcess(config.device)
-            batch.plan(groups, runner, auto_tile)
-            fit = partial(_fit, configs=batch.configs)
-            for (part, shape, infos), outcome in runner.run(fit, batch.chunks(groups, chunk, runner.slots)):
-                batch.finish(part, shape, infos, outcome)
+    try:
+        with _lock(out_dir) as held:  # held until the last row: a second run fails at once
+            batch = _Batch(out_dir, config, found, suffix, clean_dir, backend, force=force,
+                           pending=held.carried, warn=warn)  # again, under the lock
+            batch.start(held, log)
+            with progress_bar(len(batch.todo), "batch", enabled=progress, unit="image") as batch.bar:
+                batch.run(chunk, backend, address, num_cpus, auto_tile)
+    except BaseException:
+        if made and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # failed before its first row (Ray did not start…): nothing left
+        raise
     errors = sum(r["status"] == "error" for r in batch.rows)
     log(f"done {len(batch.rows) - errors}, errors {errors}; manifest: {batch.manifest}")
     return batch.rows
@@ -424,7 +430,22 @@ class _Batch:
                                   f"{self.manifest} names it){more}; move it away, or use --force to "
                                   "replace it")
 
-    def start(self, held: _Held, log, warn) -> None:
+    def run(self, chunk: int, backend: str, address: str | None, num_cpus: int | None,
+            auto_tile: bool) -> None:
+        """Read, plan, fit and write what is left, on the backend's runner."""
+        with ExitStack() as stack:
+            groups = self.group()
+            if backend == "ray" and groups:
+                runner = stack.enter_context(ray_runner(address, num_cpus, self.config.device))
+                self.log(runner.summary)
+            else:
+                runner = _InProcess(self.config.device)
+            self.plan(groups, runner, auto_tile)
+            fit = partial(_fit, configs=self.configs)
+            for (part, shape, infos), outcome in runner.run(fit, self.chunks(groups, chunk, runner.slots)):
+                self.finish(part, shape, infos, outcome)
+
+    def start(self, held: _Held, log) -> None:
         """Begin the run under the lock ``held``: say what is left, remove the stale temporary
         files of writes killed half-way."""
         self.held, self.log = held, log
@@ -454,6 +475,7 @@ class _Batch:
                "iters_run": result.iters_run if result else 0, "shape": shape,
                "device": result.device if result else None, "backend": self.backend, "time": time.time()}
         _append(self.manifest, row)
+        self.held.used = True
         self.rows.append(row)
         self.bar.update(1)
 
