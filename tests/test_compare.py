@@ -161,3 +161,10 @@ def test_saved_runs_that_cannot_be_used_are_run_again(cli, folder, tmp_path):
     assert code == 0, err
     assert "0 already done" in stdout and "metrics" in json.loads(record.read_text())
     assert np.load(out / "runs" / "tv" / "ramp-s0.1.npy").shape == (28, 28, 3)
+
+
+def test_an_image_path_with_a_comma_is_that_path(folder):
+    (folder / "ramp.png").rename(folder / "ramp, v2.png")
+    [(name, image)] = load_images(str(folder / "ramp, v2.png"))
+    assert name == "ramp, v2" and image.shape == (28, 28, 3)
+    assert [n for n, _ in load_images(f"{folder / 'disc.png'},{folder / 'disc.png'}")] == ["disc", "disc"]

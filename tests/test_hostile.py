@@ -96,6 +96,9 @@ def arena(tmp_path, rng):
     write_png(d / "checker.png", (np.indices((30, 30)).sum(0) % 2 * 255).astype(np.uint8))
     (d / "list-compare").mkdir()
     (d / "list-compare" / "compare.json").write_text("[1, 2]")
+    (d / "theirs").mkdir()  # a folder of the user's holding files by the outputs' names
+    (d / "theirs" / "report.html").write_text("<p>the user's own report</p>")
+    (d / "theirs" / "table2.md").write_text("the user's own table")
     (d / "taken").mkdir()  # an output folder holding a file of the user's at an output's name
     (d / "taken" / "in_denoised.png").write_bytes(b"the user's own file")
     np.savez(d / "small.npz", images=np.zeros((1, 16, 16, 3), np.uint8), labels=[0], indices=[0])
@@ -201,6 +204,7 @@ CASES = [
     ("reproduce --indices ² --out {d}/r", "not an index or range"),
     ("reproduce --set seed=" + "9" * 30 + " --out {d}/r", "seed must be between 0 and 2**62"),
     ("reproduce --paddings none,edge --set pad_width=40 --out {d}/r", "pad width 40 exceeds"),
+    ("reproduce --out {d}/theirs", "holds table2.md, report.html but no experiment.json"),
     ("demo --seed 18446744073709551616 --out {d}/demo", "not in the range 0<=x<=4294967295"),
     ("demo --iters 0 --out {d}/demo", "0 is not in the range x>=1"),
     # rdip compare
@@ -221,6 +225,7 @@ CASES = [
     ("compare --methods tv --set tv.weight=nan --out {d}/c", "tv.weight must be a finite number"),
     ("compare --methods tv --set tv.weight=1e999 --out {d}/c", "tv.weight must be a finite number"),
     ("compare --methods tv --out {d}/list-compare", "is not the settings of a comparison"),
+    ("compare --methods tv --out {d}/theirs", "holds report.html but no runs of rdip compare"),
     ("compare --methods tv,rdip-default --images cifar:0 --crop 16 --out {d}/c", "rdip-default needs at least 25×25"),
     ("compare --methods rdip-default --set rdip-default.iters=0 --out {d}/c", "rdip-default: iters must be"),
     ("compare --methods tv --images cifar:" + "9" * 5000 + " --out {d}/c", "CIFAR-10 has 10000 test images"),

@@ -8,7 +8,8 @@ run is saved as it finishes (``runs/<method>/<image>-s<σ>.json`` and ``.npy``),
 what is done; a saved run is reused only if its σ, seeds, options, crop and clean image match
 (the ``device`` option aside: each run records the device it ran on).
 A folder whose ``compare.json`` records another seed, crop or options of a method compared again
-is refused unless ``force`` (which also redoes every run).
+is refused unless ``force`` (which also redoes every run), and so is one that holds files by the
+outputs' names but no runs of rdip compare (they are someone else's).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def load_images(spec: str, data: Path | None = None,
     if not spec.strip():
         raise ValueError("--images is empty; give a folder, image files separated by commas, or cifar:INDICES")
     path = Path(spec).expanduser()
-    if "," in spec:
+    if "," in spec and not path.exists():  # a path that exists is that path, commas and all
         paths = [Path(p.strip()).expanduser() for p in spec.split(",") if p.strip()]
     elif path.is_dir():
         paths = sorted(p for p in path.iterdir()
@@ -164,6 +165,10 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
     settings_path = out / "compare.json"
+    ours = settings_path.exists() or (out / "runs").is_dir()  # runs are saved first, settings last
+    if not ours and not force and (theirs := [n for n in OUTPUTS if (out / n).exists()]):
+        raise FileExistsError(f"{out}: holds {', '.join(theirs)} but no runs of rdip compare; choose "
+                              "another --out, or use --force to replace them")
     if settings_path.exists() and not force:
         saved = _saved_settings(settings_path)
         shared = [m for m in methods if m in saved["options"]]

@@ -102,7 +102,9 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
 
     Everything is checked (the device, the data loaded and checked as the fits will check it,
     ``out`` and its saved key compared, the saved fits) before anything is written; a saved fit
-    that cannot be used (damaged, of another shape) is fitted again. Fits are saved as they finish in a :class:`rdip.store.RunStore` (``out/fits``);
+    that cannot be used (damaged, of another shape) is fitted again. A folder holding files by the
+    outputs' names but no ``experiment.json`` (written first) is someone else's: refused unless
+    ``force``. Fits are saved as they finish in a :class:`rdip.store.RunStore` (``out/fits``);
     ``force`` deletes the saved fits and redoes them all, so a run that fails half-way never
     leaves fits of another configuration to be resumed. ``download``: fetch the official CIFAR-10
     archive into the cache when indices beyond the bundled 0–14 are asked for without ``exp.data``.
@@ -115,6 +117,9 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
     if key_path.exists() and not force and not exp.matches(RunStore(out).record("experiment")):
         raise FileExistsError(f"{out}: holds fits of another configuration; choose another --out "
                               "or use --force to replace them")
+    if not key_path.exists() and not force and (theirs := [n for n in OUTPUTS if (out / n).exists()]):
+        raise FileExistsError(f"{out}: holds {', '.join(theirs)} but no experiment.json, so not an "
+                              "experiment of rdip's; choose another --out, or use --force to replace them")
     clean = _clean_images(exp, download)
     noisy = {(i, s): exp.noisy(clean[i], i, s) for i in exp.indices for s in exp.seeds}
     jobs = [(p, i, s) for s in exp.seeds for p in exp.paddings for i in exp.indices]
