@@ -51,6 +51,7 @@ def test_mixed_folder_then_rerun_skips_done(mixed, tmp_path):
         assert (info.dtype, image.shape) == (dtype, shape)
     done = [r for r in rows if r["status"] == "done"]
     assert all(r["config"]["iters"] == 2 and r["shape"] and r["seconds"] > 0 for r in done)
+    assert {r["orientation"] for r in done} == {1}  # no EXIF orientation to apply
 
     mtimes = {name: (out / name).stat().st_mtime_ns for name in expected}
     again = run_batch([str(mixed)], out, CFG, progress=False, log=quiet)

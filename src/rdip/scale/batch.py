@@ -466,11 +466,13 @@ class _Batch:
         cfg = self.configs.get(tuple(shape or ()))
         return {"tile": cfg.tile, "overlap": cfg.tile_overlap} if cfg is not None and cfg.tile else None
 
-    def record(self, path: Path, status: str, error: str | None = None, result=None, shape=None) -> None:
-        """Append ``path``'s row to the manifest (synced) and to :attr:`rows`."""
+    def record(self, path: Path, status: str, error: str | None = None, result=None, shape=None,
+               orientation: int | None = None) -> None:
+        """Append ``path``'s row to the manifest (synced) and to :attr:`rows`; ``orientation``: the
+        EXIF orientation applied when the input was read (1: none)."""
         row = {"input": str(path), "output": str(self.outputs[path]) if status == "done" else None,
                "status": status, "error": error, "config": self.config.to_dict(),
-               "tile": self.tiles_of(shape),
+               "tile": self.tiles_of(shape), "orientation": orientation,
                "metrics": result.metrics if result else {}, "seconds": result.seconds if result else 0.0,
                "iters_run": result.iters_run if result else 0, "shape": shape,
                "device": result.device if result else None, "backend": self.backend, "time": time.time()}
@@ -561,5 +563,5 @@ class _Batch:
             # atomic (os.replace): a link made after this check is replaced, never followed
             write_output(self.outputs[p], result, info, force=True)
             _sync(self.outputs[p])
-            self.record(p, "done", result=result, shape=list(shape))
+            self.record(p, "done", result=result, shape=list(shape), orientation=info.orientation)
         self.held.settle(set(outputs))
