@@ -4,7 +4,8 @@ One naming scheme across commands: ``-o/--output`` is where a command writes (a 
 ``denoise``, a folder for the others; ``--out`` is accepted too), ``-q/--quiet`` silences progress
 and messages, ``--device`` takes ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, σ is in [0, 1] units
 with a ``-255`` twin in 0-255 units. Every error a user can cause ends in one line
-``rdip: error: …`` and exit code 2, with nothing written; ``--debug`` shows the traceback instead.
+``rdip: error: …`` and exit code 2, with nothing written; ``--debug``, wherever it is typed, shows
+the traceback instead.
 """
 
 from __future__ import annotations
