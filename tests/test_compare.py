@@ -168,3 +168,13 @@ def test_an_image_path_with_a_comma_is_that_path(folder):
     [(name, image)] = load_images(str(folder / "ramp, v2.png"))
     assert name == "ramp, v2" and image.shape == (28, 28, 3)
     assert [n for n, _ in load_images(f"{folder / 'disc.png'},{folder / 'disc.png'}")] == ["disc", "disc"]
+
+
+def test_an_image_name_too_long_for_its_runs_is_refused_before_any_run(tmp_path):
+    from rdip.experiments.compare import run_compare
+
+    long = "x" * 250
+    with pytest.raises(ValueError, match="makes a saved run's file name of 260 bytes"):
+        run_compare(["tv"], [(long, np.zeros((32, 32)))], [0.1], tmp_path / "out", progress=False,
+                    log=lambda *_: None)
+    assert not (tmp_path / "out").exists()

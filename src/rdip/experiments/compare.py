@@ -19,6 +19,7 @@ import hashlib
 import inspect
 import json
 import math
+import os
 import time
 import zlib
 from importlib.util import find_spec
@@ -131,6 +132,11 @@ def _validate(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: 
         check_sigma(s)
     if crop is not None and crop < CENTRE:
         raise ValueError(f"crop must be at least {CENTRE} (the centre SSIM's square), got {crop}")
+    longest = max((f"{n}-s{s:g}.json" for n, _ in images for s in sigmas), key=lambda x: len(os.fsencode(x)))
+    if len(os.fsencode(longest)) > 255:  # a run's file name (run_name): refused before any run
+        raise ValueError(f"image name {longest[:40]}… makes a saved run's file name of "
+                         f"{len(os.fsencode(longest))} bytes, more than file systems allow (255); "
+                         "give the image a shorter file name")
     return {m: check_options(m, options.get(m, {})) for m in methods}
 
 
