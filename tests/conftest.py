@@ -81,3 +81,15 @@ def cli(capsys, monkeypatch):
         return exit_.value.code, out, err
 
     return call
+
+
+def smooth_image(shape=(32, 32, 3), sigma: float = 0.05, seed: int = 0) -> np.ndarray:
+    """A clean-looking image in [0, 1] (a ramp and a bright disc, values 0.1-0.9) with Gaussian
+    noise of ``sigma``, not clipped: what a photograph with synthetic noise looks like to the
+    noise estimate (random pixels look like noise of σ ≈ 0.3)."""
+    h, w = shape[:2]
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    clean = 0.1 + 0.5 * (x + y) / 2 + 0.3 * ((x - 0.5) ** 2 + (y - 0.5) ** 2 < 0.1)
+    if len(shape) == 3:
+        clean = np.repeat(clean[:, :, None], shape[2], axis=2) * np.linspace(0.8, 1.0, shape[2])
+    return clean + np.random.default_rng(seed).normal(0, sigma, clean.shape)

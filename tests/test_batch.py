@@ -51,6 +51,7 @@ def test_mixed_folder_then_rerun_skips_done(mixed, tmp_path):
         assert (info.dtype, image.shape) == (dtype, shape)
     done = [r for r in rows if r["status"] == "done"]
     assert all(r["config"]["iters"] == 2 and r["shape"] and r["seconds"] > 0 for r in done)
+    assert {r["orientation"] for r in done} == {1}  # no EXIF orientation to apply
 
     mtimes = {name: (out / name).stat().st_mtime_ns for name in expected}
     again = run_batch([str(mixed)], out, CFG, progress=False, log=quiet)
@@ -271,7 +272,7 @@ def test_garbage_manifest_lines_are_skipped_with_one_warning(pair, tmp_path):
                 b"\xff\xfe\x00garbage\n"                        # 9
                 b'{"input": "b", "sta')                          # cut short by a kill: silent
     messages = []
-    rows = run_batch([str(pair)], out, CFG, progress=False, log=messages.append)
+    rows = run_batch([str(pair)], out, CFG, progress=False, log=quiet, warn=messages.append)
     assert [Path(r["input"]).name for r in rows] == ["b.png"]  # a.png's done row still honoured
     assert (out / "a_denoised.png").stat().st_mtime_ns == mtime
     warnings = [m for m in messages if "skipped" in m]
@@ -306,3 +307,88 @@ def test_a_rerun_with_other_settings_keeps_the_outputs_and_says_so(pair, tmp_pat
     assert rerun(CFG.replace(range="unit")) == []
     [line] = rerun(CFG)  # the default preset fits in [-1, 1]
     assert "range unit → symmetric" in line and "iters" not in line and "ensemble" not in line
+
+
+def test_a_file_rdip_did_not_write_is_never_replaced_without_force(pair, tmp_path, cli):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_denoised.png").write_bytes(b"the user's own file")
+    with pytest.raises(FileExistsError, match="a_denoised.png: exists and was not written by rdip batch"):
+        run_batch([str(pair)], out, CFG, progress=False, log=quiet)
+    code, _, err = cli("batch", pair, "-o", out, "--iters", "2", "--device", "cpu", "--quiet")
+    assert code == 2 and "move it away, or use --force" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a_denoised.png"]  # no lock, no manifest
+    assert (out / "a_denoised.png").read_bytes() == b"the user's own file"
+    code, _, err = cli("batch", pair, "-o", out, "--iters", "2", "--device", "cpu", "--quiet", "--force")
+    assert code == 0, err
+    assert read_image(out / "a_denoised.png")[0].shape == (26, 26)
+    # what rdip wrote (a row names it) is replaced when redone (its input failed since), no --force
+    _append(out / MANIFEST, {"input": str((pair / "a.png").resolve()), "status": "error", "output": None})
+    rows = run_batch([str(pair)], out, CFG, progress=False, log=quiet)
+    assert [(Path(r["input"]).name, r["status"]) for r in rows] == [("a.png", "done")]
+
+
+def test_an_output_a_killed_run_was_writing_is_still_rdip_s(pair, tmp_path):
+    """Killed between an output's write and its row: the lock file lists the output as being
+    written, so the rerun replaces it (no --force) and the list empties."""
+    out = tmp_path / "out"
+    out.mkdir()
+    written = (out / "a_denoised.png").resolve()
+    written.write_bytes(b"a complete output, no row yet")
+    (out / LOCK).write_text(f"4242\n{json.dumps(str(written))}\n")
+    rows = run_batch([str(pair)], out, CFG, progress=False, log=quiet)
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert read_image(written)[0].shape == (26, 26) and (out / LOCK).read_text() == f"{os.getpid()}\n"
+
+
+def test_an_existing_path_is_a_path_not_a_pattern(tmp_path, rng):
+    src = tmp_path / "in"
+    src.mkdir()
+    write_png(src / "img[1].png", (rng.random((26, 26)) * 255).astype(np.uint8))
+    write_png(src / "img1.png", (rng.random((26, 26)) * 255).astype(np.uint8))
+    rows = run_batch([str(src / "img[1].png")], tmp_path / "out", CFG, progress=False, log=quiet)
+    assert [Path(r["input"]).name for r in rows] == ["img[1].png"]
+    messages = []
+    rows = run_batch([str(src / "img[12].png"), str(src / "*.jpg")], tmp_path / "out2", CFG, progress=False,
+                     log=quiet, warn=messages.append)
+    assert [Path(r["input"]).name for r in rows] == ["img1.png"]  # a pattern where no such file exists
+    assert messages == [f"{src / '*.jpg'}: matches no file"]
+
+
+def test_what_the_user_must_hear_reaches_stderr_even_with_quiet(pair, tmp_path, cli):
+    """A damaged manifest line in the middle and a --clean-dir that holds none of the inputs:
+    one warning line each on stderr, --quiet or not."""
+    out, clean = tmp_path / "out", tmp_path / "clean"
+    clean.mkdir()
+    run_batch([str(pair / "a.png")], out, CFG, progress=False, log=quiet)
+    lines = (out / MANIFEST).read_bytes()
+    (out / MANIFEST).write_bytes(b"\xff\xfe not a row\n" + lines)  # before a good row
+    code, stdout, err = cli("batch", pair, "-o", out, "--iters", "2", "--device", "cpu", "--quiet",
+                            "--clean-dir", clean)
+    assert code == 0 and stdout == ""
+    warnings = [line for line in err.splitlines() if line.startswith("rdip: warning:")]
+    assert any("skipped 1 line that is not a manifest row (line 1)" in w for w in warnings), err
+    assert any("holds none of the inputs' file names; no image will be scored" in w for w in warnings), err
+
+
+def test_rows_are_standard_json_also_for_infinite_scores(tmp_path):
+    _append(tmp_path / MANIFEST, {"input": "a", "status": "done", "metrics": {"psnr": float("inf")}})
+    line = (tmp_path / MANIFEST).read_text()
+    assert json.loads(line, parse_constant=lambda c: pytest.fail(c))["metrics"]["psnr"] is None
+
+
+def test_a_run_that_fails_before_its_first_row_leaves_nothing(pair, tmp_path, monkeypatch):
+    """Ray failing to start (e.g. --num-cpus beyond its limit) left the new folder and its lock."""
+    def fails(*args, **kwargs):
+        raise RuntimeError("Ray did not start")
+
+    monkeypatch.setattr(batch, "ray_runner", fails)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="Ray did not start"):
+        run_batch([str(pair)], out, CFG, backend="ray", progress=False, log=quiet)
+    assert not out.exists()
+    out.mkdir()
+    (out / "keep.txt").write_text("the user's")
+    with pytest.raises(RuntimeError, match="Ray did not start"):
+        run_batch([str(pair)], out, CFG, backend="ray", progress=False, log=quiet)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]

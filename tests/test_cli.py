@@ -68,9 +68,38 @@ def test_unreadable_file(cli, tmp_path, rng, monkeypatch):
     assert code == 2 and "permission denied" in err and not (tmp_path / "out.png").exists()
 
 
-def test_debug_shows_traceback(cli, tmp_path):
+@pytest.mark.parametrize("where", [0, 1, 4])
+def test_debug_shows_traceback_wherever_it_is_typed(cli, tmp_path, where):
+    args = ["denoise", tmp_path / "missing.png", "-o", tmp_path / "out.png"]
     with pytest.raises(FileNotFoundError):
-        cli("--debug", "denoise", tmp_path / "missing.png", "-o", tmp_path / "out.png")
+        cli(*args[:where], "--debug", *args[where:])
+
+
+def test_an_error_rdip_does_not_explain_is_one_line_too(cli, tmp_path, monkeypatch):
+    """The safety net: any exception (here a KeyError from inside) ends in one line, exit 2,
+    naming its type; --debug shows it."""
+    import rdip.jobs
+
+    def broken(*args, **kwargs):
+        raise KeyError("metrics")
+
+    monkeypatch.setattr(rdip.jobs, "load_input", broken)
+    code, out, err = cli("denoise", tmp_path / "x.png", "-o", tmp_path / "y.png")
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in out + err
+    assert err.startswith("rdip: error: KeyError 'metrics': an error rdip does not explain"), err
+    with pytest.raises(KeyError):
+        cli("denoise", tmp_path / "x.png", "-o", tmp_path / "y.png", "--debug")
+
+
+def test_add_noise_as_strong_as_0_5_is_accepted(cli, tmp_path, rng):
+    """The noisy image strays far outside [0, 1]; the σ given says that is noise."""
+    from conftest import smooth_image, write_png
+
+    write_png(tmp_path / "in.png", np.round(np.clip(smooth_image((30, 30, 3), 0), 0, 1) * 255).astype(np.uint8))
+    code, _, err = cli("denoise", tmp_path / "in.png", "-o", tmp_path / "out.png", "--add-noise", 0.5,
+                       "--iters", 2, "--device", "cpu", "--quiet")
+    assert code == 0, err
+    assert json.loads((tmp_path / "out.json").read_text())["add_noise"] == 0.5
 
 
 def test_console_script_runs_as_a_process(tmp_path):

@@ -146,3 +146,35 @@ def test_load_images_cifar_and_folder(folder):
     assert [n for n, _ in load_images(files, None)] == ["ramp", "disc"]
     with pytest.raises(ValueError, match="only to cifar"):
         load_images(str(folder), folder)
+
+
+def test_saved_runs_that_cannot_be_used_are_run_again(cli, folder, tmp_path):
+    """A run saved without its metrics gave a KeyError traceback, a damaged image a failed load:
+    both are run again."""
+    out = tmp_path / "out"
+    args = ["compare", "--images", folder, "--methods", "tv", "--out", out]
+    assert cli(*args)[0] == 0
+    record = out / "runs" / "tv" / "disc-s0.1.json"
+    record.write_text(json.dumps({k: v for k, v in json.loads(record.read_text()).items() if k != "metrics"}))
+    (out / "runs" / "tv" / "ramp-s0.1.npy").write_bytes(b"\x93NUMPY")
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    assert "0 already done" in stdout and "metrics" in json.loads(record.read_text())
+    assert np.load(out / "runs" / "tv" / "ramp-s0.1.npy").shape == (28, 28, 3)
+
+
+def test_an_image_path_with_a_comma_is_that_path(folder):
+    (folder / "ramp.png").rename(folder / "ramp, v2.png")
+    [(name, image)] = load_images(str(folder / "ramp, v2.png"))
+    assert name == "ramp, v2" and image.shape == (28, 28, 3)
+    assert [n for n, _ in load_images(f"{folder / 'disc.png'},{folder / 'disc.png'}")] == ["disc", "disc"]
+
+
+def test_an_image_name_too_long_for_its_runs_is_refused_before_any_run(tmp_path):
+    from rdip.experiments.compare import run_compare
+
+    long = "x" * 250
+    with pytest.raises(ValueError, match="makes a saved run's file name of 260 bytes"):
+        run_compare(["tv"], [(long, np.zeros((32, 32)))], [0.1], tmp_path / "out", progress=False,
+                    log=lambda *_: None)
+    assert not (tmp_path / "out").exists()

@@ -218,3 +218,15 @@ def test_the_default_preset_leaves_no_tile_grid_on_a_flat_image():
     assert seam_ratio(fit(noisy, cfg, sigma=0.1).image, flat, 32, 16) <= 1.0
     old = cfg.replace(tile_overlap=8)
     assert seam_ratio(fit(noisy, old, sigma=0.1).image, flat, 32, 8) > 1.1
+
+
+def test_fit_many_reads_any_iterable_and_checks_every_image_before_fitting(rng):
+    """A generator is read first: its bad last image is refused before any network is fitted
+    (not after every network, with 'generator is not subscriptable')."""
+    calls = []
+    images = (x for x in [rng.random((26, 26)), rng.random((26, 26)), rng.random((20, 20))])
+    with pytest.raises(ValueError, match="image 2 is 20×20"):
+        fit_many(images, FitConfig(iters=2, device="cpu"), callback=calls.append)
+    assert not calls
+    results = fit_many((x for x in [rng.random((26, 26))] * 2), FitConfig(iters=2, device="cpu"))
+    assert [r.image.shape for r in results] == [(26, 26)] * 2

@@ -320,3 +320,118 @@ def test_check_output_refuses_a_folder_and_optionally_a_link(tmp_path):
     for name in ("link.png", "dangling.png"):
         with pytest.raises(ValueError, match="is a symbolic link"):
             check_output(tmp_path / name, force=True, allow_symlink=False)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_applied_as_pillow_does(tmp_path, rng, orientation):
+    """A phone picture stored sideways with its EXIF orientation reads upright (Pillow's
+    ImageOps.exif_transpose), so an output written from it displays as the input did."""
+    from PIL import ImageOps
+
+    data = rng.integers(0, 256, (20, 31, 3)).astype(np.uint8)
+    im = Image.fromarray(data)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    im.save(tmp_path / "a.png", exif=exif.tobytes())
+    image, info = read_image(tmp_path / "a.png")
+    with Image.open(tmp_path / "a.png") as stored:
+        expected = np.asarray(ImageOps.exif_transpose(stored)) / 255
+    assert info.orientation == orientation
+    np.testing.assert_array_equal(image, expected)
+    assert image.shape == ((31, 20, 3) if orientation >= 5 else (20, 31, 3))
+
+
+def test_exif_orientation_of_jpeg_and_tiff(tmp_path, rng):
+    data = rng.integers(0, 256, (20, 31)).astype(np.uint8)
+    im = Image.fromarray(data)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(tmp_path / "a.jpg", exif=exif.tobytes(), quality=95)
+    tifffile.imwrite(tmp_path / "a.tif", data, extratags=[(274, "H", 1, 6, True)])
+    for name in ("a.jpg", "a.tif"):
+        image, info = read_image(tmp_path / name)
+        assert info.orientation == 6 and image.shape == (31, 20)
+        assert np.abs(image - np.rot90(data, -1) / 255).mean() < 0.05, name  # 90° clockwise
+    write_image(tmp_path / "out.png", read_image(tmp_path / "a.tif")[0])
+    assert read_image(tmp_path / "out.png")[1].orientation == 1  # written upright, without the tag
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4])
+@pytest.mark.parametrize("raw_decoder", [False, True])
+def test_grey_png_of_few_bits_scaled_by_its_bit_depth(tmp_path, monkeypatch, bits, raw_decoder):
+    """1-, 2- and 4-bit grey PNGs read as k / (2^bits - 1), also where the PNG decoder hands back
+    the raw samples (0-1, 0-3, 0-15) instead of expanding them to 8 bits."""
+    import imagecodecs
+
+    top = 2 ** bits - 1
+    samples = (np.arange(26 * 32).reshape(26, 32) % (top + 1)).astype(np.uint8)
+    per_byte = 8 // bits
+    rows = [b"\x00" + bytes(sum(int(v) << (8 - bits * (k + 1)) for k, v in enumerate(row[i:i + per_byte]))
+                            for i in range(0, len(row), per_byte)) for row in samples]
+    _png(tmp_path / "a.png", 32, 26, bits, 0, zlib.compress(b"".join(rows)))
+    if raw_decoder:  # as some versions of the decoder do
+        monkeypatch.setattr(imagecodecs, "png_decode", lambda data: samples.copy())
+    image, info = read_image(tmp_path / "a.png")
+    assert info.dtype == "uint8"
+    np.testing.assert_allclose(image, samples / top)
+
+
+def test_float_files_in_another_range_are_refused_with_what_to_do(tmp_path):
+    from conftest import smooth_image
+
+    noisy = smooth_image((32, 32, 3), 0.05)
+    for name, data, hint in (("sym.npy", noisy * 2 - 1, r"\(x \+ 1\) / 2"),
+                             ("double.tif", (noisy * 2).astype(np.float32), "rescale it to"),
+                             ("zero-mean.npy", noisy - noisy.mean(), "rescale it to"),
+                             ("bytes.tif", (noisy * 255).astype(np.float32), "divide 0-255 data by 255")):
+        if name.endswith(".npy"):
+            np.save(tmp_path / name, data)
+        else:
+            tifffile.imwrite(tmp_path / name, data, photometric="rgb")
+        with pytest.raises(ValueError, match=rf"{name} has values from .* {hint}"):
+            read_image(tmp_path / name)
+    np.save(tmp_path / "strong.npy", smooth_image((32, 32), 0.3))  # noise far outside: accepted
+    assert read_image(tmp_path / "strong.npy")[0].min() < -0.5
+
+
+def test_nan_pixels_are_refused_not_written_as_black(tmp_path):
+    image = np.full((30, 30), 0.5)
+    image[3, 4] = np.nan
+    for name in ("a.png", "a.tif", "a.npy", "a.jpg"):
+        with pytest.raises(ValueError, match="holds NaN or infinite values; nothing was written"):
+            write_image(tmp_path / name, image)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_names_near_the_file_system_limit(tmp_path):
+    """An output whose name fits is written (its temporary name is made to fit too); one that
+    does not is refused before anything is written, with the limit."""
+    from rdip.images.files import name_max, temp_prefix
+
+    limit = name_max(tmp_path)
+    longest = tmp_path / ("é" * ((limit - 4) // 2) + "x" * ((limit - 4) % 2) + ".png")
+    assert len(os.fsencode(longest.name)) == limit
+    write_image(longest, np.zeros((30, 30)))
+    write_json(longest.with_suffix(".jsn"), {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([longest.name, longest.with_suffix(".jsn").name])
+    prefix = temp_prefix(longest, ".png")
+    assert prefix.startswith(".é") and len(os.fsencode(prefix)) + 8 + 4 <= limit
+    assert temp_prefix(tmp_path / "a.png", ".png") == ".a.png."
+    too_long = tmp_path / ("x" * limit + ".png")
+    with pytest.raises(ValueError, match=f"the file name is {limit + 4} bytes long, more than the {limit}"):
+        write_image(too_long, np.zeros((30, 30)))
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_json_is_standard_json_also_for_infinite_scores(tmp_path):
+    """PSNR = ∞ (a result equal to its reference) is written as null: Python's default Infinity
+    is rejected by jq and JSON.parse."""
+    from rdip.images.files import json_text
+
+    data = {"psnr": float("inf"), "low": -np.inf, "nan": np.float32("nan"), "list": [1.5, np.inf],
+            "array": np.array([np.nan, 2.0]), "n": np.int64(3), "ok": True, "path": Path("a/b")}
+    strict = json.loads(json_text(data), parse_constant=lambda c: pytest.fail(f"non-standard {c}"))
+    assert strict == {"psnr": None, "low": None, "nan": None, "list": [1.5, None],
+                      "array": [None, 2.0], "n": 3, "ok": True, "path": "a/b"}
+    write_json(tmp_path / "r.json", data)
+    assert "Infinity" not in (tmp_path / "r.json").read_text()

@@ -11,16 +11,19 @@ and after). The API cases check the exception type and message, and the same fil
 import fcntl
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 import torch
-from conftest import write_png
+from conftest import smooth_image, write_png
 
 import rdip
 from rdip import FitConfig
+from rdip.images.cifar10 import load_cifar10
+from rdip.images.files import write_image
 from rdip.scale.batch import LOCK
 
 TINY = FitConfig(iters=2, device="cpu")
@@ -88,6 +91,19 @@ def arena(tmp_path, rng):
     (d / "a-file").write_text("a file, not a folder")
     (d / "other-run").mkdir()
     (d / "other-run" / "experiment.json").write_text('{"config": {"iters": 5}, "sigma": 0.3}')
+    np.save(d / "sym.npy", smooth_image((30, 30, 3)) * 2 - 1)  # a photograph in [-1, 1]
+    write_png(d / "mid-grey.png", np.full((30, 30), 128, np.uint8))
+    write_png(d / "checker.png", (np.indices((30, 30)).sum(0) % 2 * 255).astype(np.uint8))
+    (d / "list-compare").mkdir()
+    (d / "list-compare" / "compare.json").write_text("[1, 2]")
+    (d / "theirs").mkdir()  # a folder of the user's holding files by the outputs' names
+    (d / "theirs" / "report.html").write_text("<p>the user's own report</p>")
+    (d / "theirs" / "table2.md").write_text("the user's own table")
+    (d / "taken").mkdir()  # an output folder holding a file of the user's at an output's name
+    (d / "taken" / "in_denoised.png").write_bytes(b"the user's own file")
+    np.savez(d / "small.npz", images=np.zeros((1, 16, 16, 3), np.uint8), labels=[0], indices=[0])
+    np.savez(d / "byte-floats.npz", images=rng.integers(0, 256, (1, 32, 32, 3)).astype(np.float32),
+             labels=[0], indices=[0])
     return d, victim
 
 
@@ -112,6 +128,9 @@ CASES = [
     ("denoise {d}/pages.tif -o {d}/out.tif", "holds 3 pages"),
     ("denoise {d}/bomb.tif -o {d}/out.tif", "more than the limit"),
     ("denoise {d}/flat.tif -o {d}/out.tif --quiet", "the noise level cannot be estimated"),
+    ("denoise {d}/mid-grey.png -o {d}/out.png --quiet", "the image is flat or holds no noise"),
+    ("denoise {d}/checker.png -o {d}/out.png --quiet", "is no noise level in (0, 1)"),
+    ("denoise {d}/sym.npy -o {d}/out.npy", "becomes [0, 1] with (x + 1) / 2"),
     # rdip denoise: the output
     ("denoise {d}/good.png -o {d}/out.gif", "unsupported format '.gif'"),
     ("denoise {d}/good.png -o {d}/existing.png", "already exists; use --force"),
@@ -137,7 +156,8 @@ CASES = [
     ("denoise {d}/good.png -o {d}/out.png --preset best", "'best' is not one of"),
     ("denoise {d}/good.png -o {d}/out.png --range 0-255", "'0-255' is not one of"),
     ("denoise {d}/good.png -o {d}/out.png --device tpu", "'tpu' is not auto, cpu, cuda or cuda:N"),
-    ("denoise {d}/good.png -o {d}/out.png --seed -1", "-1 is not in the range x>=0"),
+    ("denoise {d}/good.png -o {d}/out.png --seed -1", "-1 is not in the range 0<=x<=4294967295"),
+    ("denoise {d}/good.png -o {d}/out.png --seed 18446744073709551616", "not in the range 0<=x<=4294967295"),
     ("denoise {d}/good.png -o {d}/out.png --tile 10", "network's minimum of 25"),
     ("denoise {d}/good.png -o {d}/out.png --tile 32 --overlap 40", "smaller than the tile"),
     ("denoise {d}/good.png", "Missing option '-o'"),
@@ -153,12 +173,16 @@ CASES = [
     ("batch {d}/inputs -o {d}/out --address auto", "--address and --num-cpus are for --backend ray"),
     ("batch {d}/inputs -o {d}/out --tile 32 --overlap 32", "smaller than the tile"),
     ("batch {d}/inputs -o {d}/out --iters abc", "'abc' is not a valid integer"),
+    ("batch {d}/inputs -o {d}/taken", "exists and was not written by rdip batch"),
+    ("batch {d}/inputs -o {d}/out --clean-dir {d}/missing", "no such folder of clean references"),
+    ("batch {d}/inputs -o {d}/out --suffix " + "x" * 300, "use a shorter --suffix"),
+    ("batch {d}/inputs -o {d}/a-file", "exists and is not a folder"),
     # rdip reproduce
     ("reproduce --indices 0-99999999999 --out {d}/r", "CIFAR-10 has 10000 test images"),
     ("reproduce --indices a-b --out {d}/r", "not an index or range"),
     ("reproduce --indices 3-1 --out {d}/r", "reversed"),
     ("reproduce --indices 20 --out {d}/r", "need the official archive"),
-    ("reproduce --seeds x --out {d}/r", "'x' is not a non-negative integer"),
+    ("reproduce --seeds x --out {d}/r", "'x' is not an integer from 0 to 4294967295"),
     ("reproduce --sigma nan --out {d}/r", "sigma must be a finite number"),
     ("reproduce --preset paper --sigma 5 --out {d}/r", "in (0, 2) in the units of the fitting range"),
     ("reproduce --sigma-255 300 --out {d}/r", "in 0-255 units"),
@@ -172,6 +196,17 @@ CASES = [
     ("reproduce --out {d}/other-run --iters 1000", "holds fits of another configuration"),
     ("reproduce --data {d}/missing.npz --out {d}/r", "no such file or folder"),
     ("reproduce --data {d}/notes.txt --out {d}/r", "not an .npz"),
+    ("reproduce --data {d}/small.npz --indices 0 --out {d}/r", "test image 0 is 16×16"),
+    ("reproduce --data {d}/byte-floats.npz --indices 0 --out {d}/r", "divide 0-255 data by 255"),
+    ("reproduce --seeds 18446744073709551616 --out {d}/r", "is not an integer from 0 to 4294967295"),
+    ("reproduce --seeds ² --out {d}/r", "'²' is not an integer"),
+    ("reproduce --indices " + "9" * 5000 + " --out {d}/r", "CIFAR-10 has 10000 test images"),
+    ("reproduce --indices ² --out {d}/r", "not an index or range"),
+    ("reproduce --set seed=" + "9" * 30 + " --out {d}/r", "seed must be between 0 and 2**62"),
+    ("reproduce --paddings none,edge --set pad_width=40 --out {d}/r", "pad width 40 exceeds"),
+    ("reproduce --out {d}/theirs", "holds table2.md, report.html but no experiment.json"),
+    ("demo --seed 18446744073709551616 --out {d}/demo", "not in the range 0<=x<=4294967295"),
+    ("demo --iters 0 --out {d}/demo", "0 is not in the range x>=1"),
     # rdip compare
     ("compare --methods nope --out {d}/c", "unknown value 'nope'"),
     ("compare --methods tv --sigma 25 --out {d}/c", "use --sigma-255"),
@@ -185,6 +220,16 @@ CASES = [
     ("compare --methods tv --images cifar:20 --out {d}/c", "need the official archive"),
     ("compare --methods tv --crop 8 --out {d}/c", "8 is not in the range x>=16"),
     ("compare --methods tv --out {d}/a-file", "is not a folder"),
+    ("compare --methods tv --images {d}/byte-floats.npy --out {d}/c", "divide 0-255 data by 255"),
+    ("compare --methods tv --images {d}/sym.npy --out {d}/c", "(x + 1) / 2"),
+    ("compare --methods tv --set tv.weight=nan --out {d}/c", "tv.weight must be a finite number"),
+    ("compare --methods tv --set tv.weight=1e999 --out {d}/c", "tv.weight must be a finite number"),
+    ("compare --methods tv --out {d}/list-compare", "is not the settings of a comparison"),
+    ("compare --methods tv --out {d}/theirs", "holds report.html but no runs of rdip compare"),
+    ("compare --methods tv,rdip-default --images cifar:0 --crop 16 --out {d}/c", "rdip-default needs at least 25×25"),
+    ("compare --methods rdip-default --set rdip-default.iters=0 --out {d}/c", "rdip-default: iters must be"),
+    ("compare --methods tv --images cifar:" + "9" * 5000 + " --out {d}/c", "CIFAR-10 has 10000 test images"),
+    ("compare --methods tv --seed 18446744073709551616 --out {d}/c", "not in the range 0<=x<=4294967295"),
 ]
 
 
@@ -203,12 +248,63 @@ def test_command_line(cli, arena, line, message):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the message of a machine without CUDA")
-def test_cuda_without_cuda(cli, arena):
+@pytest.mark.parametrize("line", ["denoise {d}/good.png -o {d}/out.png", "batch {d}/inputs -o {d}/out",
+                                  "reproduce --indices 0 --seeds 0 -o {d}/r", "demo -o {d}/demo",
+                                  "compare --methods dip --set dip.device=cuda -o {d}/c"])
+def test_cuda_without_cuda(cli, arena, line):
     d, victim = arena
     before = snapshot(d, victim)
-    code, _, err = cli("denoise", d / "good.png", "-o", d / "out.png", "--device", "cuda")
-    assert code == 2 and err.count("\n") == 1 and "CUDA is not available" in err
+    code, _, err = cli(*line.format(d=d).split(), *([] if "compare" in line else ["--device", "cuda"]))
+    assert code == 2 and err.count("\n") == 1 and "CUDA is not available" in err, err
+    assert snapshot(d, victim) == before  # no folder, no experiment.json
+
+
+# arguments a command line cannot hold as words: empty ones ("" is the current folder to Path)
+EMPTY = [
+    (["denoise", "{d}/good.png", "-o", ""], "an empty path"),
+    (["denoise", "", "-o", "{d}/out.png"], "an empty path"),
+    (["denoise", "{d}/good.png", "-o", "{d}/out.png", "--clean", ""], "an empty path"),
+    (["batch", "{d}/inputs", "-o", ""], "an empty path"),
+    (["batch", "", "-o", "{d}/out"], "an empty input name"),
+    (["batch", "{d}/inputs", "-o", "{d}/out", "--clean-dir", ""], "an empty path"),
+    (["batch", "{d}/inputs", "-o", "{d}/inputs", "--suffix", ""], "would overwrite the input"),  # no lock left
+    (["reproduce", "-o", ""], "an empty path"),
+    (["reproduce", "--data", "", "-o", "{d}/r"], "an empty path"),
+    (["demo", "-o", ""], "an empty path"),
+    (["compare", "--methods", "tv", "-o", ""], "an empty path"),
+    (["compare", "--methods", "tv", "--images", "", "-o", "{d}/c"], "--images is empty"),
+]
+
+
+@pytest.mark.parametrize("args, message", EMPTY, ids=[" ".join(a[0]) for a in EMPTY])
+def test_empty_arguments(cli, arena, monkeypatch, args, message):
+    d, victim = arena
+    monkeypatch.chdir(d)  # where an empty path would write
+    before = snapshot(d, victim)
+    code, _, err = cli(*(a.format(d=d) for a in args))
+    assert code == 2 and err.count("\n") == 1 and message in err, err
     assert snapshot(d, victim) == before
+
+
+def test_an_unreachable_ray_cluster_fails_at_once(cli, arena, monkeypatch):
+    """--address of a cluster that does not answer: a one-line error within the timeout, not a
+    hang (Ray's own ray.init retries for minutes); here a closed port on this machine."""
+    import socket
+    import time
+
+    import rdip.scale.ray
+
+    pytest.importorskip("ray")
+    monkeypatch.setattr(rdip.scale.ray, "CONNECT_TIMEOUT", 0.5)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the socket is
+    d, victim = arena
+    before = snapshot(d, victim)
+    started = time.monotonic()
+    code, _, err = cli("batch", d / "inputs", "-o", d / "out", "--backend", "ray", "--address", f"127.0.0.1:{port}")
+    assert code == 2 and err.count("\n") == 1 and "no Ray cluster answers there within 0.5 s" in err, err
+    assert time.monotonic() - started < 10 and snapshot(d, victim) == before
 
 
 def test_a_failed_record_write_keeps_the_input(cli, arena, monkeypatch):
@@ -244,6 +340,14 @@ API = [
     (lambda a: rdip.FitConfig(device="tpu"), ValueError, "device must be"),
     (lambda a: rdip.add_noise(a["good"], float("nan")), ValueError, "sigma must be a finite number"),
     (lambda a: rdip.fit(a["good"][:20], TINY), ValueError, "at least 25×25"),
+    (lambda a: rdip.denoise(a["photo"] * 2 - 1, TINY), ValueError, "becomes [0, 1] with (x + 1) / 2"),
+    (lambda a: rdip.denoise(a["photo"] * 2, TINY), ValueError, "rdip expects floats in [0, 1]"),
+    (lambda a: rdip.denoise(a["photo"] - a["photo"].mean(), TINY), ValueError, "rdip expects floats in [0, 1]"),
+    (lambda a: rdip.denoise(np.full((30, 30), 0.5), "default", iters=2), ValueError, "the image is flat"),
+    (lambda a: rdip.preset("default", seed=2**63), ValueError, "seed must be between 0 and 2**62"),
+    (lambda a: load_cifar10([1.5]), TypeError, "test image index 1.5 is not an integer"),
+    (lambda a: write_image(a["dir"] / "nan.png", np.full((30, 30), np.nan)), ValueError, "holds NaN"),
+    (lambda a: rdip.fit_many(5, TINY), TypeError, "give the images as a list"),
 ]
 
 
@@ -252,8 +356,8 @@ def test_api(arena, rng, call, error, message):
     d, victim = arena
     arrays = {"good": rng.random((30, 30, 3)), "small": rng.random((26, 26, 3)),
               "byte_floats": rng.integers(0, 256, (30, 30)).astype(np.float64),
-              "int64": rng.integers(0, 256, (30, 30))}
+              "int64": rng.integers(0, 256, (30, 30)), "photo": smooth_image((30, 30, 3)), "dir": d}
     before = snapshot(d, victim)
-    with pytest.raises(error, match=message.replace("(", "\\(").replace(")", "\\)")):
+    with pytest.raises(error, match=re.escape(message)):
         call(arrays)
     assert snapshot(d, victim) == before

@@ -43,3 +43,15 @@ def test_shape_mismatch_and_large_centre():
         ssim(np.zeros((32, 32)), np.zeros((32, 31)))
     with pytest.raises(ValueError, match="exceeds the image"):
         centre(np.zeros((10, 10)), 16)
+
+
+def test_scores_take_anything_numpy_reads_and_say_when_shapes_differ():
+    """rdip.ssim on lists raised AttributeError ('list' object has no attribute 'shape')."""
+    from rdip import psnr, scores, ssim
+
+    a, b = [[0.1 * (i % 5)] * 20 for i in range(20)], [[0.1 * (i % 5) + 0.05] * 20 for i in range(20)]
+    assert ssim(a, b) == pytest.approx(ssim(np.array(a), np.array(b)))
+    assert psnr(a, b) == pytest.approx(20 * np.log10(1 / 0.05))
+    assert scores(np.array(a), np.array(a))["psnr"] == float("inf")
+    with pytest.raises(ValueError, match="shapes differ"):
+        psnr(a, [[0.0]])

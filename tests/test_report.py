@@ -29,6 +29,7 @@ from rdip.report import (
     Figure,
     Panel,
     Table,
+    default_zoom,
     fmt,
     png_bytes,
     render_report,
@@ -123,6 +124,17 @@ def test_fmt_and_png():
             png_bytes(bad)
     with pytest.raises(ValueError, match="pair"):
         render_report("t", comparisons=[Comparison("c", [Panel("a", np.zeros((2, 2)))] * 2, pair=(0, 2))])
+
+
+def test_small_images_start_zoomed_to_a_size_one_can_judge():
+    """A 96×96 result was shown at 96 CSS pixels: each card starts at the largest zoom that keeps
+    its largest panel within 320 CSS pixels; the buttons still offer every zoom."""
+    sizes = {32: 8, 40: 8, 64: 4, 80: 4, 96: 2, 128: 2, 160: 2, 161: 1, 256: 1, 1000: 1}
+    assert {n: default_zoom([(n, n)]) for n in sizes} == sizes
+    assert default_zoom([(20, 200)]) == 1 and default_zoom([(32, 32), (96, 96)]) == 2  # the largest side
+    page = render_report("t", comparisons=[Comparison(f"{n}", [Panel("a", np.zeros((n, n)))] * 2) for n in (32, 96, 300)])
+    assert [page.count(f"style='--z:{z}'") for z in (8, 2, 1)] == [1, 1, 1]
+    assert page.count("data-z='8'") == 4  # every card's buttons and the bar for all
 
 
 def test_errors_write_nothing(tmp_path):
@@ -293,11 +305,12 @@ def test_in_browser(browser, tmp_path):
     assert browser.problems == []
     assert browser.js("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
     assert browser.js("document.images.length") == 1 + 6 + 4
-    # zoom: both cards start at 4x (32 and 24 px wide); card 0's 8x button, then 'all: 1x'
+    # zoom: both cards start at 8x (32×32 and 20×24 px: at most 320 CSS px); card 0's 2x button,
+    # then 'all: 1x'
     widths = "[...document.querySelectorAll('.panel img')].map(i => i.getBoundingClientRect().width)"
-    assert browser.js(widths) == [128] * 3 + [96] * 3
-    browser.js("document.querySelector('#c0 .zoom [data-z=\"8\"]').click()")
-    assert browser.js(widths) == [256] * 3 + [96] * 3
+    assert browser.js(widths) == [256] * 3 + [192] * 3
+    browser.js("document.querySelector('#c0 .zoom [data-z=\"2\"]').click()")
+    assert browser.js(widths) == [64] * 3 + [192] * 3
     browser.js("document.querySelector('.help .zoom [data-z=\"1\"]').click()")
     assert browser.js(widths) == [32] * 3 + [24] * 3
     browser.js("document.querySelector('.help .zoom [data-z=\"4\"]').click()")

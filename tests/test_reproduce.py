@@ -120,3 +120,37 @@ def test_set_device_in_reproduce(cli, tmp_path):
                        "--set", "device=cpu", "--out", tmp_path / "r", "--quiet")
     assert code == 0, err
     assert json.loads((tmp_path / "r" / "config.json").read_text())["experiment"]["config"]["device"] == "cpu"
+
+
+def test_every_padding_mode_runs_and_unusable_saved_fits_are_fitted_again(tmp_path):
+    """--paddings circular failed in curves.png (its line style was read as data); a saved fit
+    whose image is damaged or of another shape is fitted again, not loaded."""
+    exp = Experiment(config=preset("paper", iters=2, eval_every=1, device="cpu"), indices=(0,),
+                     paddings=("none", "circular", "zero"), seeds=(0,))
+    run_reproduce(exp, tmp_path, progress=False, log=lambda *_: None)
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    np.save(tmp_path / "fits" / "circular-0000-s0.npy", np.zeros((16, 16, 3), np.float32))
+    (tmp_path / "fits" / "zero-0000-s0.npy").write_bytes(b"\x93NUMPY cut short")
+    logs = []
+    run_reproduce(exp, tmp_path, progress=False, log=logs.append)
+    assert "1 already done" in logs[0]
+    assert np.load(tmp_path / "fits" / "circular-0000-s0.npy").shape == (32, 32, 3)
+    assert np.load(tmp_path / "fits" / "zero-0000-s0.npy").shape == (32, 32, 3)
+
+
+@pytest.mark.parametrize("dtype, top", [("float32", 1.0), ("float64", 1.0), ("uint16", 65535), ("uint8", 255)])
+def test_archives_are_read_with_their_sample_type(tmp_path, dtype, top):
+    """A .npz of floats in [0, 1] (or uint16) was read as uint8: all zeros, scored as if fine."""
+    from rdip.experiments.compare import load_images
+
+    rng = np.random.default_rng(0)
+    unit = rng.random((2, 32, 32, 3))
+    np.savez(tmp_path / "c.npz", images=(unit * top).astype(dtype) if top > 1 else unit.astype(dtype),
+             labels=[0, 1], indices=[5, 7])
+    images = load_images("cifar:7,5", tmp_path / "c.npz")
+    assert [name for name, _ in images] == ["cifar-0007", "cifar-0005"]
+    np.testing.assert_allclose(images[0][1], unit[1], atol=1 / top if top > 1 else 1e-6)
+    exp = Experiment(config=preset("paper", iters=2, device="cpu"), indices=(5,), paddings=("none",),
+                     seeds=(0,), data=str(tmp_path / "c.npz"))
+    [row] = run_reproduce(exp, tmp_path / "r", progress=False, log=lambda *_: None)
+    assert row["ssim_full_noisy"] > 0.3  # a real image, not zeros

@@ -4,12 +4,14 @@ One naming scheme across commands: ``-o/--output`` is where a command writes (a 
 ``denoise``, a folder for the others; ``--out`` is accepted too), ``-q/--quiet`` silences progress
 and messages, ``--device`` takes ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, σ is in [0, 1] units
 with a ``-255`` twin in 0-255 units. Every error a user can cause ends in one line
-``rdip: error: …`` and exit code 2, with nothing written; ``--debug`` shows the traceback instead.
+``rdip: error: …`` and exit code 2, with nothing written; ``--debug``, wherever it is typed, shows
+the traceback instead.
 """
 
 from __future__ import annotations
 
 import platform
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -18,7 +20,15 @@ import click
 import numpy as np
 
 from . import __version__
-from .config import MAX_ENSEMBLE, PRESETS, RANGES, FitConfig, preset, range_width
+from .config import (
+    MAX_ENSEMBLE,
+    PRESETS,
+    RANGES,
+    SEED_LIMIT,
+    FitConfig,
+    preset,
+    range_width,
+)
 from .method.padding import MODES
 from .scale.batch import BACKENDS, CHUNK
 
@@ -27,6 +37,22 @@ class UserError(click.ClickException):
     """A one-line error caused by the user's input (exit code 2)."""
 
     exit_code = 2
+
+
+class PathType(click.Path):
+    """A path (``pathlib.Path``); an empty one is refused (it would mean the current folder)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(path_type=Path, **kwargs)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path; give a name (. for the current folder)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+#: ``--seed``: a seed the command line takes.
+SEED = click.IntRange(min=0, max=SEED_LIMIT)
 
 
 class TileType(click.ParamType):
@@ -94,7 +120,7 @@ def output_option(kind: str, default=None, help_text: str = ""):
     """``-o/--output`` (``--out`` too): a file (``kind="file"``) or a folder; required when it has
     no ``default``."""
     extra = {"required": True} if default is None else {"default": default, "show_default": True}
-    return click.option("-o", "--output", "--out", "output", type=click.Path(path_type=Path),
+    return click.option("-o", "--output", "--out", "output", type=PathType(),
                         metavar="FILE" if kind == "file" else "DIR", help=help_text, **extra)
 
 
@@ -110,7 +136,7 @@ def run_options(default_preset: str, seed_help: str = "Seeds the networks and z_
         preset_option(default_preset),
         click.option("--iters", type=click.IntRange(min=1), default=None,
                      help="Iterations T (the preset's maximum by default)."),
-        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help=seed_help),
+        click.option("--seed", type=SEED, default=0, show_default=True, help=seed_help),
         click.option("--device", type=Device(), default="auto", show_default=True,
                      help="Where to fit: auto (a CUDA GPU when there is one), cpu, cuda, cuda:N."))
 
@@ -201,7 +227,7 @@ def main(debug: bool) -> None:
 
 
 @main.command("denoise", short_help="Denoise one image file into another.")
-@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("input_path", metavar="INPUT", type=PathType())
 @output_option("file", help_text="Output image (.png, .jpg, .tif, .npy); written in the input's "
                                  "bit depth, with OUTPUT's record (.json) beside it.")
 @run_options("default", seed_help="Seeds the network, z_noise and --add-noise.")
@@ -212,7 +238,7 @@ def main(debug: bool) -> None:
               help="Treat INPUT as clean: add Gaussian noise of this sigma ([0, 1] units) first "
                    "and score against INPUT.")
 @click.option("--add-noise-255", type=Sigma(255), default=None, help="The same in 0-255 units.")
-@click.option("--clean", "clean_path", type=click.Path(path_type=Path), default=None,
+@click.option("--clean", "clean_path", type=PathType(), default=None,
               help="Clean reference image: report SSIM/PSNR during and after the fit.")
 @click.option("--padding", type=click.Choice(list(MODES)), default=None,
               help="Pad the target first (the paper's edge, reflect). [default: the preset's, none]")
@@ -268,13 +294,13 @@ def _suffix_option(ctx, param, value: str) -> str:
 @main.command("batch", short_help="Denoise many image files into a folder, resumably.")
 @click.argument("inputs", metavar="INPUT...", nargs=-1, required=True)
 @click.option("-o", "--output", "--out", "--output-dir", "output", required=True, metavar="DIR",
-              type=click.Path(path_type=Path),
+              type=PathType(),
               help="Folder for the outputs and manifest.jsonl (created if its parent exists).")
 @run_options("default")
 @fitting_options
 @click.option("--suffix", default="_denoised", show_default=True, callback=_suffix_option,
               help="Output name: input stem + SUFFIX + input extension (no '/', '\\' or '..').")
-@click.option("--clean-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--clean-dir", type=PathType(file_okay=False), default=None,
               help="Folder of clean references with the inputs' file names: score each output.")
 @click.option("--chunk", type=click.IntRange(min=1), default=CHUNK, show_default=True,
               help="Images of one shape per fit (local) or per Ray task, at most: what a kill can lose "
@@ -289,13 +315,17 @@ def _suffix_option(ctx, param, value: str) -> str:
                    "else a new Ray here]")
 @click.option("--num-cpus", type=click.IntRange(min=1), default=None,
               help="CPUs of the new Ray that --backend ray starts without --address. [default: all]")
+@click.option("--force", is_flag=True,
+              help="Replace files at the outputs' names that rdip batch did not write (no manifest "
+                   "row names them); without it such a run is refused.")
 @quiet_option
 def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, tile, overlap, ensemble, suffix,
-                  clean_dir, chunk, backend, address, num_cpus, quiet):
+                  clean_dir, chunk, backend, address, num_cpus, force, quiet):
     """Denoise every INPUT (files, folders, globs) into the folder OUTPUT, resumably.
 
     Appends one line per image to OUTPUT/manifest.jsonl; rerunning the same command skips the
-    finished images and retries the failed ones. Exits with 1 if any image failed.
+    finished images and retries the failed ones. A file at an output's name that rdip batch did
+    not write is replaced only with --force. Exits with 1 if any image failed.
     """
     from .scale.batch import run_batch
     from .scale.ray import import_ray
@@ -314,7 +344,7 @@ def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, t
                            range=fit_range, ensemble=ensemble)
     rows = run_batch(list(inputs), output, config, auto_tile=auto, suffix=suffix,
                      clean_dir=clean_dir, chunk=chunk, backend=backend, address=address,
-                     num_cpus=num_cpus, progress=not quiet, log=_log(quiet))
+                     num_cpus=num_cpus, force=force, progress=not quiet, log=_log(quiet))
     if any(r["status"] == "error" for r in rows):
         raise click.exceptions.Exit(1)
 
@@ -354,11 +384,12 @@ def _parse_sets(values: tuple[str, ...]) -> dict:
     return out
 
 
-def _integers(text: str, option: str) -> tuple[int, ...]:
-    """``"0,1,2"`` → ``(0, 1, 2)``: non-negative integers separated by commas."""
+def _integers(text: str, option: str, top: int = SEED_LIMIT) -> tuple[int, ...]:
+    """``"0,1,2"`` → ``(0, 1, 2)``: integers from 0 to ``top`` (ASCII digits) separated by commas."""
     items = _split(text)
-    if bad := [x for x in items if not x.isdigit()]:
-        raise UserError(f"{option} {text!r}: {bad[0]!r} is not a non-negative integer; "
+    if bad := [x for x in items if not (re.fullmatch("[0-9]+", x) and len(x.lstrip("0")) <= len(str(top))
+                                        and int(x) <= top)]:
+        raise UserError(f"{option} {text!r}: {bad[0]!r} is not an integer from 0 to {top}; "
                         "give integers separated by commas, e.g. 0,1,2")
     return tuple(int(x) for x in items)
 
@@ -383,7 +414,7 @@ DOWNLOAD_HELP = ("Download the official CIFAR-10 archive into the cache when ima
 @preset_option("paper")
 @click.option("--indices", default="0-14", show_default=True,
               help="CIFAR-10 test images, e.g. 0-14 or 0,3,5-7.")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option("--data", type=PathType(), default=None, help=DATA_HELP)
 @click.option("--download", is_flag=True, help=DOWNLOAD_HELP)
 @click.option("--paddings", default="none,edge,reflect", show_default=True,
               help="Paddings compared, separated by commas.")
@@ -451,14 +482,13 @@ def bench_command(workload, quick, device, iters, dtype, stop, sets, tf32, as_js
     """Time the engine on the Table II workload (the naive one-image loop against the batched
     engine) and on a photograph (fit-iterations per second, FLOP rate against SGEMM, work computed
     / needed, seconds)."""
-    import json
-
     from .experiments.bench import run_bench
+    from .images.files import json_text
 
     record = run_bench(quick=quick, device=device, iters=iters, dtype=dtype, workload=workload,
                        stop=stop, changes=_parse_sets(sets), tf32=tf32, log=_log(quiet or as_json))
     if as_json:
-        click.echo(json.dumps(record))
+        click.echo(json_text(record, indent=None))
     elif not quiet:
         for k, v in record.items():
             click.echo(f"{k:>26}: {v:.4g}" if isinstance(v, float) else f"{k:>26}: {v}")
@@ -518,9 +548,9 @@ def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> tuple[list[float]
 @click.option("--sigma-255", "sigma_255", default=None, help="Noise levels in 0-255 units, e.g. 15,25,50.")
 @click.option("--crop", type=click.IntRange(min=16), default=None,
               help="Use the centre N×N of each clean image (cut before adding noise). [default: whole]")
-@click.option("--data", type=click.Path(path_type=Path), default=None, help=DATA_HELP)
+@click.option("--data", type=PathType(), default=None, help=DATA_HELP)
 @click.option("--download", is_flag=True, help=DOWNLOAD_HELP)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seeds the methods' networks and the noise.")
 @click.option("--set", "sets", multiple=True, metavar="METHOD.KEY=VALUE",
               help="An option of one method, e.g. --set dip.iters=500 (repeatable).")
@@ -587,14 +617,18 @@ def study_command(study_file, output, workers, check_only, quiet):
 
 
 def run() -> None:
-    """Console entry point: one-line errors with exit code 2 (tracebacks with ``--debug``);
-    warnings (rdip's own) as one line each."""
-    debug = "--debug" in sys.argv[1:]
+    """Console entry point: one-line errors with exit code 2 (tracebacks with ``--debug``,
+    wherever it is typed); warnings (rdip's own) as one line each. The one place where an
+    exception becomes a message: an error rdip does not explain itself gets its type named."""
+    args = sys.argv[1:]
+    debug = "--debug" in args
+    if debug:  # the group's option, also where it is typed after the command
+        args = ["--debug", *(a for a in args if a != "--debug")]
     _PENDING.clear()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
-            code = main.main(standalone_mode=False)
+            code = main.main(args=args, standalone_mode=False)
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("rdip: interrupted", err=True)
         sys.exit(130)
@@ -609,11 +643,13 @@ def run() -> None:
         click.echo("rdip: error: out of memory; use a smaller image, tiles (--tile 64) or a machine "
                    "with more memory (run with --debug for details)", err=True)
         sys.exit(2)
-    except (ValueError, TypeError, OSError, RuntimeError, ArithmeticError) as e:
+    except Exception as e:  # every error ends in one line
         if debug:
             raise
-        click.echo(f"rdip: error: {_one_line(str(e)) or type(e).__name__} (run with --debug for details)",
-                   err=True)
+        text = _one_line(str(e)) or type(e).__name__
+        if not isinstance(e, (ValueError, TypeError, OSError, RuntimeError, ArithmeticError, ImportError)):
+            text = f"{type(e).__name__} {text}: an error rdip does not explain; please report it"
+        click.echo(f"rdip: error: {text} (run with --debug for details)", err=True)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
 

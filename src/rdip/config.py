@@ -55,6 +55,13 @@ MAX_ITERS = 1_000_000
 #: between them (a tiled fit seeds its tiles ``seed + k``: the step keeps every network's seed its own).
 MAX_ENSEMBLE = 64
 ENSEMBLE_SEED_STEP = 1_000_000
+#: The largest seed a configuration takes: room above it for the seeds derived from it (tile
+#: ``k``: ``seed + k``; ensemble fit ``m``: ``seed + ENSEMBLE_SEED_STEP × m``; ``z_noise``:
+#: ``seed + 2³²``) below the 2⁶⁴ that torch's generators take.
+MAX_SEED = 2**62
+#: The largest seed the command line takes (``--seed``, ``--seeds``): rdip reproduce and rdip
+#: compare derive other seeds from it (``image + 10000 × seed``, ``seed × 2³² + …``).
+SEED_LIMIT = 2**32 - 1
 #: Where the network fits the image (``FitConfig.range``): name → (low, high) of that range.
 RANGES = {"unit": (0.0, 1.0), "symmetric": (-1.0, 1.0)}
 
@@ -177,7 +184,7 @@ class FitConfig:
             (0 <= self.h_leak <= 1, f"h_leak must be in [0, 1], got {self.h_leak}"),
             (self.padding in PADDINGS, f"unknown padding {self.padding!r}: use one of {', '.join(PADDINGS)}"),
             (self.pad_width >= 0, f"pad width must be >= 0, got {self.pad_width}"),
-            (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be between 0 and 2**62, got {self.seed}"),
             (0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}"),
             (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
              f"device must be auto, cpu or cuda, got {self.device!r}"),

@@ -113,10 +113,10 @@ def denoise_file(input_path: Path, output: Path, config: FitConfig, *, sigma: fl
         sigma_source = "estimated (skimage.restoration.estimate_sigma)"
         try:
             sigma = noise_sigma(image)
-        except ValueError:  # a flat image: only the noise rule needs σ
+        except ValueError:  # a flat image or a pattern: only the noise rule needs σ
             if config.stop == "noise":
                 raise
-            sigma_source = "not estimated: the image is flat"
+            sigma_source = "not estimated: the image is flat, noise-free or a pattern"
     read_s = time.perf_counter() - started
     how = plan(*image.shape[:2], 1 if image.ndim == 2 else image.shape[2], config, auto=auto_tile)
     log(how["message"])
@@ -126,6 +126,7 @@ def denoise_file(input_path: Path, output: Path, config: FitConfig, *, sigma: fl
         result = fit(image, how["config"], clean=clean, sigma=sigma, callback=progress_callback(bar))
     record = {
         "input": str(input_path), "output": str(output), "input_dtype": source.info.dtype,
+        "input_orientation": source.info.orientation,
         "shape": list(image.shape), "sigma": sigma, "sigma_source": sigma_source,
         "tile": {"tile": how["tile"], "overlap": how["overlap"]} if how["tile"] else None,
         "estimate": {k: how[k] for k in ("seconds", "seconds_max", "memory_mb", "available_mb")},

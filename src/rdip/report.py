@@ -6,9 +6,10 @@ loading anything else. There is no JavaScript framework; without JavaScript ever
 zoom buttons and the before/after slider still shows.
 
 Each :class:`Comparison` is a card with its panels (noisy / each result / clean, in the order given)
-side by side at full resolution, one image pixel to one CSS pixel at 1x, the scores under each
-panel, zoom buttons (1x 2x 4x 8x, drawn with ``image-rendering: pixelated``; one set for all cards
-at the top of the section) and a before/after slider: two panels picked by the reader overlaid,
+side by side at full resolution, one image pixel to one CSS pixel at 1x, shown zoomed by default
+to a size one can judge (:func:`default_zoom`: a 32×32 image at 8×, 96×96 at 2×), the scores
+under each panel, zoom buttons (1x 2x 4x 8x, drawn with ``image-rendering: pixelated``; one set
+for all cards at the top of the section) and a before/after slider: two panels picked by the reader overlaid,
 the left one shown left of a divider that is dragged with the mouse (or the range input).
 
 Size: an image costs its PNG size times 4/3 (base64); text and tables are negligible. A 32x32
@@ -35,10 +36,20 @@ from PIL import Image
 
 from .images.files import atomic_write
 
-__all__ = ["Comparison", "Figure", "Panel", "Table", "fmt", "png_bytes", "render_report",
-           "write_report"]
+__all__ = ["Comparison", "Figure", "Panel", "Table", "default_zoom", "fmt", "png_bytes",
+           "render_report", "write_report"]
 
 ZOOMS = (1, 2, 4, 8)
+#: The most CSS pixels the larger side of a panel takes at its default zoom.
+PANEL_PX = 320
+
+
+def default_zoom(shapes: Sequence[tuple[int, int]]) -> int:
+    """The zoom a card starts at: the largest of :data:`ZOOMS` that keeps its largest panel
+    (``(height, width)`` each) within :data:`PANEL_PX` CSS pixels, 1 at least: 8× for 32×32
+    CIFAR images, 4× for 64×64 crops, 2× for 96 to 160 pixels, 1× from 161."""
+    side = max((max(h, w) for h, w in shapes), default=1)
+    return max(z for z in ZOOMS if z == 1 or side * z <= PANEL_PX)
 
 
 @dataclass(frozen=True)
@@ -165,8 +176,7 @@ def _comparison(i: int, comp: Comparison) -> str:
                       f"src='{uri}' alt='{_e(comp.name)}: {_e(p.label)}' draggable='false'>"
                       f"<figcaption>{_e(p.label)}<table class='scores'>{scores}</table>"
                       f"</figcaption></figure>")
-    width = max((w for _, w in shapes), default=1)
-    zoom = max(z for z in ZOOMS if z == 1 or width * z <= 128)  # 32 px wide: 4x, 256: 1x
+    zoom = default_zoom(shapes)
     sizes = sorted({f"{w}×{h}" for h, w in shapes})
     out = [f"<section class='card' id='c{i}' style='--z:{zoom}'>",
            f"<h3>{_e(comp.name)} <small>{_e(', '.join(sizes))}</small> {_zoom_bar(zoom)}</h3>",
@@ -275,7 +285,8 @@ def render_report(title: str, *, intro: str = "", tables: Sequence[Table] = (),
                 "figures": ["<h2>Figures</h2>", *(_figure(f) for f in figures)] if figures else [],
                 "images": [f"<h2>Images ({len(comparisons)})</h2>",
                            "<p class='help'>Each row shows the panels at full resolution (1× is one "
-                           "image pixel per CSS pixel) with their scores. Below it, pick two panels "
+                           "image pixel per CSS pixel), small images zoomed, with their scores. "
+                           "Below it, pick two panels "
                            f"and drag the divider to compare them. All rows: {_zoom_bar(None)}</p>",
                            *(_comparison(i, c) for i, c in enumerate(comparisons))] if comparisons else []}
     for name in ("images", "tables", "figures") if images_first else ("tables", "figures", "images"):

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import FitConfig
-from .images.files import atomic_write, atomic_write_all, json_writer
+from .images.files import atomic_write, atomic_write_all, json_text, json_writer
 
 #: Opens a path itself, never the file a symbolic link there points to (0 where the OS lacks it).
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -70,15 +70,26 @@ class RunStore:
         except (OSError, ValueError):
             return None
 
-    def done(self, name: str, key: dict | None = None) -> bool:
-        """Whether ``name`` is saved, image and record, with a record that matches ``key``."""
-        if not self.path(name, ".npy").is_file():
-            return False
+    def done(self, name: str, key: dict | None = None, *, shape: tuple | None = None,
+             fields: tuple[str, ...] = ()) -> bool:
+        """Whether ``name`` is saved and usable: a record (a JSON object) that matches ``key`` and
+        holds ``fields``, and a complete image (of ``shape``, when given). A run saved otherwise
+        (a damaged or truncated file, an edited record) is not done: it is run again."""
         record = self.record(name)
-        return record is not None and (key is None or same(record, key))
+        return (isinstance(record, dict) and all(f in record for f in fields)
+                and (key is None or same(record, key)) and self._complete(name, shape))
+
+    def _complete(self, name: str, shape: tuple | None) -> bool:
+        """Whether ``name``'s ``.npy`` is a whole array (mapped, not read: a file cut short does
+        not map), of ``shape`` when given."""
+        try:
+            saved = np.load(self.path(name, ".npy"), mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError):
+            return False
+        return shape is None or saved.shape == tuple(shape)
 
     def load(self, name: str) -> tuple[dict, np.ndarray]:
-        """``(record, image)`` of a saved run."""
+        """``(record, image)`` of a saved run (see :meth:`done`)."""
         return json.loads(self.path(name, ".json").read_text()), np.load(self.path(name, ".npy"))
 
     def save(self, name: str, record: dict, image: np.ndarray) -> None:
@@ -128,7 +139,7 @@ def append_line(path: Path, row: dict) -> None:
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b"\n":
                 f.write(b"\n")
-        f.write((json.dumps(row) + "\n").encode())
+        f.write((json_text(row, indent=None) + "\n").encode())
         f.flush()
         os.fsync(f.fileno())
 

@@ -8,7 +8,8 @@ run is saved as it finishes (``runs/<method>/<image>-s<σ>.json`` and ``.npy``),
 what is done; a saved run is reused only if its σ, seeds, options, crop and clean image match
 (the ``device`` option aside: each run records the device it ran on).
 A folder whose ``compare.json`` records another seed, crop or options of a method compared again
-is refused unless ``force`` (which also redoes every run).
+is refused unless ``force`` (which also redoes every run), and so is one that holds files by the
+outputs' names but no runs of rdip compare (they are someone else's).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import math
+import os
 import time
 import zlib
 from importlib.util import find_spec
@@ -27,8 +30,9 @@ import numpy as np
 from ..config import FitConfig, preset
 from ..images.files import SUFFIXES, atomic_write, read_image, write_json
 from ..images.metrics import centre, panel_scores, scores
-from ..images.noise import add_noise, check_sigma
+from ..images.noise import add_noise, check_sigma, unit_image
 from ..method.engine import resolve_device
+from ..method.model import MIN_SIZE
 from ..progress import progress_bar
 from ..store import RunStore
 from .baselines import METHODS, run_method
@@ -50,11 +54,14 @@ def load_images(spec: str, data: Path | None = None,
     if spec.startswith("cifar:"):
         indices = parse_indices(spec[len("cifar:"):])
         images, _ = load_cifar10(indices, source=data, download=download)
-        return [(f"cifar-{i:04d}", im.astype(np.float64) / 255.0) for i, im in zip(indices, images)]
+        where = f"{data}: " if data else ""
+        return [(f"cifar-{i:04d}", unit_image(im, f"{where}test image {i}")) for i, im in zip(indices, images)]
     if data is not None:
         raise ValueError("--data applies only to cifar:INDICES images")
+    if not spec.strip():
+        raise ValueError("--images is empty; give a folder, image files separated by commas, or cifar:INDICES")
     path = Path(spec).expanduser()
-    if "," in spec:
+    if "," in spec and not path.exists():  # a path that exists is that path, commas and all
         paths = [Path(p.strip()).expanduser() for p in spec.split(",") if p.strip()]
     elif path.is_dir():
         paths = sorted(p for p in path.iterdir()
@@ -90,7 +97,14 @@ def check_options(method: str, options: dict) -> dict:
         value = float(value) if kind is float and isinstance(value, int) else value
         if not isinstance(value, kind):
             raise ValueError(f"{method}.{key} needs a {kind.__name__}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{method}.{key} must be a finite number, got {value}")
         checked[key] = value
+    if method.startswith("rdip-"):
+        try:  # the configuration's own checks, before any run
+            preset(method[len("rdip-"):], **checked)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{method}: {e}") from None
     return checked
 
 
@@ -118,6 +132,11 @@ def _validate(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: 
         check_sigma(s)
     if crop is not None and crop < CENTRE:
         raise ValueError(f"crop must be at least {CENTRE} (the centre SSIM's square), got {crop}")
+    longest = max((f"{n}-s{s:g}.json" for n, _ in images for s in sigmas), key=lambda x: len(os.fsencode(x)))
+    if len(os.fsencode(longest)) > 255:  # a run's file name (run_name): refused before any run
+        raise ValueError(f"image name {longest[:40]}… makes a saved run's file name of "
+                         f"{len(os.fsencode(longest))} bytes, more than file systems allow (255); "
+                         "give the image a shorter file name")
     return {m: check_options(m, options.get(m, {})) for m in methods}
 
 
@@ -147,13 +166,18 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
     options = _validate(methods, images, sigmas, crop, options or {})
     identity = {m: _identity(o) for m, o in options.items()}  # what a saved run must match
     clean = {name: _clean(name, image, crop) for name, image in images}
+    _check_sizes(methods, clean, crop)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
     settings_path = out / "compare.json"
+    ours = settings_path.exists() or (out / "runs").is_dir()  # runs are saved first, settings last
+    if not ours and not force and (theirs := [n for n in OUTPUTS if (out / n).exists()]):
+        raise FileExistsError(f"{out}: holds {', '.join(theirs)} but no runs of rdip compare; choose "
+                              "another --out, or use --force to replace them")
     if settings_path.exists() and not force:
-        saved = json.loads(settings_path.read_text())
-        shared = [m for m in methods if m in saved.get("options", {})]
+        saved = _saved_settings(settings_path)
+        shared = [m for m in methods if m in saved["options"]]
         if (saved.get("seed"), saved.get("crop")) != (seed, crop) or \
                 any(_identity(saved["options"][m]) != identity[m] for m in shared):
             raise FileExistsError(f"{out}: holds a comparison with another seed, crop or options; "
@@ -168,7 +192,8 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
             key["config"] = preset(m[len("rdip-"):], **identity[m]).settings()  # run must match them
     devices = {m: _device(m, options[m]) for m in methods}
     store = RunStore(out / "runs")
-    todo = [r for r in runs if force or not store.done(run_name(*r), keys[r])]
+    todo = [r for r in runs if force or not store.done(run_name(*r), keys[r], shape=clean[r[1]].shape,
+                                                       fields=("metrics", "seconds"))]
     log(f"rdip compare: {len(runs)} runs ({len(methods)} methods × {len(clean)} images × "
         f"{len(sigmas)} sigmas); {len(runs) - len(todo)} already done in {out}/")
     _run(todo, store, keys, noisy, clean, options, devices, seed, progress)
@@ -194,11 +219,38 @@ def _run(todo, store: RunStore, keys, noisy, clean, options, devices, seed: int,
                 result = run_method(m, noisy[(n, s)], sigma=s, seed=seed, **options[m])
             except (ValueError, TypeError) as e:  # e.g. an option value the method refuses
                 raise ValueError(f"{m} on {n} at sigma {s:g}: {e}") from e
+            if not np.isfinite(result).all():  # never saved, never scored as NaN
+                raise FloatingPointError(f"{m} on {n} at sigma {s:g} gave NaN or infinite values; "
+                                         f"check its options ({options[m] or 'the defaults'})")
             seconds = time.perf_counter() - started
             store.save(run_name(m, n, s), {"method": m, "image": n, **keys[(m, n, s)],
                                            "metrics": scores(result, clean[n], CENTRE),
                                            "seconds": seconds, "device": devices[m]}, result)
             bar.update()
+
+
+def _check_sizes(methods: list[str], clean: dict, crop: int | None) -> None:
+    """Refuse images smaller than the rdip presets' network takes before any method runs."""
+    small = [(n, x.shape) for n, x in clean.items() if min(x.shape[:2]) < MIN_SIZE]
+    if small and (rdip := [m for m in methods if m.startswith("rdip-")]):
+        name, shape = small[0]
+        raise ValueError(f"image {name} is {shape[0]}×{shape[1]}{' (--crop)' if crop else ''}: "
+                         f"{rdip[0]} needs at least {MIN_SIZE}×{MIN_SIZE} pixels; use larger images "
+                         "(--crop 25 or more) or leave the rdip methods out")
+
+
+def _saved_settings(path: Path) -> dict:
+    """A folder's ``compare.json``, or a ``ValueError`` that names it when it is not one."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: cannot be read as JSON ({e}); choose another --out or use --force "
+                         "to replace it") from None
+    if not (isinstance(saved, dict) and isinstance(saved.get("options", {}), dict)
+            and all(isinstance(o, dict) for o in saved.get("options", {}).values())):
+        raise ValueError(f"{path}: is not the settings of a comparison (a JSON object with its "
+                         "options); choose another --out or use --force to replace it")
+    return {**saved, "options": saved.get("options", {})}
 
 
 def _identity(options: dict) -> dict:

@@ -9,11 +9,12 @@ import numpy as np
 from ..config import FitConfig
 from ..images.files import atomic_write, write_json
 from ..images.metrics import scores
-from ..method.engine import fit_many
+from ..images.values import unit_samples
+from ..method.engine import fit_many, resolve_device
 from ..progress import progress_bar, progress_callback
 from .figures import panel_grid
 from .reproduce import Experiment
-from .tables import markdown_table, prepare_out_dir, write_csv
+from .tables import check_out_dir, markdown_table, write_csv
 
 PAPER_PADDINGS = ("none", "edge", "reflect")
 
@@ -30,9 +31,10 @@ def run_demo(out_dir: Path, config: FitConfig, *, force: bool = False, progress:
     from ..images.cifar10 import load_cifar10
 
     names = ["demo.png", "demo.csv", "demo.md", "config.json"]
-    out_dir = prepare_out_dir(out_dir, names, force)
+    out_dir = check_out_dir(out_dir, names, force)
+    resolve_device(config.device)  # no CUDA: refused before anything is written
     images, _ = load_cifar10([0])  # bundled with the package
-    clean = images[0].astype(np.float64) / 255.0
+    clean = unit_samples(images[0])
     exp = Experiment(config=config, indices=(0,), seeds=(config.seed,))
     noisy = exp.noisy(clean, 0, config.seed)
     configs = [config.replace(padding=p) for p in PAPER_PADDINGS]
@@ -49,6 +51,7 @@ def run_demo(out_dir: Path, config: FitConfig, *, force: bool = False, progress:
     panels = [(noisy, "noisy", rows[0])]
     panels += [(r.image, f"{c.padding}", r.metrics) for c, r in zip(configs, results)]
     panels.append((clean, "clean", None))
+    out_dir.mkdir(parents=True, exist_ok=True)  # the first write: after the fits
     panel_grid(out_dir / "demo.png", [panels])
     write_csv(out_dir / "demo.csv", rows)
     atomic_write(out_dir / "demo.md", lambda tmp: Path(tmp).write_text(markdown_table(rows)))

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RANGES, FitConfig, range_width
+from ..config import RANGES, SEED_LIMIT, FitConfig, range_width
 from ..images.files import atomic_write, write_json
 from ..images.metrics import panel_scores, scores, ssim, ssim_centre
 from ..images.noise import add_noise
-from ..method.engine import fit_many
+from ..method.engine import fit_many, resolve_device
+from ..method.inputs import check_image, check_padding
+from ..method.padding import check_mode
 from ..progress import progress_bar, progress_callback
 from ..store import RunStore, same
 from .figures import panel_grid
@@ -53,6 +55,11 @@ class Experiment:
         if not (math.isfinite(self.sigma) and 0 < self.sigma < range_width(self.config.range)):
             raise ValueError(f"sigma must be a finite number in (0, {high - low:g}) in the units of the "
                              f"fitting range [{low:g}, {high:g}], got {self.sigma}")
+        if bad := [s for s in self.seeds if isinstance(s, bool) or not isinstance(s, int)
+                   or not 0 <= s <= SEED_LIMIT]:
+            raise ValueError(f"seed {bad[0]!r} is not an integer from 0 to {SEED_LIMIT}")
+        for p in self.paddings:
+            check_mode(p)
 
     @property
     def unit_sigma(self) -> float:
@@ -93,31 +100,36 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
                   environment: dict | None = None, log=print, download: bool = False) -> list[dict]:
     """Run (or resume) the experiment into ``out``; write the five outputs; return table2 rows.
 
-    Everything is checked (the data loaded, ``out`` and its saved key compared) before anything
-    is written. Fits are saved as they finish in a :class:`rdip.store.RunStore` (``out/fits``);
+    Everything is checked (the device, the data loaded and checked as the fits will check it,
+    ``out`` and its saved key compared, the saved fits) before anything is written; a saved fit
+    that cannot be used (damaged, of another shape) is fitted again. A folder holding files by the
+    outputs' names but no ``experiment.json`` (written first) is someone else's: refused unless
+    ``force``. Fits are saved as they finish in a :class:`rdip.store.RunStore` (``out/fits``);
     ``force`` deletes the saved fits and redoes them all, so a run that fails half-way never
     leaves fits of another configuration to be resumed. ``download``: fetch the official CIFAR-10
     archive into the cache when indices beyond the bundled 0–14 are asked for without ``exp.data``.
     """
-    from ..images.cifar10 import load_cifar10
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
+    resolve_device(exp.config.device)  # no CUDA: refused before anything is written
     key_path, store = out / "experiment.json", RunStore(out / "fits")
     if key_path.exists() and not force and not exp.matches(RunStore(out).record("experiment")):
         raise FileExistsError(f"{out}: holds fits of another configuration; choose another --out "
                               "or use --force to replace them")
-    images, _ = load_cifar10(exp.indices, exp.data, download=download)
-    clean = {i: img.astype(np.float64) / 255.0 for i, img in zip(exp.indices, images)}
+    if not key_path.exists() and not force and (theirs := [n for n in OUTPUTS if (out / n).exists()]):
+        raise FileExistsError(f"{out}: holds {', '.join(theirs)} but no experiment.json, so not an "
+                              "experiment of rdip's; choose another --out, or use --force to replace them")
+    clean = _clean_images(exp, download)
     noisy = {(i, s): exp.noisy(clean[i], i, s) for i in exp.indices for s in exp.seeds}
+    jobs = [(p, i, s) for s in exp.seeds for p in exp.paddings for i in exp.indices]
+    todo = [j for j in jobs if force or not store.done(fit_name(*j), shape=clean[j[1]].shape,
+                                                       fields=("metrics", "history"))]
 
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # the first write: everything above is checked
     if force:  # the key changes below: no fit of the old one may survive to be resumed
         store.clear()
     write_json(key_path, exp.key(), force=True)
-    jobs = [(p, i, s) for s in exp.seeds for p in exp.paddings for i in exp.indices]
-    todo = [j for j in jobs if not store.done(fit_name(*j))]
     log(f"rdip reproduce: {len(jobs)} fits ({len(exp.indices)} images × {len(exp.paddings)} paddings × "
         f"{len(exp.seeds)} seeds), T = {exp.config.iters}, preset {exp.config.preset}; "
         f"{len(jobs) - len(todo)} already done in {out}/")
@@ -125,6 +137,23 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
     rows = _summarise(exp, out, clean, noisy, environment or {})
     log(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
     return rows
+
+
+def _clean_images(exp: Experiment, download: bool) -> dict[int, np.ndarray]:
+    """The experiment's clean images in [0, 1] by index, checked as the fits will check them (the
+    one rule for sample values, the network's minimum size, the padding's width), so that a bad
+    image in ``--data`` is refused before anything is written."""
+    from ..images.cifar10 import load_cifar10
+
+    images, _ = load_cifar10(exp.indices, exp.data, download=download)
+    where = f"{exp.data}: " if exp.data else ""
+    clean = {}
+    for i, image in zip(exp.indices, images):
+        x = check_image(image, f"{where}test image {i}")
+        clean[i] = x[:, :, 0] if np.ndim(image) == 2 else x
+        for p in exp.paddings:
+            check_padding(x.shape[0], x.shape[1], exp.config.replace(padding=p), f"{where}test image {i}")
+    return clean
 
 
 def _fit(exp: Experiment, store: RunStore, todo, clean, noisy, progress: bool) -> None:
@@ -291,7 +320,7 @@ def _curves(exp: Experiment, out: Path, fits) -> None:
             values = np.array([[h[metric] for h in hist] for hist in histories])
             mean = values.mean(axis=0)
             half = np.array([_ci95(list(col)) for col in values.T]) if len(values) > 1 else 0 * mean
-            line, = ax.plot(iters, mean, STYLES.get(p, "-"), label=p, linewidth=1.4)
+            line, = ax.plot(iters, mean, linestyle=STYLES.get(p, "-"), label=p, linewidth=1.4)
             ax.fill_between(iters, mean - half, mean + half, color=line.get_color(), alpha=0.15, linewidth=0)
     for ax, title in zip(axes, ("full image", "centre 16×16")):
         ax.set_xlabel("iteration")

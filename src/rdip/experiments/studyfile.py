@@ -69,7 +69,7 @@ import numpy as np
 
 from ..config import MIN_SIZE, PRESETS, FitConfig
 from ..images.files import SUFFIXES, read_image
-from ..images.noise import check_sigma
+from ..images.noise import check_sigma, unit_image
 from .baselines import METHODS
 from .compare import CENTRE, _clean, _known_options, check_options
 
@@ -347,7 +347,7 @@ def _cifar(spec: str, table: dict, keys: tuple, lines: Lines, data_dir: Path):
     except (ValueError, OSError) as e:
         raise lines.error(keys + ("images",), str(e)) from None
     names = [f"cifar-{i:04d}" for i in indices]
-    return ([(n, x.astype(np.float64) / 255.0) for n, x in zip(names, images)],
+    return ([(n, unit_image(x, n)) for n, x in zip(names, images)],
             dict(zip(names, indices)))
 
 

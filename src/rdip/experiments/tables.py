@@ -9,8 +9,9 @@ from pathlib import Path
 from ..images.files import atomic_write
 
 
-def prepare_out_dir(out_dir: Path, names: list[str], force: bool) -> Path:
-    """Create ``out_dir`` if needed; refuse if any of ``names`` exists there, unless ``force``."""
+def check_out_dir(out_dir: Path, names: list[str], force: bool) -> Path:
+    """``out_dir`` if ``names`` can be written there (it need not exist yet; the caller creates it
+    when it writes): refuse a file in its place, or any of ``names`` there unless ``force``."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"{out_dir}: exists and is not a folder; choose another --out")
@@ -18,7 +19,6 @@ def prepare_out_dir(out_dir: Path, names: list[str], force: bool) -> Path:
     if existing and not force:
         raise FileExistsError(f"{out_dir}: already holds {', '.join(existing)}; "
                               "use --force to overwrite or choose another --out")
-    out_dir.mkdir(parents=True, exist_ok=True)
     return out_dir
 
 

@@ -1,7 +1,8 @@
 """CIFAR-10 test images: index specs, bundled samples, an ``.npz``, or the official archive.
 
 :func:`load_cifar10` returns ``(images, labels)``: ``uint8 (N, 32, 32, 3)`` HWC RGB and
-``uint8 (N,)``, for the requested indices of the official **test** batch in the order asked.
+``uint8 (N,)``, for the requested indices of the official **test** batch in the order asked (an
+``.npz`` may hold other sizes and sample types, kept as they are).
 Test images 0–14 ship with the package; others come from an ``.npz`` (keys ``images``, ``labels``,
 ``indices``), the official ``cifar-10-python.tar.gz``, a folder holding it or its extracted
 ``cifar-10-batches-py/test_batch``, or the cache folder (downloaded there on request).
@@ -27,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .values import SAMPLE_TYPES
+
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
 TEST_BATCH_MD5 = "40351d587109b95175f43aff81a1287e"
@@ -44,11 +47,14 @@ def parse_indices(spec: str) -> list[int]:
         raise ValueError("empty index spec; give indices like '0-14' or '0,3,5-7'")
     out: list[int] = []
     for part in (p.strip() for p in spec.split(",")):
-        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        m = re.fullmatch(r"([0-9]+)(?:\s*-\s*([0-9]+))?", part)  # ASCII digits: not '²'
         if m is None:
-            why = "negative index" if re.fullmatch(r"-\s*\d+.*", part) else "not an index or range"
+            why = "negative index" if re.fullmatch(r"-\s*[0-9]+.*", part) else "not an index or range"
             raise ValueError(f"bad index spec {spec!r}: {part!r} is {why}; "
                              "use non-negative indices and ranges like '0-14' or '0,3,5-7'")
+        if any(len(g.lstrip("0")) > len(str(N_TEST)) for g in m.groups() if g):  # before int(): 5000 digits
+            raise ValueError(f"bad index spec {spec!r}: CIFAR-10 has {N_TEST} test images; "
+                             f"use indices 0-{N_TEST - 1}")
         lo, hi = int(m[1]), int(m[2] or m[1])
         if hi < lo:
             raise ValueError(f"bad index spec {spec!r}: range {part!r} is reversed; write {hi}-{lo}")
@@ -128,16 +134,23 @@ def _read_batch(path: Path, md5: str, batch_md5: str) -> tuple[np.ndarray, np.nd
 
 
 def _from_npz(path: Path, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The images as the archive holds them (their sample type kept: uint8, uint16 or floats,
+    for :func:`rdip.images.values.unit_samples`), checked to be images, and their labels."""
     with np.load(path, allow_pickle=False) as d:
         if not {"images", "labels", "indices"} <= set(d.files):
             raise ValueError(f"{path}: needs arrays 'images', 'labels' and 'indices'; it has "
                              f"{', '.join(d.files)}")
+        images = d["images"]
+        grey_or_rgb = images.ndim == 3 or (images.ndim == 4 and images.shape[3] == 3)
+        if images.dtype.name not in SAMPLE_TYPES or not grey_or_rgb:
+            raise ValueError(f"{path}: 'images' is {images.dtype.name} of shape {images.shape}; give "
+                             f"(N, H, W, 3) colour or (N, H, W) grey images of {', '.join(SAMPLE_TYPES)}")
         row = {int(i): r for r, i in enumerate(d["indices"])}
         if missing := [i for i in idx if i not in row]:
             raise ValueError(f"{path}: holds no test image {missing[0]} ({len(missing)} missing); "
                              "choose indices it holds or give the official archive with --data")
         rows = [row[i] for i in idx]
-        return np.asarray(d["images"][rows], np.uint8), np.asarray(d["labels"][rows], np.uint8)
+        return images[rows], np.asarray(d["labels"][rows], np.uint8)
 
 
 def _from_samples(idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -150,6 +163,13 @@ def _from_samples(idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images), np.array([SAMPLE_LABELS[i] for i in idx], np.uint8)
 
 
+def _index(value) -> int:
+    """An index given as a number: an integer (a float such as 1.5 is refused, not truncated)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"test image index {value!r} is not an integer; give integers, e.g. [0, 1] or '0-14'")
+    return int(value)
+
+
 def load_cifar10(indices: Iterable[int] | str, source: str | os.PathLike | None = None, *,
                  cache_dir: str | os.PathLike | None = None, download: bool = False,
                  url: str = OFFICIAL_URL, md5: str = OFFICIAL_MD5,
@@ -159,9 +179,11 @@ def load_cifar10(indices: Iterable[int] | str, source: str | os.PathLike | None 
     ``source``: an ``.npz``, the official archive, or a folder holding the archive or
     ``cifar-10-batches-py/test_batch``. ``None``: the bundled images if all indices are 0–14, else
     the archive in the cache folder (see :func:`resolve_cache_dir`), downloaded from ``url`` if
-    ``download``. Returns ``(images uint8 (N, 32, 32, 3) RGB, labels uint8 (N,))``.
+    ``download``. Returns ``(images uint8 (N, 32, 32, 3) RGB, labels uint8 (N,))``; from an
+    ``.npz``, its images as it holds them (any size; uint8, uint16 or floats, to be brought to
+    [0, 1] by :func:`rdip.images.values.unit_samples`, as every image is).
     """
-    idx = parse_indices(indices) if isinstance(indices, str) else [int(i) for i in indices]
+    idx = parse_indices(indices) if isinstance(indices, str) else [_index(i) for i in indices]
     if not idx:
         raise ValueError("no image indices given; ask for at least one, e.g. '0-14'")
     if bad := [i for i in idx if not 0 <= i < N_TEST]:

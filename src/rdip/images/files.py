@@ -1,10 +1,11 @@
 """Image files in and out: PNG, JPEG, TIFF (8- and 16-bit), NPY; grey or RGB.
 
-Reading gives a float64 array in [0, 1] (``(H, W)`` grey or ``(H, W, 3)`` colour) and an
-:class:`ImageInfo` recording the file's sample type, so the result can be written back in the
-input's bit depth. imagecodecs (libpng) reads and writes PNG, 8- or 16-bit, grey or colour; Pillow
-reads PNG and JPEG headers and reads and writes JPEG; tifffile reads and writes TIFF; NumPy reads
-and writes NPY.
+Reading gives a float64 array in [0, 1] (``(H, W)`` grey or ``(H, W, 3)`` colour), upright (an
+EXIF orientation applied), and an :class:`ImageInfo` recording the file's sample type, so the
+result can be written back in the input's bit depth. Sample values follow the one rule that
+arrays and archives follow, :func:`rdip.images.noise.unit_image`. imagecodecs (libpng) reads and
+writes PNG, 8- or 16-bit, grey or colour; Pillow reads PNG and JPEG headers and reads and writes
+JPEG; tifffile reads and writes TIFF; NumPy reads and writes NPY.
 
 A file that cannot be used gives a ``ValueError`` or ``OSError`` with a one-line message saying
 what is wrong and what to do. Before any pixel is decoded the header is checked: at most
@@ -16,15 +17,19 @@ warning; one with any transparency is refused (denoising it would need a decisio
 hidden pixels that is the user's to make). A CMYK (or YCCK) JPEG is converted to RGB with a
 warning.
 
-Writes are atomic: temporary files in the target folder, renamed into place only once complete,
-so a failed write leaves nothing behind and touches no existing file; :func:`atomic_write_all`
-does this for several files together (an image and its JSON record). Outputs get the usual
-permissions: an overwritten file keeps its mode, a new one gets ``0o666`` less the umask.
+Writes are atomic: temporary files in the target folder (named to fit the file system's name
+limit, :func:`temp_prefix`), renamed into place only once complete, so a failed write leaves
+nothing behind and touches no existing file (NaN or infinite pixels are refused before);
+:func:`atomic_write_all` does this for several files together (an image and its JSON record).
+Outputs get the usual permissions: an overwritten file keeps its mode, a new one gets ``0o666``
+less the umask.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import stat
 import tempfile
@@ -37,6 +42,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from .noise import unit_image
+
 PIL_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 TIFF_SUFFIXES = {".tif", ".tiff"}
 SUFFIXES = tuple(PIL_SUFFIXES) + tuple(TIFF_SUFFIXES) + (".npy",)
@@ -48,10 +55,12 @@ _HINT = "convert to uint8 (0-255), uint16 (0-65535) or floats in [0, 1]"
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """Where an image came from: its path and sample type (``uint8``, ``uint16``, ``float32``…)."""
+    """Where an image came from: its path, sample type (``uint8``, ``uint16``, ``float32``…) and
+    the EXIF orientation applied when it was read (1: none; see :func:`read_image`)."""
 
     path: str
     dtype: str
+    orientation: int = 1
 
 
 class _Refused(ValueError):
@@ -94,7 +103,7 @@ def _read_npy(path: Path) -> np.ndarray:
     return np.load(path, allow_pickle=False)
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path) -> tuple[np.ndarray, int]:
     with tifffile.TiffFile(path) as tif:
         pages = len(tif.pages)
         if pages > 1:
@@ -115,10 +124,39 @@ def _read_tiff(path: Path) -> np.ndarray:
         _check_pixels(path, page.imagelength, page.imagewidth)
         _check_dtype(path, page.dtype)
         a = page.asarray()
-        return np.moveaxis(a, 0, -1) if page.axes == "SYX" else a  # planar: samples first
+        orientation = page.tags.get("Orientation")
+        return (np.moveaxis(a, 0, -1) if page.axes == "SYX" else a,  # planar: samples first
+                _orientation(orientation.value if orientation is not None else 1))
 
 
-def _read_pil(path: Path, suffix: str) -> np.ndarray:
+#: EXIF orientation → the array operation that shows the image upright (Pillow's
+#: ``ImageOps.exif_transpose``): 2 mirrored, 3 turned 180°, 4 flipped, 5 transposed, 6 turned 90°
+#: clockwise, 7 transverse, 8 turned 90° anticlockwise.
+_UPRIGHT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+            5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+            7: lambda a: a[::-1, ::-1].swapaxes(0, 1), 8: lambda a: np.rot90(a, 1)}
+
+
+def _orientation(value) -> int:
+    """An EXIF orientation tag's value, 1 (as stored) where it is missing or invalid."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return 1
+    return value if value in _UPRIGHT else 1
+
+
+def _png_bits(data: bytes, a: np.ndarray) -> np.ndarray:
+    """A grey PNG of 1, 2 or 4 bits per sample as 8-bit samples: decoders that hand back the raw
+    samples (0-1, 0-3, 0-15) get them scaled by their bit depth (×255, ×85, ×17), like libpng's
+    own expansion; an already expanded image (or another kind of PNG) is left as it is."""
+    bits, colour = data[24], data[25]  # IHDR, always the first chunk
+    if colour == 0 and bits < 8 and a.dtype == np.uint8 and a.max() < 2 ** bits:
+        return a * np.uint8(255 // (2 ** bits - 1))
+    return a
+
+
+def _read_pil(path: Path, suffix: str) -> tuple[np.ndarray, int]:
     try:
         with warnings.catch_warnings():  # Pillow warns above its limit; MAX_PIXELS is checked below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -133,26 +171,20 @@ def _read_pil(path: Path, suffix: str) -> np.ndarray:
                            "give it the right extension")
         _check_pixels(path, im.height, im.width)
         frames = getattr(im, "n_frames", 1)
+        orientation = _orientation(im.getexif().get(0x0112))  # EXIF (or XMP) orientation
         if suffix == ".png":
             if frames > 1:
                 raise _Refused(f"{path}: an animated PNG of {frames} frames; "
                                "save the frame you want as its own file")
-            return imagecodecs.png_decode(path.read_bytes())  # keeps 16 bits, expands palettes
+            data = path.read_bytes()
+            return _png_bits(data, imagecodecs.png_decode(data)), orientation  # 16 bits kept
         if im.mode == "CMYK":
             warnings.warn(f"{path}: converted a CMYK JPEG to RGB (a plain conversion, "
                           "no colour profile)", stacklevel=3)
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(im.convert("RGB")), orientation
         if im.mode not in ("L", "RGB"):
             raise _Refused(f"{path}: a {im.mode} JPEG; save it as grey or RGB first")
-        return np.asarray(im)  # an MPO's first, primary picture
-
-
-def _to_unit_float(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.uint8:
-        return a.astype(np.float64) / 255.0
-    if a.dtype == np.uint16:
-        return a.astype(np.float64) / 65535.0
-    return a.astype(np.float64)
+        return np.asarray(im), orientation  # an MPO's first, primary picture
 
 
 def _drop_alpha(a: np.ndarray, path: Path) -> np.ndarray:
@@ -172,11 +204,16 @@ def _drop_alpha(a: np.ndarray, path: Path) -> np.ndarray:
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     """Read an image file; return ``(image, info)`` with ``image`` float64 in [0, 1].
 
-    uint8 and uint16 samples are scaled by 255 and 65535; float16/32/64 samples are taken as
-    they are (nominally in [0, 1]; the range is not checked here). Raises ``ValueError`` or
-    ``OSError`` with a one-line message for a missing, empty, corrupt or unsupported file, more
-    than one image in it, more than :data:`MAX_PIXELS` pixels, another sample type, a bad shape,
-    transparency, or NaN or infinite values.
+    The one rule for sample values, as for arrays (:func:`rdip.images.noise.unit_image`):
+    uint8 and uint16 samples are scaled by 255 and 65535 (grey PNGs of 1, 2 or 4 bits by their bit
+    depth), float16/32/64 samples are taken as they are and must lie in [0, 1] but for noise
+    (:func:`rdip.images.noise.check_range`: a float image in [-1, 1] or 0-255 is refused). An
+    EXIF orientation (JPEG, PNG; the TIFF tag) is applied as Pillow's ``ImageOps.exif_transpose``
+    does, so the image is upright and an output written from it (without the tag) displays as
+    the input did; ``info.orientation`` records it. Raises ``ValueError`` or ``OSError`` with a
+    one-line message for a missing, empty, corrupt or unsupported file, more than one image in it,
+    more than :data:`MAX_PIXELS` pixels, another sample type, a bad shape, transparency, values in
+    another range, or NaN or infinite values.
     """
     path = Path(path)
     suffix = _check_suffix(path)
@@ -186,11 +223,11 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
         raise ValueError(f"{path}: the file is empty")
     try:
         if suffix == ".npy":
-            a = _read_npy(path)
+            a, orientation = _read_npy(path), 1
         elif suffix in TIFF_SUFFIXES:
-            a = _read_tiff(path)
+            a, orientation = _read_tiff(path)
         else:
-            a = _read_pil(path, suffix)
+            a, orientation = _read_pil(path, suffix)
     except PermissionError as e:
         raise PermissionError(f"{path}: cannot read the file (permission denied)") from e
     except (_Refused, MemoryError):
@@ -210,17 +247,36 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
         raise ValueError(f"{path}: {a.shape[2]} channels; give (H, W) grey or (H, W, 3) colour")
     if a.size == 0:
         raise ValueError(f"{path}: the image has no pixels")
-    image = _to_unit_float(a)
-    if not np.isfinite(image).all():
-        raise ValueError(f"{path}: the image contains NaN or infinite values; replace them first")
-    return image, ImageInfo(str(path), a.dtype.name)
+    if orientation != 1:
+        a = np.ascontiguousarray(_UPRIGHT[orientation](a))
+    image = unit_image(a, str(path))
+    return image, ImageInfo(str(path), a.dtype.name, orientation)
+
+
+def name_max(folder: Path) -> int:
+    """The longest file name, in bytes, that ``folder``'s file system takes (255 where unknown)."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def check_name(path: Path) -> Path:
+    """``path`` if its name fits its (existing) folder's file system, else a ``ValueError``."""
+    size, limit = len(os.fsencode(path.name)), name_max(path.parent)
+    if size > limit:
+        raise ValueError(f"{path}: the file name is {size} bytes long, more than the {limit} its "
+                         "file system allows; choose a shorter name")
+    return path
 
 
 def check_target(path: Path, force: bool, allow_symlink: bool = True) -> Path:
-    """Check that ``path`` (any file) can be written: an existing folder, not a folder itself, no
-    existing file unless ``force``, and no symbolic link unless ``allow_symlink``."""
+    """Check that ``path`` (any file) can be written: an existing folder, a name the file system
+    takes, not a folder itself, no existing file unless ``force``, and no symbolic link unless
+    ``allow_symlink``."""
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path}: the folder {path.parent} does not exist; create it first")
+    check_name(path)
     if path.is_symlink() and not allow_symlink:
         raise ValueError(f"{path}: is a symbolic link; give the path of a regular file")
     if path.is_dir():
@@ -258,10 +314,28 @@ def _output_mode(path: Path) -> int:
         return 0o666 & ~_umask()
 
 
+#: The characters :func:`tempfile.mkstemp` puts between a prefix and a suffix.
+_RANDOM = 8
+
+
+def temp_prefix(path: Path, suffix: str) -> str:
+    """How the temporary files of ``path`` (ending in ``suffix``) begin: ``.NAME.``, or where that
+    would make a name too long for the file system, ``.`` + as much of NAME as fits + ``~`` + 8
+    hex digits of its SHA-1 + ``.`` (hidden, and told apart from other outputs' temporary files)."""
+    prefix = f".{path.name}."
+    room = name_max(path.parent) - len(os.fsencode(suffix)) - _RANDOM
+    if len(os.fsencode(prefix)) <= room:
+        return prefix
+    digest = hashlib.sha1(os.fsencode(path.name)).hexdigest()[:8]
+    start = os.fsencode(path.name)[:max(0, room - 11)].decode("utf-8", "ignore")  # . ~ digest .
+    return f".{start}~{digest}."
+
+
 def _write_temp(path: Path, write, suffix: str = "") -> str:
     """Call ``write(tmp)`` on a new temporary file beside ``path`` and give it ``path``'s future
     mode; return its name. On failure remove it and let the exception go on."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    suffix = suffix or path.suffix
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path, suffix), suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -350,9 +424,13 @@ def _write_jpeg(tmp: str, data: np.ndarray) -> None:
 
 def image_writer(path: str | os.PathLike, image: np.ndarray, dtype: str = "uint8",
                  force: bool = False, allow_symlink: bool = True):
-    """Check ``path`` (:func:`check_output`) and convert ``image``; return ``(path, write)`` for
-    :func:`atomic_write_all`, which writes it. See :func:`write_image` for the sample types."""
+    """Check ``path`` (:func:`check_output`) and ``image`` (finite: NaN or infinity is a
+    ``ValueError``) and convert it; return ``(path, write)`` for :func:`atomic_write_all`, which
+    writes it. See :func:`write_image` for the sample types."""
     path = check_output(path, force, allow_symlink)
+    if not np.isfinite(image).all():
+        raise ValueError(f"{path}: the image to write holds NaN or infinite values; nothing was "
+                         "written (a NaN pixel would be written as black)")
     suffix = path.suffix.lower()
     dtype = output_dtype(dtype)
     if suffix in PIL_SUFFIXES and dtype not in ("uint8", "uint16"):
@@ -384,26 +462,42 @@ def write_image(path: str | os.PathLike, image: np.ndarray, dtype: str = "uint8"
     return path
 
 
+def json_text(data, indent: int | None = 2) -> str:
+    """``data`` as standard JSON text, valid for ``jq`` and ``JSON.parse``: NumPy scalars and
+    arrays as numbers and lists, paths as strings, and a number that is not finite (a PSNR of ∞
+    where a result equals its reference, a NaN) as ``null``; a ``TypeError`` for what JSON cannot
+    hold."""
+    return json.dumps(_plain(data), indent=indent, allow_nan=False)
+
+
+def _plain(obj):
+    """``obj`` with every value JSON holds as it is, the rest converted (see :func:`json_text`)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
 def json_writer(path: str | os.PathLike, data: dict, force: bool = False):
-    """Check ``path`` and turn ``data`` into indented JSON text now (a ``TypeError`` for what JSON
-    cannot hold); return ``(path, write)`` for :func:`atomic_write_all`."""
+    """Check ``path`` and turn ``data`` into indented JSON text now (:func:`json_text`); return
+    ``(path, write)`` for :func:`atomic_write_all`."""
     path = check_target(Path(path), force)
-    text = json.dumps(data, indent=2, default=_json_default) + "\n"
+    text = json_text(data) + "\n"
     return path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8")
 
 
 def write_json(path: str | os.PathLike, data: dict, force: bool = False) -> Path:
-    """Write ``data`` as indented JSON, atomically; refuse to overwrite unless ``force``."""
+    """Write ``data`` as indented JSON (:func:`json_text`), atomically; refuse to overwrite
+    unless ``force``."""
     path, write = json_writer(path, data, force)
     atomic_write_all([(path, write)])
     return path
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} as JSON")

@@ -1,7 +1,8 @@
 """Image quality: SSIM of the full image and of its centre, PSNR (paper §IV, Table II).
 
 scikit-image's ``structural_similarity`` (Wang et al. 2004, 7×7 window) is the reference and is
-what we call (docs/design-notes.md, "Data and scores"). Images are NumPy ``(H, W)`` or ``(H, W, C)`` floats.
+what we call (docs/design-notes.md, "Data and scores"). Images are ``(H, W)`` or ``(H, W, C)``
+floats: NumPy arrays or anything NumPy turns into one (lists of lists).
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ def ssim(result: np.ndarray, clean: np.ndarray, data_range: float = 1.0) -> floa
     ``data_range=1`` is our reference; ``data_range=2`` reproduces what scikit-image < 0.19 did
     for float images given no range (docs/design-notes.md).
     """
+    result, clean = np.asarray(result, np.float64), np.asarray(clean, np.float64)
     if result.shape != clean.shape:
         raise ValueError(f"shapes differ: {result.shape} vs {clean.shape}")
-    return float(structural_similarity(
-        np.asarray(result, np.float64), np.asarray(clean, np.float64),
-        data_range=data_range, channel_axis=channel_axis(clean)))
+    return float(structural_similarity(result, clean, data_range=data_range,
+                                       channel_axis=channel_axis(clean)))
 
 
 def centre(image: np.ndarray, size: int = 16) -> np.ndarray:
     """The centre ``size×size`` crop (rows and columns 8…23 for a 32×32 image and size 16)."""
+    image = np.asarray(image)
     h, w = image.shape[:2]
     if size > min(h, w):
         raise ValueError(f"centre size {size} exceeds the image ({h}×{w})")
@@ -44,9 +46,12 @@ def ssim_centre(result: np.ndarray, clean: np.ndarray, size: int = 16,
 
 
 def psnr(result: np.ndarray, clean: np.ndarray, data_range: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB."""
-    return float(peak_signal_noise_ratio(
-        np.asarray(clean, np.float64), np.asarray(result, np.float64), data_range=data_range))
+    """Peak signal-to-noise ratio in dB (∞ where ``result`` equals ``clean``)."""
+    result, clean = np.asarray(result, np.float64), np.asarray(clean, np.float64)
+    if result.shape != clean.shape:
+        raise ValueError(f"shapes differ: {result.shape} vs {clean.shape}")
+    with np.errstate(divide="ignore"):
+        return float(peak_signal_noise_ratio(clean, result, data_range=data_range))
 
 
 def panel_scores(metrics: dict | None) -> dict | None:

@@ -32,6 +32,7 @@ import torch
 from ..config import ENSEMBLE_SEED_STEP, PRESETS, FitConfig, preset
 from ..images.metrics import scores
 from ..images.noise import check_sigma, noise_sigma
+from . import tensors
 from .inputs import check_image, check_padding, to_range
 from .outcome import Callback, FitResult, Progress, composed_result, network_result
 from .padding import pad
@@ -87,6 +88,27 @@ def _sigmas(sigma, count: int) -> list:
     return [None if s is None else check_sigma(s) for s in sigmas]
 
 
+def _arguments(noisy, config, clean, sigma) -> tuple:
+    """:func:`fit_many`'s arguments, checked before anything is fitted: the noisy images as given
+    (tensors as arrays, :mod:`.tensors`), checked (:func:`check_image`, with their σ where it is
+    given), one configuration each (``auto`` on a tensor's device), the checked clean images, one σ
+    each (estimated for the noise rule) and the tensors' forms."""
+    noisy, forms = tensors.arrays(noisy)
+    cleans = [None] * len(noisy) if clean is None else tensors.arrays(clean, "clean image")[0]
+    configs = tensors.on_device(_configs(config, len(noisy)), forms)
+    if len(configs) != len(noisy) or len(cleans) != len(noisy):
+        raise ValueError("give one config (or one for each image) and one clean image per image")
+    sigmas = _sigmas(sigma, len(noisy))
+    images = [check_image(x, f"image {i}", s) for i, (x, s) in enumerate(zip(noisy, sigmas))]
+    cleans = [None if c is None else check_image(c, f"clean image {i}") for i, c in enumerate(cleans)]
+    for i, (x, c) in enumerate(zip(images, cleans)):
+        if c is not None and c.shape != x.shape:
+            raise ValueError(f"clean image {i} has shape {c.shape[:2]}, the noisy one {x.shape[:2]}")
+    sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s  # one σ per image, also when tiled
+              for x, s, cfg in zip(images, sigmas, configs)]
+    return noisy, images, configs, cleans, sigmas, forms
+
+
 def fit_many(noisy: Iterable[np.ndarray], config: FitConfig | Sequence[FitConfig] | None = None, *,
              clean: Sequence[np.ndarray | None] | None = None,
              sigma: float | Sequence[float | None] | None = None,
@@ -96,13 +118,18 @@ def fit_many(noisy: Iterable[np.ndarray], config: FitConfig | Sequence[FitConfig
     Parameters
     ----------
     noisy:
-        Images ``(H, W)`` or ``(H, W, 3)``, floats nominally in [0, 1] (or uint8/uint16, scaled
-        by their type's range), each at least 25×25.
+        Images ``(H, W)`` or ``(H, W, 3)``, floats in [0, 1] but for noise (or uint8/uint16,
+        scaled by their type's range), each at least 25×25; any iterable of them (read before
+        anything is fitted). Or torch tensors (:mod:`rdip.method.tensors`): a ``(B, C, H, W)``
+        float tensor, or a list of ``(C, H, W)`` ones, in [0, 1] on any device; each result's
+        ``image`` is then a ``(C, H, W)`` tensor of the input's dtype and device.
     config:
         One :class:`FitConfig` for all, or one per image (e.g. other seeds or paddings).
-        Default: the ``default`` preset.
+        Default: the ``default`` preset. A tensor is fitted on its own device where the
+        configuration's ``device`` is ``auto``.
     clean:
-        Optional clean references (one per image, or None) for SSIM/PSNR during and after fitting.
+        Optional clean references (one per image, or None; arrays or tensors as ``noisy``) for
+        SSIM/PSNR during and after fitting.
     sigma:
         The noise's standard deviation in [0, 1] units (one for all, or one per image; None =
         estimated by :func:`rdip.images.noise.noise_sigma`); used only by the ``noise`` stopping rule.
@@ -118,8 +145,7 @@ def fit_many(noisy: Iterable[np.ndarray], config: FitConfig | Sequence[FitConfig
     kept outputs composed every ``eval_every`` iterations), and ``stopped_at`` summarises where
     its networks stopped.
     """
-    noisy = list(noisy)
-    images, configs, cleans, sigmas = _inputs(noisy, config, clean, sigma)
+    noisy, images, configs, cleans, sigmas, forms = _arguments(noisy, config, clean, sigma)
     jobs, layouts = _jobs(images, cleans, configs, sigmas)
     for job in jobs:
         job.snapshot = {} if job.image in layouts and cleans[job.image] is not None else None
@@ -134,24 +160,7 @@ def fit_many(noisy: Iterable[np.ndarray], config: FitConfig | Sequence[FitConfig
         if np.ndim(noisy[i]) == 2:  # grey in, grey out
             r.image = r.image[:, :, 0]
         results.append(r)
-    return results
-
-
-def _inputs(noisy: list, config, clean, sigma) -> tuple[list, list, list, list]:
-    """The checked images, one configuration, clean reference (or None) and σ (or None) each."""
-    images = [check_image(x, f"image {i}") for i, x in enumerate(noisy)]
-    configs = _configs(config, len(images))
-    cleans = [None] * len(images) if clean is None else list(clean)
-    if len(configs) != len(images) or len(cleans) != len(images):
-        raise ValueError("give one config (or one for each image) and one clean image per image")
-    cleans = [None if c is None else check_image(c, f"clean image {i}") for i, c in enumerate(cleans)]
-    for i, (x, c) in enumerate(zip(images, cleans)):
-        if c is not None and c.shape != x.shape:
-            raise ValueError(f"clean image {i} has shape {c.shape[:2]}, the noisy one {x.shape[:2]}")
-    sigmas = _sigmas(sigma, len(images))
-    sigmas = [noise_sigma(x, s) if cfg.stop == "noise" else s  # one σ per image, also when tiled
-              for x, s, cfg in zip(images, sigmas, configs)]
-    return images, configs, cleans, sigmas
+    return tensors.give_back(results, forms)
 
 
 class _Job:
@@ -331,14 +340,17 @@ def fit(noisy: np.ndarray, config: FitConfig | None = None, *, clean: np.ndarray
                     callback=callback)[0]
 
 
-def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, *, sigma: float | None = None,
-            **changes) -> np.ndarray:
-    """Denoise one image with the recurrent deep image prior; arrays in, array out.
+def denoise(noisy: np.ndarray | torch.Tensor, config: FitConfig | str | None = None, *,
+            sigma: float | None = None, **changes) -> np.ndarray | torch.Tensor:
+    """Denoise one image (or a batch of tensors) with the recurrent deep image prior; arrays in,
+    array out, tensors in, tensor out.
 
     Parameters
     ----------
     noisy:
-        ``(H, W)`` or ``(H, W, 3)`` floats nominally in [0, 1] (or uint8/uint16), at least 25×25.
+        ``(H, W)`` or ``(H, W, 3)`` floats in [0, 1] but for noise (or uint8/uint16), at least
+        25×25; or a float tensor ``(C, H, W)``, or a batch ``(B, C, H, W)`` (one
+        :func:`fit_many` call), in [0, 1] on any device.
     config:
         A :class:`FitConfig` or a preset name (``default``, ``paper``, ``paper-unit``,
         ``paper-literal``).
@@ -350,7 +362,8 @@ def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, *, sigma: 
 
     Returns
     -------
-    The denoised image, same shape, float64 in [0, 1].
+    The denoised image, same shape, float64 in [0, 1]; for a tensor, a tensor of its shape, dtype
+    and device (fitted there unless ``config.device`` says otherwise).
     """
     if config is None or isinstance(config, str):
         config = preset(config or "default", **changes)
@@ -358,4 +371,6 @@ def denoise(noisy: np.ndarray, config: FitConfig | str | None = None, *, sigma: 
         raise TypeError(f"config must be a preset name or a FitConfig, got {type(config).__name__}")
     elif changes:
         config = config.replace(**changes)
+    if isinstance(noisy, torch.Tensor) and noisy.ndim == 4:  # a batch: one fit_many call
+        return torch.stack([r.image for r in fit_many(noisy, config, sigma=sigma)])
     return fit(noisy, config, sigma=sigma).image

@@ -54,7 +54,9 @@ Callback = Callable[[Progress], "bool | None"]
 class FitResult:
     """The outcome of one fit.
 
-    ``image``: the denoised image, the input's shape, float64 clipped to [0, 1].
+    ``image``: the denoised image, the input's shape, float64 clipped to [0, 1] (from
+    :func:`~rdip.method.engine.fit_many` given a tensor: a ``(C, H, W)`` tensor of its dtype and
+    device, :mod:`rdip.method.tensors`).
     ``loss``: per iteration, in the fitting range's units (``FitConfig.range``: a squared error in
     [-1, 1] is 4× the same error in [0, 1]). ``history``: ``{"iter", "ssim_full", "ssim_centre",
     "psnr"}`` rows every ``eval_every`` iterations (empty without a clean reference).

@@ -1,19 +1,25 @@
 """Denoise many image files into a folder, resumably: ``rdip batch``.
 
-Images of one shape are fitted together (one :func:`~rdip.method.engine.fit_many` call per chunk of at most
-``chunk`` images, :data:`CHUNK` by default), each output is written atomically in its input's bit depth, and then one JSON line
-per image is appended to ``OUT/manifest.jsonl`` and synced to disk. The manifest is the record of
-what is finished: a rerun skips every input whose latest row is ``done`` and whose output exists,
-and redoes the rest (error rows included). A run killed at any moment (even ``kill -9``) loses only
-the chunks in flight; a half-written manifest line is ignored and stale temporary files are removed.
-Manifest lines that are not rows (edited or damaged) are skipped with one warning. A rerun with
-other settings keeps the outputs already done (it says which, and how to refit them).
+Images of one shape are fitted together (one :func:`~rdip.method.engine.fit_many` call per chunk
+of at most ``chunk`` images, :data:`CHUNK` by default), each output is written atomically in its
+input's bit depth, and then one JSON line per image is appended to ``OUT/manifest.jsonl`` and
+synced to disk. The manifest is the record of what is finished: a rerun skips every input whose
+latest row is ``done`` and whose output exists, and redoes the rest (error rows included). A run
+killed at any moment (even ``kill -9``) loses only the chunks in flight; a half-written manifest
+line is ignored and stale temporary files are removed. Manifest lines that are not rows (edited
+or damaged) are skipped with one warning. A rerun with other settings keeps the outputs already
+done (it says which, and how to refit them).
+A file at an output's name that rdip batch did not write (no manifest row names it, and no run
+was killed while writing it) is never replaced without ``force``: the run is refused first.
+Every check comes before the first write (the folder, the lock, a row): a refused run leaves
+nothing behind.
 The chunks are fitted in this process (backend ``local``) or as Ray tasks on one machine or a
 cluster (backend ``ray``, :mod:`rdip.scale.ray`); either way this process reads the images and
 writes the outputs and the manifest, so both backends write the same rows.
 A run holds an exclusive lock on ``OUT/.rdip-batch.lock`` (:func:`fcntl.flock`, so POSIX only;
-the file holds the pid of the run and stays when it ends): a second run on the same folder fails
-at once instead of removing the first one's temporary files.
+the file holds the pid of the run, then the outputs being written, and stays when it ends): a
+second run on the same folder fails at once instead of removing the first one's temporary files,
+and a run killed while writing an output leaves it known as rdip's.
 Outputs are named ``stem + suffix + extension`` of their input, always inside ``OUT``; nothing is
 written through a symbolic link: an output that is one gets an error row, a manifest that is one
 refuses the run. Every image gets the same seed, so an output does not depend on which other
@@ -22,25 +28,27 @@ images shared its batch.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 
 from ..config import FitConfig
-from ..images.files import SUFFIXES
+from ..images.files import SUFFIXES, json_text, name_max, temp_prefix
 from ..jobs import Input, load_input, write_output
 from ..method.engine import fit_many, resolve_device
 from ..method.planning import SLOW_SECONDS, plan
 from ..progress import progress_bar
-from ..store import NOFOLLOW, differences, folder_lock
+from ..store import NOFOLLOW, differences
 from ..store import append_line as _append
-from .ray import ray_runner
+from .ray import check_address, ray_runner
 
 #: Images per fit_many call (local) or Ray task at most: what a kill can lose, per chunk in flight.
 CHUNK = 16
@@ -59,17 +67,25 @@ def check_suffix(suffix: str) -> str:
     return suffix
 
 
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files, folders (their image files, sorted, hidden ones skipped) and glob patterns → paths."""
+def expand_inputs(inputs: list[str], warn: Callable[[str], None] | None = None) -> list[Path]:
+    """Files, folders (their image files, sorted, hidden ones skipped) and glob patterns → paths.
+
+    A path that exists is that path, even where its name holds ``*``, ``?`` or ``[`` (``img[1].png``
+    is not a pattern matching ``img1.png``); a pattern that matches no file gets a ``warn`` line.
+    """
     paths: list[Path] = []
     for item in inputs:
-        if any(c in item for c in "*?["):
-            found = [Path(p) for p in sorted(glob.glob(item)) if Path(p).is_file()]
-        elif Path(item).is_dir():
+        if not item.strip():
+            raise ValueError("an empty input name; give files, folders or glob patterns")
+        if Path(item).is_dir():
             found = sorted(p for p in Path(item).iterdir() if p.is_file())
         elif Path(item).exists():
             paths.append(Path(item))  # named explicitly: a bad format becomes an error row
             continue
+        elif any(c in item for c in "*?["):
+            found = [Path(p) for p in sorted(glob.glob(item)) if Path(p).is_file()]
+            if not found and warn is not None:
+                warn(f"{item}: matches no file")
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
         paths += [p for p in found if p.suffix.lower() in SUFFIXES and not p.name.startswith(".")]
@@ -93,20 +109,18 @@ def _row(line: bytes) -> dict | None:
     return row
 
 
-def read_manifest(path: Path, log=None) -> dict[str, dict]:
-    """The latest row per input of a manifest.
+def manifest_rows(path: Path, warn: Callable[[str], None] | None = None) -> list[dict]:
+    """Every row of a manifest, in order.
 
     A last line without its newline (cut short by a kill) is ignored silently; any other line that
-    is not a row (see :func:`_row`) is skipped, and ``log`` (when given) gets one warning line
-    with how many were skipped and the first line numbers.
+    is not a row (see :func:`_row`) is skipped, and ``warn`` (when given) gets one line with how
+    many were skipped and the first line numbers.
     """
-    rows: dict[str, dict] = {}
     if not path.exists():
-        return rows
-    data = path.read_bytes()
-    lines = data.split(b"\n")
+        return []
+    lines = path.read_bytes().split(b"\n")
     cut = lines.pop()  # b"" after a final newline, else the last line, maybe cut short
-    skipped = []
+    rows, skipped = [], []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -114,17 +128,20 @@ def read_manifest(path: Path, log=None) -> dict[str, dict]:
         if row is None:
             skipped.append(number)
         else:
-            rows[row["input"]] = row
-    if cut.strip():
-        row = _row(cut)
-        if row is not None:
-            rows[row["input"]] = row
-    if skipped and log is not None:
+            rows.append(row)
+    if cut.strip() and (row := _row(cut)) is not None:
+        rows.append(row)
+    if skipped and warn is not None:
         numbers = ", ".join(map(str, skipped[:5])) + (", …" if len(skipped) > 5 else "")
         what = ("lines that are not manifest rows (lines" if len(skipped) > 1
                 else "line that is not a manifest row (line")
-        log(f"warning: {path}: skipped {len(skipped)} {what} {numbers}); they are ignored")
+        warn(f"{path}: skipped {len(skipped)} {what} {numbers}); they are ignored")
     return rows
+
+
+def read_manifest(path: Path, warn: Callable[[str], None] | None = None) -> dict[str, dict]:
+    """The latest row per input of a manifest (:func:`manifest_rows`)."""
+    return {row["input"]: row for row in manifest_rows(path, warn)}
 
 
 def _other_settings(previous: dict[str, dict], kept: list[tuple[Path, Path]],
@@ -155,9 +172,80 @@ def _other_settings(previous: dict[str, dict], kept: list[tuple[Path, Path]],
             f"{'them' if len(names) > 1 else 'it'} or use another folder")
 
 
-def _lock(out_dir: Path):
-    """Hold ``out_dir``'s :data:`LOCK` for the block (:func:`rdip.store.folder_lock`)."""
-    return folder_lock(out_dir / LOCK, f"{out_dir} is in use by another rdip batch")
+def _lock_lines(data: bytes) -> tuple[str, list[str]]:
+    """The pid and the pending outputs held in a lock file's ``data`` (lines it cannot read are
+    left out)."""
+    lines = data.decode("utf-8", "replace").splitlines()
+    pending = []
+    for line in lines[1:]:
+        try:
+            name = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(name, str):
+            pending.append(name)
+    return (lines[0].strip() if lines else ""), pending
+
+
+def pending_outputs(out_dir: Path) -> list[str]:
+    """The outputs a run on ``out_dir`` was writing when it ended (killed), from its lock file."""
+    path = out_dir / LOCK
+    if not path.is_file() or path.is_symlink():
+        return []
+    return _lock_lines(path.read_bytes())[1]
+
+
+class _Held:
+    """The lock of a run (an open, locked :data:`LOCK`): its file holds this run's pid, then, one
+    JSON string a line, the outputs being written (and those a killed run left unfinished)."""
+
+    def __init__(self, fd: int):
+        self.fd, self.used = fd, False  # used: a row appended or an output being written
+        self.carried = _lock_lines(os.pread(fd, 1 << 20, 0))[1]
+        self.mark([])
+
+    def mark(self, outputs: list[str]) -> None:
+        """Record ``outputs`` as being written (synced), after what a killed run left."""
+        self.used = self.used or bool(outputs)
+        text = f"{os.getpid()}\n" + "".join(json.dumps(o) + "\n" for o in [*self.carried, *outputs])
+        if os.pread(self.fd, 1 << 20, 0) != text.encode():  # (a rerun in the same process: unchanged)
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, text.encode(), 0)
+            os.fsync(self.fd)
+
+    def settle(self, owned: set[str]) -> None:
+        """The outputs written and their rows appended: none is pending any more."""
+        self.carried = [o for o in self.carried if o not in owned]
+        self.mark([])
+
+
+@contextmanager
+def _lock(out_dir: Path) -> Iterator[_Held]:
+    """Hold ``out_dir``'s :data:`LOCK` (an exclusive :func:`fcntl.flock`) for the block; a
+    ValueError at once when another run holds it."""
+    path = out_dir / LOCK
+    if path.is_symlink():
+        raise ValueError(f"{path} is a symbolic link; nothing was written (remove it)")
+    created = not path.exists()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not (path.exists() and os.path.samestat(os.fstat(fd), os.stat(path))):
+                raise BlockingIOError  # removed by a run that ended before writing anything
+        except BlockingIOError:
+            holder = _lock_lines(os.pread(fd, 64, 0))[0] or "unknown"
+            raise ValueError(f"{out_dir} is in use by another rdip batch (pid {holder}); wait for it "
+                             "to finish or use another folder") from None
+        held = _Held(fd)
+        try:
+            yield held
+        except BaseException:
+            if created and not held.used:  # a run that wrote nothing leaves no lock file either
+                path.unlink(missing_ok=True)
+            raise
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _sync(path: Path) -> None:
@@ -199,91 +287,112 @@ class _InProcess:
 def run_batch(inputs: list[str], out_dir: Path, config: FitConfig, *, auto_tile: bool = True,
               suffix: str = "_denoised", clean_dir: Path | None = None, chunk: int = CHUNK,
               backend: str = "local", address: str | None = None, num_cpus: int | None = None,
-              progress: bool = True, log=print) -> list[dict]:
+              force: bool = False, progress: bool = True, log=print,
+              warn: Callable[[str], None] | None = None) -> list[dict]:
     """Denoise ``inputs`` (files, folders, globs) into ``out_dir``; return this run's manifest rows.
 
     Each image shape is planned once (:func:`rdip.method.planning.plan`): tiles where ``config``
     has them, else the whole image, or, with ``auto_tile``, tiles when the whole image would not
     fit in memory (without it such images get error rows). An image fitted as tiles is one call of
     its own, otherwise same-shape images are stacked, at most ``chunk`` per call. With
-    ``clean_dir``, an image whose file name also exists there is scored against it. Outputs whose
-    input has no ``done`` row (a kill between the write and the row) are redone and replaced;
-    ``done`` outputs made with another configuration are kept, and ``log`` gets one line about them.
+    ``clean_dir`` (a folder that must exist), an image whose file name also exists there is scored
+    against it. Outputs of rdip batch whose input has no ``done`` row (a kill between the write
+    and the row) are redone and replaced; ``done`` outputs made with another configuration are
+    kept, and ``log`` gets one line about them. A file at an output's name that rdip batch did not
+    write is replaced only with ``force``; without it the run is refused.
 
-    ``suffix`` (:func:`check_suffix`) names the outputs, each in ``out_dir``. An output path that is
-    a symbolic link (or a folder) gets an error row and is left alone; a ``manifest.jsonl`` that is
-    a symbolic link, or an ``out_dir`` held by another run (:data:`LOCK`), is a ValueError before
-    anything is written.
+    ``suffix`` (:func:`check_suffix`) names the outputs, each in ``out_dir``, in names the file
+    system takes. An output path that is a symbolic link (or a folder) gets an error row and is
+    left alone; a ``manifest.jsonl`` that is a symbolic link, or an ``out_dir`` held by another
+    run (:data:`LOCK`), is a ValueError. Every refusal comes before anything is written.
+    ``warn`` (default :func:`warnings.warn`) gets what the user must hear even when ``log`` is
+    quiet: skipped manifest lines, patterns that match nothing, no clean reference found.
 
     ``backend="ray"`` fits each chunk as a Ray task (:func:`rdip.scale.ray.ray_runner`: Ray at
     ``address``, else Ray's default, else a new one on ``num_cpus`` CPUs), and splits a shape's
     images into at least as many chunks as the cluster runs tasks at a time; the rows are
-    appended as the tasks finish. Ray is not started when no image is left to fit.
+    appended as the tasks finish. Ray is not started when no image is left to fit; an address
+    where no cluster answers is refused first (:func:`rdip.scale.ray.check_address`).
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
-    if chunk < 1:
-        raise ValueError(f"chunk must be >= 1, got {chunk}")
-    out_dir, suffix = Path(out_dir), check_suffix(suffix)
-    if not out_dir.parent.is_dir():
-        raise FileNotFoundError(f"{out_dir}: the folder {out_dir.parent} does not exist; create it first")
-    if backend == "local":
-        resolve_device(config.device)  # no CUDA for --device cuda: one error now, not one per image
-    found = expand_inputs(inputs)  # no inputs: an error before the folder is made
+    warn = warn or partial(warnings.warn, stacklevel=2)
+    found = _check(inputs, Path(out_dir), config, suffix, clean_dir, chunk, backend, address, warn)
+    out_dir = Path(out_dir)
+    # a dry run of the checks: refused before the folder, the lock or a row is written
+    _Batch(out_dir, config, found, suffix, clean_dir, backend, force=force, pending=pending_outputs(out_dir))
+    made = not out_dir.exists()
     out_dir.mkdir(exist_ok=True)
-    if (out_dir / MANIFEST).is_symlink():
-        raise ValueError(f"{out_dir / MANIFEST} is a symbolic link; refusing to write through it, "
-                         "nothing was written (replace it with the file itself or use another folder)")
-    with _lock(out_dir):  # held until the last row: a second run fails at once
-        batch = _Batch(out_dir, config, found, suffix, clean_dir, backend, log)
-        with progress_bar(len(batch.todo), "batch", enabled=progress, unit="image") as batch.bar, \
-                ExitStack() as stack:
-            groups = batch.group()
-            if backend == "ray" and groups:
-                runner = stack.enter_context(ray_runner(address, num_cpus, config.device))
-                log(runner.summary)
-            else:
-                runner = _InProcess(config.device)
-            batch.plan(groups, runner, auto_tile)
-            fit = partial(_fit, configs=batch.configs)
-            for (part, shape, infos), outcome in runner.run(fit, batch.chunks(groups, chunk, runner.slots)):
-                batch.finish(part, shape, infos, outcome)
+    try:
+        with _lock(out_dir) as held:  # held until the last row: a second run fails at once
+            batch = _Batch(out_dir, config, found, suffix, clean_dir, backend, force=force,
+                           pending=held.carried, warn=warn)  # again, under the lock
+            batch.start(held, log)
+            with progress_bar(len(batch.todo), "batch", enabled=progress, unit="image") as batch.bar:
+                batch.run(chunk, backend, address, num_cpus, auto_tile)
+    except BaseException:
+        if made and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # failed before its first row (Ray did not start…): nothing left
+        raise
     errors = sum(r["status"] == "error" for r in batch.rows)
     log(f"done {len(batch.rows) - errors}, errors {errors}; manifest: {batch.manifest}")
     return batch.rows
 
 
+def _check(inputs: list[str], out_dir: Path, config: FitConfig, suffix: str, clean_dir, chunk: int,
+           backend: str, address: str | None, warn) -> list[Path]:
+    """:func:`run_batch`'s arguments checked, nothing written; the input files."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    check_suffix(suffix)
+    if not out_dir.parent.is_dir():
+        raise FileNotFoundError(f"{out_dir}: the folder {out_dir.parent} does not exist; create it first")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"{out_dir}: exists and is not a folder; give a folder for the outputs")
+    if clean_dir is not None and not Path(clean_dir).is_dir():
+        raise FileNotFoundError(f"{clean_dir}: no such folder of clean references (--clean-dir)")
+    if (out_dir / MANIFEST).is_symlink():
+        raise ValueError(f"{out_dir / MANIFEST} is a symbolic link; refusing to write through it, "
+                         "nothing was written (replace it with the file itself or use another folder)")
+    if backend == "local":
+        resolve_device(config.device)  # no CUDA for --device cuda: one error now, not one per image
+    else:
+        check_address(address)  # an unreachable cluster: an error now, not a hang
+    found = expand_inputs(inputs, warn)  # no inputs: an error before the folder is made
+    if clean_dir is not None and not any((Path(clean_dir) / p.name).is_file() for p in found):
+        warn(f"{clean_dir}: holds none of the inputs' file names; no image will be scored")
+    return found
+
+
 class _Batch:
-    """One run over an output folder whose lock it holds: which inputs are left, their manifest
-    rows, and the configuration each image shape is fitted with."""
+    """One run over an output folder: which inputs are left, their outputs and manifest rows, and
+    the configuration each image shape is fitted with. Made twice: as a dry run of the checks
+    before anything is written, then under the folder's lock (:meth:`start`)."""
 
     def __init__(self, out_dir: Path, config: FitConfig, found: list[Path], suffix: str,
-                 clean_dir: Path | None, backend: str, log):
+                 clean_dir: Path | None, backend: str, *, force: bool = False, pending=(), warn=None):
         self.out_dir, self.folder, self.manifest = out_dir, out_dir.resolve(), out_dir / MANIFEST
-        self.config, self.clean_dir, self.backend, self.log = config, clean_dir, backend, log
-        self.previous = read_manifest(self.manifest, log)
-        produced = {Path(r["output"]) for r in self.previous.values() if r.get("output")}
+        self.config, self.clean_dir, self.backend = config, clean_dir, backend
+        rows = manifest_rows(self.manifest, warn)
+        self.previous = {row["input"]: row for row in rows}
+        self.owned = {r["output"] for r in rows if r.get("output")} | set(pending)  # what rdip wrote
         self.paths = [p for p in found  # not our own outputs, nor the lock file
-                      if p not in produced and p != self.folder / LOCK]
+                      if str(p) not in self.owned and p != self.folder / LOCK]
         self.outputs = self._outputs(suffix)
         self.todo = [p for p in self.paths if not (self.previous.get(str(p), {}).get("status") == "done"
                                                    and self.outputs[p].is_file()
                                                    and not self.outputs[p].is_symlink())]
-        log(f"{len(self.paths)} images, {len(self.paths) - len(self.todo)} already done, "
-            f"{len(self.todo)} to do → {out_dir}")
-        left = set(self.todo)
-        other = _other_settings(self.previous, [(p, self.outputs[p]) for p in self.paths if p not in left],
-                                config)
-        if other:
-            log(other)
+        if not force:
+            self._refuse_foreign()
         self.rows: list[dict] = []
         self.configs: dict[tuple, FitConfig] = {}  # image shape → the configuration it is fitted with
-        self.bar = None
+        self.bar = self.held = self.log = None
 
     def _outputs(self, suffix: str) -> dict[Path, Path]:
-        """Each input's output in the folder (a link there stays one); stale temporary files of a
-        write killed half-way removed."""
+        """Each input's output in the folder (a link there stays one), checked: inside the folder,
+        no input and no other output overwritten, a name the file system takes."""
         outputs = {p: self.folder / f"{p.stem}{suffix}{p.suffix}" for p in self.paths}
+        limit = name_max(self.folder if self.folder.is_dir() else self.folder.parent)
         owner: dict[Path, Path] = {}
         for p, out in outputs.items():
             if out.parent != self.folder:  # check_suffix and file names keep it so; never write elsewhere
@@ -291,26 +400,70 @@ class _Batch:
             if out == p or out in owner:
                 raise ValueError(f"{p}: its output {out} would overwrite "
                                  f"{'the input' if out == p else owner[out]}; use another --suffix")
+            if (size := len(os.fsencode(out.name))) > limit:
+                raise ValueError(f"{p}: its output name {out.name!r} is {size} bytes long, more than the "
+                                 f"{limit} the file system allows; use a shorter --suffix")
             owner[out] = p
-            for stale in self.folder.glob(f".{glob.escape(out.name)}.*{out.suffix}"):
+        return outputs
+
+    def _refuse_foreign(self) -> None:
+        """Refuse the run where an output to write would replace a file rdip batch did not write."""
+        foreign = [out for p in self.todo if (out := self.outputs[p]).is_file() and not out.is_symlink()
+                   and str(out) not in self.owned]
+        if foreign:
+            more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+            raise FileExistsError(f"{foreign[0]}: exists and was not written by rdip batch (no row of "
+                                  f"{self.manifest} names it){more}; move it away, or use --force to "
+                                  "replace it")
+
+    def run(self, chunk: int, backend: str, address: str | None, num_cpus: int | None,
+            auto_tile: bool) -> None:
+        """Read, plan, fit and write what is left, on the backend's runner."""
+        with ExitStack() as stack:
+            groups = self.group()
+            if backend == "ray" and groups:
+                runner = stack.enter_context(ray_runner(address, num_cpus, self.config.device))
+                self.log(runner.summary)
+            else:
+                runner = _InProcess(self.config.device)
+            self.plan(groups, runner, auto_tile)
+            fit = partial(_fit, configs=self.configs)
+            for (part, shape, infos), outcome in runner.run(fit, self.chunks(groups, chunk, runner.slots)):
+                self.finish(part, shape, infos, outcome)
+
+    def start(self, held: _Held, log) -> None:
+        """Begin the run under the lock ``held``: say what is left, remove the stale temporary
+        files of writes killed half-way."""
+        self.held, self.log = held, log
+        log(f"{len(self.paths)} images, {len(self.paths) - len(self.todo)} already done, "
+            f"{len(self.todo)} to do → {self.out_dir}")
+        left = set(self.todo)
+        other = _other_settings(self.previous, [(p, self.outputs[p]) for p in self.paths if p not in left],
+                                self.config)
+        if other:
+            log(other)
+        for out in self.outputs.values():
+            for stale in self.folder.glob(f"{glob.escape(temp_prefix(out, out.suffix))}*{out.suffix}"):
                 if stale.is_symlink() or stale.is_file():
                     stale.unlink()  # (a link: the link itself)
-        return outputs
 
     def tiles_of(self, shape) -> dict | None:
         """``{"tile", "overlap"}`` for a shape fitted as tiles, else None."""
         cfg = self.configs.get(tuple(shape or ()))
         return {"tile": cfg.tile, "overlap": cfg.tile_overlap} if cfg is not None and cfg.tile else None
 
-    def record(self, path: Path, status: str, error: str | None = None, result=None, shape=None) -> None:
-        """Append ``path``'s row to the manifest (synced) and to :attr:`rows`."""
+    def record(self, path: Path, status: str, error: str | None = None, result=None, shape=None,
+               orientation: int | None = None) -> None:
+        """Append ``path``'s row to the manifest (synced) and to :attr:`rows`; ``orientation``: the
+        EXIF orientation applied when the input was read (1: none)."""
         row = {"input": str(path), "output": str(self.outputs[path]) if status == "done" else None,
                "status": status, "error": error, "config": self.config.to_dict(),
-               "tile": self.tiles_of(shape),
+               "tile": self.tiles_of(shape), "orientation": orientation,
                "metrics": result.metrics if result else {}, "seconds": result.seconds if result else 0.0,
                "iters_run": result.iters_run if result else 0, "shape": shape,
                "device": result.device if result else None, "backend": self.backend, "time": time.time()}
         _append(self.manifest, row)
+        self.held.used = True
         self.rows.append(row)
         self.bar.update(1)
 
@@ -388,10 +541,13 @@ class _Batch:
             for p in part:
                 self.record(p, "error", f"{type(outcome).__name__}: {outcome}", shape=list(shape))
             return
+        outputs = [str(self.outputs[p]) for p in part]
+        self.held.mark(outputs)  # a kill from here on leaves them known as rdip's
         for p, info, result in zip(part, infos, outcome):
             if self.blocked(p):  # made a link while it was fitted
                 continue
             # atomic (os.replace): a link made after this check is replaced, never followed
             write_output(self.outputs[p], result, info, force=True)
             _sync(self.outputs[p])
-            self.record(p, "done", result=result, shape=list(shape))
+            self.record(p, "done", result=result, shape=list(shape), orientation=info.orientation)
+        self.held.settle(set(outputs))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
@@ -30,6 +32,31 @@ AHEAD = 2
 #: convolutions do not divide well between threads, so one process per core was about twice as
 #: fast (and it does not oversubscribe cores that other work shares).
 THREADS = 1
+
+
+#: Seconds to wait for a Ray cluster's address to answer before the run is refused.
+CONNECT_TIMEOUT = 10.0
+
+
+def check_address(address: str | None, timeout: float | None = None) -> None:
+    """Refuse a Ray address (``address``, else ``$RAY_ADDRESS``) where nothing answers: a TCP
+    connection to its ``host:port`` (``ray://`` or not) within ``timeout`` seconds
+    (:data:`CONNECT_TIMEOUT`), so that a wrong address is a one-line error, not a hang. ``auto``,
+    ``local`` and no address at all are Ray's to resolve."""
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address or address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ValueError(f"--address {address}: give HOST:PORT (e.g. 10.0.0.1:6379 or "
+                         "ray://head:10001), auto, or none")
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ConnectionError(f"--address {address}: no Ray cluster answers there within {timeout:g} s "
+                              f"({e.strerror or type(e).__name__}); check the address and that the "
+                              "cluster is up (ray start --head)") from None
 
 
 def import_ray():
