@@ -72,7 +72,7 @@ for p in default quality; do
   echo "{\"preset\": \"$p\", \"wall_s\": $SECONDS, \"rc\": $?}" | tee -a "$OUT/d-denoise.jsonl"
 done
 rm -f "$OUT"/d-*.png "$OUT/photo.png"
-tar czf "$OUT/runs.tgz" -C "$OUT" t-eager t-best d-default.json d-quality.json 2>>"$LOG" \
-  && rm -rf "$OUT/t-eager" "$OUT/t-best" "$OUT"/d-default.json "$OUT"/d-quality.json
+kept=$(cd "$OUT" && ls -d t-eager t-best d-default.json d-quality.json 2>/dev/null)
+[ -n "$kept" ] && tar czf "$OUT/runs.tgz" -C "$OUT" $kept 2>>"$LOG" && (cd "$OUT" && rm -rf $kept)
 step done
 ls -la "$OUT" | tee -a "$LOG"
