@@ -230,3 +230,22 @@ def test_fit_many_reads_any_iterable_and_checks_every_image_before_fitting(rng):
     assert not calls
     results = fit_many((x for x in [rng.random((26, 26))] * 2), FitConfig(iters=2, device="cpu"))
     assert [r.image.shape for r in results] == [(26, 26)] * 2
+
+
+def test_context_padding_fits_each_tile_with_the_image_around_it(rng):
+    """padding="context": tile k's target is the tile and pad_width pixels of the image around it
+    (the image reflected only beyond its own border); only the tile is kept and blended."""
+    from rdip.method.padding import pad
+    from rdip.method.tiling import blend, split
+
+    noisy = rng.random((45, 40, 3))
+    cfg = preset("default", iters=3, device="cpu", dtype="float64", stop="none", tile=28, tile_overlap=6,
+                 padding="context", pad_width=4, seed=5)
+    _, where = split(noisy, 28, 6)
+    around = pad(noisy, 4, "reflect")
+    alone = [fit(around[top:top + 36, left:left + 36], cfg.replace(tile=0, padding="none", seed=5 + k)).image[4:-4, 4:-4]
+             for k, (top, left) in enumerate(where)]
+    np.testing.assert_allclose(fit(noisy, cfg).image, blend(alone, where, noisy.shape, 6), atol=1e-12)
+    whole = rng.random((27, 26))  # no tiles: the image reflected, as padding="reflect"
+    np.testing.assert_allclose(fit(whole, cfg.replace(tile=0)).image,
+                               fit(whole, cfg.replace(tile=0, padding="reflect")).image, atol=1e-12)

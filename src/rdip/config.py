@@ -20,7 +20,7 @@ CAPTURES = ("none", "graph")
 FORMULATIONS = ("auto", "grouped", "bmm")
 #: Padding modes of the target (``FitConfig.padding``); :data:`rdip.method.padding.MODES` says how
 #: each pads.
-PADDINGS = ("none", "zero", "edge", "reflect", "circular")
+PADDINGS = ("none", "zero", "edge", "reflect", "circular", "context")
 #: The smallest image side the network takes: Table I's encoder shrinks a side by the sum of its
 #: kernels' sizes less one (:data:`rdip.method.model.ENCODER_LAYERS`; ``tests/test_model.py``
 #: checks the two agree), so a 25×25 image gives a 1×1 hidden state.
@@ -94,7 +94,10 @@ class FitConfig:
     loss_reduction: ``sum`` (squared Frobenius norm, as written) or ``mean`` (PyTorch's MSELoss).
     epsilon: ε of Eq. 1 (paper: 0.1). z_noise_std: standard deviation of ``z_noise`` (not given).
     h_mode, h_leak: how the hidden state accumulates (:meth:`rdip.method.model.RecurrentDIP`).
-    padding, pad_width: padding of the target (paper: none, edge, reflect; width 4).
+    padding, pad_width: padding of the target (paper: none, edge, reflect; width 4). ``context``:
+    the paper's padding with true data: a tile's target is the tile with ``pad_width`` pixels of
+    the image around it (reflected only where the tile meets the image's own border); only the
+    tile is kept and blended. An image fitted whole is reflect-padded.
     ema: weight of an exponential average of the output (0 = report the last output).
     seed: seeds the network's weights and ``z_noise`` (not the noise of the image).
     device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``. dtype: ``float32`` or ``float64``;

@@ -170,10 +170,12 @@ class _Job:
     (``{t: image}``: the parts of a composed image with a clean reference); ``history``,
     ``result``, ``computed`` are filled in by the fit."""
 
-    def __init__(self, image: int, x: np.ndarray, clean, config: FitConfig, sigma, name: str):
+    def __init__(self, image: int, x: np.ndarray, clean, config: FitConfig, sigma, name: str,
+                 padded: bool = False):
         check_padding(x.shape[0], x.shape[1], config, name)
         self.image, self.clean, self.config, self.sigma = image, clean, config, sigma
-        self.target = pad(to_range(x, config.range, config.margin), config.pad_width, config.padding)
+        fitted = to_range(x, config.range, config.margin)  # ``padded``: x holds its padding (context)
+        self.target = fitted if padded else pad(fitted, config.pad_width, config.padding)
         self.snapshot: dict | None = None
         self.history: list[dict] = []
         self.result: FitResult | None = None
@@ -204,8 +206,10 @@ def _jobs(images, cleans, configs, sigmas) -> tuple[list[_Job], dict[int, list]]
             if where is None:
                 jobs.append(_Job(i, x, None, base, s, f"image {i}"))
                 continue
-            parts, _ = split(x, cfg.tile, cfg.tile_overlap, where)
-            jobs += [_Job(i, t, None, base.replace(seed=base.seed + k), s, f"image {i} (a tile)")
+            context = cfg.padding == "context"  # each tile with the image around it
+            parts, _ = (split(pad(x, cfg.pad_width, "reflect"), cfg.tile + 2 * cfg.pad_width, cfg.tile_overlap, where)
+                        if context else split(x, cfg.tile, cfg.tile_overlap, where))
+            jobs += [_Job(i, t, None, base.replace(seed=base.seed + k), s, f"image {i} (a tile)", context)
                      for k, t in enumerate(parts)]
     return jobs, layouts
 

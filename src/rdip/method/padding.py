@@ -10,7 +10,8 @@ import numpy as np
 from ..config import PADDINGS
 
 #: Padding modes (:data:`rdip.config.PADDINGS`): our name → ``numpy.pad`` mode.
-MODES = dict(zip(PADDINGS, (None, "constant", "edge", "reflect", "wrap")))
+#: ``context`` pads a tile with the image around it (rdip.method.engine); an image, whole, it reflects.
+MODES = dict(zip(PADDINGS, (None, "constant", "edge", "reflect", "wrap", "reflect")))
 
 
 def check_mode(mode: str) -> str:
@@ -24,7 +25,8 @@ def pad(image: np.ndarray, width: int, mode: str) -> np.ndarray:
 
     ``mode``: ``none`` (returned unchanged), ``zero``, ``edge`` (replicate the border pixel),
     ``reflect`` (mirror without repeating the border pixel: ``[a b c] → [c b a b c b a]``) or
-    ``circular`` (wrap around). Any ``width >= 0``; reflect and circular repeat as needed when
+    ``circular`` (wrap around); ``context`` as ``reflect`` (a tile's context is cut from the
+    image by the engine). Any ``width >= 0``; reflect and circular repeat as needed when
     ``width`` exceeds the image.
     """
     check_mode(mode)
