@@ -273,6 +273,8 @@ EMPTY = [
     (["demo", "-o", ""], "an empty path"),
     (["compare", "--methods", "tv", "-o", ""], "an empty path"),
     (["compare", "--methods", "tv", "--images", "", "-o", "{d}/c"], "--images is empty"),
+    (["study", "", "-o", "{d}/s"], "an empty path"),
+    (["study", "{d}/good.png", "-o", ""], "an empty path"),
 ]
 
 

@@ -587,8 +587,8 @@ def compare_command(methods, images, sigma, sigma_255, crop, data, download, see
 # --- rdip study (a self-contained block: the other commands do not depend on it) ---
 
 @main.command("study", short_help="Run a study file: variants × image sets × σ × seeds, resumably.")
-@click.argument("study_file", metavar="FILE", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "--out", "output", type=click.Path(path_type=Path), default=None,
+@click.argument("study_file", metavar="FILE", type=PathType())
+@click.option("-o", "--output", "--out", "output", type=PathType(), default=None,
               metavar="DIR", help="Folder for runs.jsonl, summary.csv, summary.md, report.html and a "
                                   "copy of FILE. [default: FILE's output key, else ./FILE-stem]")
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
