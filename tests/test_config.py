@@ -52,6 +52,9 @@ def test_settings_leave_out_where_a_fit_runs_and_stack_keys_its_per_network_fiel
 
 
 def test_tiles_below_the_network_minimum_or_overlapping_whole_are_refused():
+    preset("default", tile=24, tile_overlap=8, padding="context", pad_width=4)  # 32×32 with its context
+    with pytest.raises(ValueError, match="with its padding of 2 on each side, at least the network's minimum"):
+        preset("default", tile=20, tile_overlap=4, padding="context", pad_width=2)
     with pytest.raises(ValueError, match="network's minimum of 25"):
         preset("default", tile=20, tile_overlap=4)
     with pytest.raises(ValueError, match="smaller than the tile"):

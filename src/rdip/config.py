@@ -36,12 +36,14 @@ MIN_SIZE = 25
 MEMORY_TILE = 64
 
 
-def check_tiles(tile: int, overlap: int) -> None:
-    """The rule for tiles: ``tile`` 0 (the whole image) or at least the network's minimum, and
-    ``0 <= overlap < tile`` when tiling (the overlap is kept for later tiling when ``tile`` is 0)."""
-    if not (tile == 0 or tile >= MIN_SIZE):
-        raise ValueError(f"tile must be 0 (whole image) or at least the network's minimum of "
-                         f"{MIN_SIZE} pixels, got {tile}")
+def check_tiles(tile: int, overlap: int, padding: int = 0) -> None:
+    """The rule for tiles: ``tile`` 0 (the whole image) or, with the ``padding`` the target gets
+    on each side, at least the network's minimum, and ``0 <= overlap < tile`` when tiling (the
+    overlap is kept for later tiling when ``tile`` is 0)."""
+    if not (tile == 0 or tile + 2 * padding >= MIN_SIZE):
+        more = f" with its padding of {padding} on each side" if padding else ""
+        raise ValueError(f"tile must be 0 (whole image) or, {more or 'as it is'}, at least the network's "
+                         f"minimum of {MIN_SIZE} pixels, got {tile}")
     if not (overlap >= 0 and (tile == 0 or overlap < tile)):
         raise ValueError(f"tile_overlap must be >= 0 and smaller than the tile, got {overlap} "
                          f"(tile {tile})")
@@ -209,7 +211,7 @@ class FitConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
-        check_tiles(self.tile, self.tile_overlap)
+        check_tiles(self.tile, self.tile_overlap, self.pad_width if self.padding != "none" else 0)
 
     def replace(self, **changes) -> "FitConfig":
         """A copy with ``changes`` applied (validated again); ``preset`` is kept."""

@@ -10,7 +10,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..config import check_tiles
+
+
+def _check_grid(tile: int, overlap: int) -> None:
+    """A grid's geometry: tiles of at least one pixel, ``0 <= overlap < tile`` (what a network
+    needs, :func:`rdip.config.check_tiles`, is the configuration's to check)."""
+    if tile < 1 or not 0 <= overlap < tile:
+        raise ValueError(f"tiles need tile >= 1 and 0 <= overlap < tile, got tile {tile}, overlap {overlap}")
 
 
 def _starts(length: int, tile: int, overlap: int, offset: int = 0) -> list[int]:
@@ -27,7 +33,7 @@ def positions(height: int, width: int, tile: int, overlap: int,
               offset: int = 0) -> list[tuple[int, int]]:
     """``(top, left)`` of the tiles :func:`split` cuts from a ``height×width`` image, the grid
     shifted by ``offset`` pixels down and right (the first row and column stay at 0)."""
-    check_tiles(tile, overlap)
+    _check_grid(tile, overlap)
     if not 0 <= offset < max(tile - overlap, 1):
         raise ValueError(f"a grid's offset must be in [0, {tile - overlap}), got {offset}")
     lefts = _starts(width, tile, overlap, offset)
@@ -97,7 +103,7 @@ def seams(height: int, width: int, tile: int, overlap: int, half: int = 2,
     starts or ends inside the image; ``interiors``: the others. Both leave out the image's outer
     ``margin`` pixels (the fit of any unpadded network is worse there, tiles or not).
     """
-    check_tiles(tile, overlap)
+    _check_grid(tile, overlap)
     lines = []  # per axis: the rows (columns) where a tile starts or ends inside the image
     for length in (height, width):
         starts = _starts(length, tile, overlap)
