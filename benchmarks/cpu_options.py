@@ -1,74 +1,73 @@
-"""Issue 3's CPU speed options, measured: eager fp32 against channels_last and torch.compile.
+"""The CPU formulations of the engine's step, measured: which one the CPU should run (issue 21, item 5).
 
-One training iteration of the engine (Eq. 1 step, mean squared error, backward, Adam) for a
-stack of 2 networks (the CPU's automatic chunk) on a 40×40 (padded CIFAR-10) and a 32×32 target,
-each mode timed in turns in one run (median of --repeats rounds of --iters iterations, after
-warm-up; torch.compile's compilation is in the warm-up). Also the largest output difference from
-eager after the timed iterations, same seeds.
+One iteration of a stack of slots (``rdip.method.slots.Slots.step``: Eq. 1, squared error,
+backward, Adam; preset ``default``), on 32×32 targets (the default preset's tiles) and 40×40
+(Table II's padded ones), for each formulation, timed in turns in one run (the median of
+``--repeats`` rounds of ``--iters`` iterations after a warm-up):
 
+- ``grouped``: one grouped convolution per layer (oneDNN), the engine's default on the CPU;
+- ``bmm``: the slots' patches times their weights as one batched matrix product (``unfold``);
+- ``no-mkldnn``: grouped convolutions with oneDNN switched off (PyTorch's own kernels);
+- ``grouped, N slots``: other stack sizes (``chunk``).
+
+Each is given as network-iterations per second and as its arithmetic rate (the analytic FLOP
+count) against the machine's fp32 SGEMM rate measured in the same run with the same threads::
+
+    python benchmarks/cpu_options.py                            # PyTorch's threads (2 here)
     OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/cpu_options.py
 """
 
+from __future__ import annotations
+
 import argparse
+import contextlib
 import statistics
 import time
 
+import numpy as np
 import torch
 
-from rdip.method.model import RecurrentDIP, State
-
-ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-ap.add_argument("--iters", type=int, default=10)
-ap.add_argument("--repeats", type=int, default=5)
-ap.add_argument("--warmup", type=int, default=5)
-args = ap.parse_args()
+from rdip import preset
+from rdip.experiments.bench import sgemm_gflops
+from rdip.method.model import flops_per_iteration
+from rdip.method.slots import Slots
 
 
-def trainer(size: int, mode: str):
-    torch.manual_seed(0)
-    model = RecurrentDIP(3, [0, 1])
-    target = torch.rand(1, 6, size, size)
-    z = torch.randn(1, 6, size, size) * 0.1
-    state = {"f": torch.zeros_like(target), "h": torch.zeros(1, 512, size - 24, size - 24), "t": 0}
-    fmt = torch.channels_last if mode == "channels_last" else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    target, z = target.to(memory_format=fmt), z.to(memory_format=fmt)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def loss_of(z, f, h):
-        out, h_new = model(State(z, f, h))
-        return (out - target).square().mean(), out, h_new
-
-    step_fn = torch.compile(loss_of) if mode == "compile" else loss_of
-
-    def step():
-        loss, out, h_new = step_fn(z, state["f"], state["h"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        state["f"], state["h"] = out.detach(), h_new.detach()
-        return out
-
-    return step, state
+def slots(size: int, n: int, formulation: str) -> Slots:
+    rng = np.random.default_rng(0)
+    cfg = preset("default", device="cpu", stop="none", formulation=formulation)
+    targets = [rng.random((size, size, 3)) * 2 - 1 for _ in range(n)]
+    return Slots(cfg, torch.device("cpu"), list(range(n)), targets, [None] * n)
 
 
-for size in (40, 32):
-    modes = ["eager", "channels_last", "compile"]
-    steps = {}
-    for m in modes:
-        steps[m] = trainer(size, m)
-        for _ in range(args.warmup):
-            steps[m][0]()
-    times = {m: [] for m in modes}
-    for _ in range(args.repeats):
-        for m in modes:
-            started = time.perf_counter()
-            for _ in range(args.iters):
-                steps[m][0]()
-            times[m].append((time.perf_counter() - started) / args.iters)
-    base = statistics.median(times["eager"])
-    for m in modes:
-        med = statistics.median(times[m])
-        diff = (steps[m][1]["f"] - steps["eager"][1]["f"]).abs().max().item()
-        print(f"{size}×{size}, 2 networks, {m}: {1000 * med:.1f} ms/iteration, "
-              f"{base / med:.2f}× eager, max |output − eager| {diff:.1e}", flush=True)
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=3)
+    args = ap.parse_args()
+    sgemm = sgemm_gflops(torch.device("cpu"), 2048)
+    print(f"threads {torch.get_num_threads()}, SGEMM {sgemm:.1f} GFLOP/s (2048², fp32)")
+    modes = {"grouped": ("grouped", 2, True), "bmm": ("bmm", 2, True), "no-mkldnn": ("grouped", 2, False),
+             "grouped, 1 slot": ("grouped", 1, True), "grouped, 4 slots": ("grouped", 4, True)}
+    for size in (32, 40):
+        stacks = {m: slots(size, n, f) for m, (f, n, _) in modes.items()}
+        times = {m: [] for m in modes}
+        for r in range(args.warmup + args.repeats):
+            for m, (_, n, mkldnn) in modes.items():
+                flags = contextlib.nullcontext() if mkldnn else torch.backends.mkldnn.flags(enabled=False)
+                with flags:
+                    started = time.perf_counter()
+                    for _ in range(args.iters):
+                        stacks[m].step()
+                    if r >= args.warmup:
+                        times[m].append((time.perf_counter() - started) / args.iters / n)
+        for m, (_, n, _) in modes.items():
+            per_net = statistics.median(times[m])
+            rate = flops_per_iteration(size, size) / per_net / 1e9
+            print(f"{size}×{size}, {m}: {1 / per_net:.1f} network-iterations/s, {rate:.1f} GFLOP/s, "
+                  f"{rate / sgemm:.2f} of SGEMM", flush=True)
+
+
+if __name__ == "__main__":
+    main()
