@@ -1,7 +1,13 @@
 import pytest
 import torch
 
-from rdip.method.model import ENCODER_LAYERS, MIN_SIZE, RecurrentDIP, State, flops_per_iteration
+from rdip.method.model import (
+    ENCODER_LAYERS,
+    MIN_SIZE,
+    RecurrentDIP,
+    State,
+    flops_per_iteration,
+)
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -21,7 +21,6 @@ networks out, waiting ones in); :mod:`.outcome` assembles the results.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 import numpy as np
 
 
-
 def _check_grid(tile: int, overlap: int) -> None:
     """A grid's geometry: tiles of at least one pixel, ``0 <= overlap < tile`` (what a network
     needs, :func:`rdip.config.check_tiles`, is the configuration's to check)."""

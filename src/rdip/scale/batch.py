@@ -41,7 +41,7 @@ from functools import partial
 from pathlib import Path
 
 from ..config import FitConfig
-from ..images.files import SUFFIXES, json_text, name_max, temp_prefix
+from ..images.files import SUFFIXES, name_max, temp_prefix
 from ..jobs import Input, load_input, write_output
 from ..method.engine import fit_many, resolve_device
 from ..method.planning import SLOW_SECONDS, plan
