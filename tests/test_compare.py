@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rdip.experiments.compare import load_images, noise_seed
+from rdip.experiments.compare import load_images
+from rdip.experiments.study import noise_seed
 
 FAST = ["--methods", "tv,wavelet,zsn2n,rdip-default", "--set", "zsn2n.iters=20",
         "--set", "rdip-default.iters=5"]

@@ -11,8 +11,7 @@ from conftest import quiet, write_png
 from test_hostile import snapshot
 
 from rdip.experiments import study as study_module
-from rdip.experiments.compare import noise_seed
-from rdip.experiments.study import Plan, batches, run_study
+from rdip.experiments.study import Plan, batches, noise_seed, run_study
 from rdip.experiments.studyfile import read_study
 from rdip.images.noise import add_noise
 

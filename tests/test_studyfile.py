@@ -177,8 +177,7 @@ def test_variant_names_that_cannot_be_folder_names_are_refused(tmp_path, name):
 def test_a_prefix_tells_apart_files_of_one_name_and_keeps_their_noise(tmp_path, rng, monkeypatch):
     """Two sets with a file ``a`` each: refused, unless one prefixes its names; its noise stays
     seeded by the file stem (as rdip compare seeds a folder of these files)."""
-    from rdip.experiments.compare import noise_seed
-    from rdip.experiments.study import Plan
+    from rdip.experiments.study import Plan, noise_seed
 
     monkeypatch.delenv("RDIP_DATA", raising=False)
     for folder in ("p", "q"):

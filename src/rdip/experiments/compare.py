@@ -14,32 +14,28 @@ outputs' names but no runs of rdip compare (they are someone else's).
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import inspect
 import json
-import math
 import os
 import time
-import zlib
 from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 
-from ..config import FitConfig, preset
+from ..config import preset
 from ..images.files import SUFFIXES, atomic_write, read_image, write_json
 from ..images.metrics import centre, panel_scores, scores
 from ..images.noise import add_noise, check_sigma, unit_image
-from ..method.engine import resolve_device
 from ..method.model import MIN_SIZE
 from ..progress import progress_bar
 from ..store import RunStore
 from .baselines import METHODS, run_method
 from .figures import panel_grid
+from .study import identity, method_device, noise_seed
+from .studyfile import CENTRE, check_options, clean_image, digest
+from .studyreport import sigma_label
 from .tables import markdown_table, write_csv
 
-CENTRE = 16
 OUTPUTS = ("compare.csv", "summary.csv", "summary.md", "crops.png", "report.html", "compare.json")
 DEFAULT_METHODS = tuple(m for m in METHODS if not m.startswith("rdip-") or m == "rdip-default")
 NOISE_SEED = "seed * 2**32 + crc32('<image>-s<sigma:g>')"
@@ -76,43 +72,6 @@ def load_images(spec: str, data: Path | None = None,
     return [(p.stem, read_image(p)[0]) for p in paths]
 
 
-def _known_options(method: str) -> dict:
-    """The options ``method`` takes, with their defaults: its keyword-only parameters, or the
-    :class:`FitConfig` fields for the rdip presets."""
-    params = inspect.signature(METHODS[method]).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return {f.name: f.default for f in dataclasses.fields(FitConfig) if f.name not in ("seed", "preset")}
-    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
-
-
-def check_options(method: str, options: dict) -> dict:
-    """``options`` for ``method``, checked against the keywords it takes and their defaults' types
-    (:class:`FitConfig` fields for the rdip presets); ints are accepted for floats."""
-    known = _known_options(method)
-    checked = {}
-    for key, value in options.items():
-        if key not in known:
-            raise ValueError(f"{method} has no option {key!r}; its options: {', '.join(known) or 'none'}")
-        kind = type(known[key])
-        value = float(value) if kind is float and isinstance(value, int) else value
-        if not isinstance(value, kind):
-            raise ValueError(f"{method}.{key} needs a {kind.__name__}, got {value!r}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{method}.{key} must be a finite number, got {value}")
-        checked[key] = value
-    if method.startswith("rdip-"):
-        try:  # the configuration's own checks, before any run
-            preset(method[len("rdip-"):], **checked)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{method}: {e}") from None
-    return checked
-
-
-def noise_seed(name: str, sigma: float, seed: int) -> int:
-    """The seed of the noise added to image ``name`` at ``sigma`` (:data:`NOISE_SEED`)."""
-    return seed * 2**32 + zlib.crc32(f"{name}-s{sigma:g}".encode())
-
-
 def _validate(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: list[float],
               crop: int | None, options: dict[str, dict]) -> dict[str, dict]:
     """Check the arguments of :func:`run_compare`; return the checked options of every method."""
@@ -140,16 +99,6 @@ def _validate(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: 
     return {m: check_options(m, options.get(m, {})) for m in methods}
 
 
-def _clean(name: str, image: np.ndarray, crop: int | None) -> np.ndarray:
-    """``image`` as float64, or its centre ``crop``×``crop``; at least 16×16 for the centre SSIM."""
-    image = np.asarray(image, np.float64)
-    size = crop or CENTRE
-    if min(image.shape[:2]) < size:
-        raise ValueError(f"image {name} is {image.shape[0]}×{image.shape[1]}, smaller than "
-                         f"{'the crop' if crop else 'the centre SSIM square'} {size}×{size}")
-    return np.ascontiguousarray(centre(image, crop)) if crop else image
-
-
 def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: list[float],
                 out: Path, *, seed: int = 0, crop: int | None = None,
                 options: dict[str, dict] | None = None, environment: dict | None = None,
@@ -164,8 +113,8 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
     from .. import __version__
 
     options = _validate(methods, images, sigmas, crop, options or {})
-    identity = {m: _identity(o) for m, o in options.items()}  # what a saved run must match
-    clean = {name: _clean(name, image, crop) for name, image in images}
+    identities = {m: identity(o) for m, o in options.items()}  # what a saved run must match
+    clean = {name: clean_image(name, image, crop) for name, image in images}
     _check_sizes(methods, clean, crop)
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -179,18 +128,18 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
         saved = _saved_settings(settings_path)
         shared = [m for m in methods if m in saved["options"]]
         if (saved.get("seed"), saved.get("crop")) != (seed, crop) or \
-                any(_identity(saved["options"][m]) != identity[m] for m in shared):
+                any(identity(saved["options"][m]) != identities[m] for m in shared):
             raise FileExistsError(f"{out}: holds a comparison with another seed, crop or options; "
                                   "choose another --out or use --force to replace it")
 
     noisy = {(n, s): add_noise(clean[n], s, seed=noise_seed(n, s, seed)) for n in clean for s in sigmas}
     runs = [(m, n, s) for m in methods for n in clean for s in sigmas]
     keys = {(m, n, s): {"sigma": s, "seed": seed, "noise_seed": noise_seed(n, s, seed), "crop": crop,
-                        "options": identity[m], "clean_sha1": _digest(clean[n])} for m, n, s in runs}
+                        "options": identities[m], "clean_sha1": digest(clean[n])} for m, n, s in runs}
     for (m, _, _), key in keys.items():
         if m.startswith("rdip-"):  # a preset's own fields may change between versions: a saved
-            key["config"] = preset(m[len("rdip-"):], **identity[m]).settings()  # run must match them
-    devices = {m: _device(m, options[m]) for m in methods}
+            key["config"] = preset(m[len("rdip-"):], **identities[m]).settings()  # run must match them
+    devices = {m: method_device(m, options[m]) for m in methods}
     store = RunStore(out / "runs")
     todo = [r for r in runs if force or not store.done(run_name(*r), keys[r], shape=clean[r[1]].shape,
                                                        fields=("metrics", "seconds"))]
@@ -253,32 +202,9 @@ def _saved_settings(path: Path) -> dict:
     return {**saved, "options": saved.get("options", {})}
 
 
-def _identity(options: dict) -> dict:
-    """A method's options without ``device``: where a run was made is recorded with it
-    (``device``) but does not decide whether it may be reused (GPU and CPU runs of one method
-    differ by rounding only)."""
-    return {k: v for k, v in options.items() if k != "device"}
-
-
-def _device(method: str, options: dict) -> str:
-    """Where ``method`` runs with ``options``: its ``device`` option or default, resolved
-    (``cpu``, ``cuda``); the classical methods (no ``device`` option) run on the CPU."""
-    default = _known_options(method).get("device", "cpu")
-    return resolve_device(options.get("device", default)).type
-
-
-def _digest(image: np.ndarray) -> str:
-    return hashlib.sha1(str(image.shape).encode() + image.tobytes()).hexdigest()
-
-
 def run_name(method: str, name: str, sigma: float) -> str:
     """The name of a run in the run store ``OUT/runs``: ``<method>/<image>-s<sigma>``."""
     return f"{method}/{name}-s{sigma:g}"
-
-
-def sigma_label(sigma: float, scale: float = 1.0) -> str:
-    """σ as the user gave it: ``σ=15/255`` for 0-255 units, ``σ=0.1`` for [0, 1] units."""
-    return f"σ={sigma * scale:.4g}/255" if scale == 255 else f"σ={sigma:.4g}"
 
 
 def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: dict, noisy: dict,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,8 +37,7 @@ from ..images.metrics import scores as image_scores
 from ..images.noise import add_noise
 from ..progress import progress_bar
 from ..store import RunLog, folder_lock
-from .compare import CENTRE, _digest, _identity, noise_seed
-from .studyfile import Study, Variant
+from .studyfile import CENTRE, Study, Variant, digest, known_options
 
 RUNS, IMAGES, LOCK, COPY = "runs.jsonl", "images", ".rdip-study.lock", "study.toml"
 OUTPUTS = (RUNS, "summary.csv", "summary.md", "report.html", COPY)
@@ -65,6 +65,13 @@ class Run:
 def run_name(variant: str, image: str, crop: int | None, sigma: float, seed: int) -> str:
     """``<variant>/<image>[-c<crop>]-s<σ>-r<seed>``, σ in [0, 1] units."""
     return f"{variant}/{image}{f'-c{crop}' if crop else ''}-s{sigma:.6g}-r{seed}"
+
+
+def noise_seed(name: str, sigma: float, seed: int) -> int:
+    """The seed of the noise added to image ``name`` at ``sigma`` as ``rdip compare`` seeds it:
+    ``seed * 2**32 + crc32('<image>-s<sigma:g>')``, so an image's noise does not depend on which
+    other images or σ are run."""
+    return seed * 2**32 + zlib.crc32(f"{name}-s{sigma:g}".encode())
 
 
 def seeds_for(seeding: str, image: str, index: int | None, sigma: float, seed: int) -> tuple[int, int]:
@@ -117,15 +124,30 @@ class Plan:
         v = self.study.variants[run.variant]
         at = (run.image, run.crop)
         if at not in self._digests:
-            self._digests[at] = _digest(self.clean[at])
+            self._digests[at] = digest(self.clean[at])
         key = {"variant": run.variant, "image": run.image, "crop": run.crop, "sigma": run.sigma,
                "seed": run.seed, "noise_seed": run.noise, "net_seed": run.net,
                "sigma_given": v.sigma_given, "clip_noise": v.clip_noise, "clean_sha1": self._digests[at]}
         if v.config is not None:
             key["config"] = v.config.replace(seed=run.net).settings()
         else:
-            key.update(method=v.method, options=_identity(v.options))
+            key.update(method=v.method, options=identity(v.options))
         return key
+
+
+def identity(options: dict) -> dict:
+    """A method's options without ``device``: where a run was made is recorded with it
+    (``device``) but does not decide whether it may be reused (GPU and CPU runs of one method
+    differ by rounding only)."""
+    return {k: v for k, v in options.items() if k != "device"}
+
+
+def method_device(method: str, options: dict) -> str:
+    """Where ``method`` runs with ``options``: its ``device`` option or default, resolved
+    (``cpu``, ``cuda``); the classical methods (no ``device`` option) run on the CPU."""
+    from ..method.engine import resolve_device
+
+    return resolve_device(options.get("device", known_options(method).get("device", "cpu"))).type
 
 
 @dataclass
@@ -196,7 +218,6 @@ def fit_batch(batch: Batch, callback=None) -> list[tuple[str, dict, np.ndarray]]
 
 def _method_run(batch: Batch, i: int, versions: dict) -> tuple[str, dict, np.ndarray]:
     from .baselines import run_method
-    from .compare import _device, _known_options
 
     v = batch.variant
     started = time.perf_counter()
@@ -205,10 +226,10 @@ def _method_run(batch: Batch, i: int, versions: dict) -> tuple[str, dict, np.nda
     except (ValueError, TypeError) as e:  # e.g. an option value the method refuses
         raise ValueError(f"{v.name} on {batch.names[i]}: {e}") from e
     found = image_scores(image, batch.clean[i], CENTRE)
-    iters = v.options.get("iters", _known_options(v.method).get("iters"))
+    iters = v.options.get("iters", known_options(v.method).get("iters"))
     found.update(seconds=time.perf_counter() - started, iters=iters)
     return batch.names[i], {"scores": found, "method": v.method, "options": v.options,
-                            "device": _device(v.method, v.options), **versions}, image
+                            "device": method_device(v.method, v.options), **versions}, image
 
 
 def _one_thread() -> None:
