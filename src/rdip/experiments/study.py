@@ -219,12 +219,15 @@ def fit_batch(batch: Batch, callback=None) -> list[tuple[str, dict, np.ndarray]]
 def _method_run(batch: Batch, i: int, versions: dict) -> tuple[str, dict, np.ndarray]:
     from .baselines import run_method
 
-    v = batch.variant
+    v, run = batch.variant, batch.names[i].split("/", 1)[1]
     started = time.perf_counter()
     try:
         image = run_method(v.method, batch.noisy[i], sigma=batch.given[i], seed=batch.nets[i], **v.options)
     except (ValueError, TypeError) as e:  # e.g. an option value the method refuses
-        raise ValueError(f"{v.name} on {batch.names[i]}: {e}") from e
+        raise ValueError(f"{v.name} on {run}: {e}") from e
+    if not np.isfinite(image).all():  # never saved, never scored as NaN
+        raise FloatingPointError(f"{v.name} on {run} gave NaN or infinite values; check its options "
+                                 f"({v.options or 'the defaults'})")
     found = image_scores(image, batch.clean[i], CENTRE)
     iters = v.options.get("iters", known_options(v.method).get("iters"))
     found.update(seconds=time.perf_counter() - started, iters=iters)
@@ -240,20 +243,22 @@ def _one_thread() -> None:
 
 
 @contextmanager
-def _threads(count: int):
+def _threads(count: int | None):
+    """``count`` torch threads in this process for the block (None: as many as it has)."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(count)
+    torch.set_num_threads(count or before)
     try:
         yield
     finally:
         torch.set_num_threads(before)
 
 
-def run_batches(todo: list[Batch], save, workers: int = 1, bar=None) -> None:
-    """Run every batch, each on one torch thread: here (``workers`` 1) or in ``workers``
-    processes; ``save(name, fields, image)`` each run as its batch ends (in this process)."""
+def run_batches(todo: list[Batch], save, workers: int = 1, bar=None, *, threads: int | None = 1) -> None:
+    """Run every batch: here (``workers`` 1) on ``threads`` torch threads (None: as many as this
+    process has; rdip compare), or in ``workers`` processes of one torch thread each;
+    ``save(name, fields, image)`` each run as its batch ends (in this process)."""
     def done(results) -> None:
         for result in results:
             save(*result)
@@ -261,7 +266,7 @@ def run_batches(todo: list[Batch], save, workers: int = 1, bar=None) -> None:
             bar.update(len(results))
 
     if workers <= 1 or len(todo) <= 1:
-        with _threads(1):
+        with _threads(threads):
             for batch in todo:
                 if bar is not None:
                     bar.set_postfix_str(batch.variant.name, refresh=False)
