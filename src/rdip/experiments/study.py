@@ -5,8 +5,11 @@ of ``OUT/runs.jsonl`` (:class:`rdip.store.RunLog`) with its image in ``OUT/image
 study keeps images. A saved run is reused when its key matches (:func:`rdip.store.same`): the
 image (its name, crop and the SHA-1 of the clean pixels), σ, the seeds of the noise and of the
 network, whether σ is given and the noise clipped, and the variant's configuration (the fields
-that decide a result, :meth:`FitConfig.settings`) or its method and options (``device`` aside).
-So a rerun computes only what is missing, and a changed variant recomputes only its own runs.
+that decide a result, :meth:`FitConfig.settings`) or its method and options (``device`` aside),
+and its kept image, where there is one, is whole. So a rerun computes only what is missing (a
+damaged line of runs.jsonl, or image, is missing), and a changed variant recomputes only its own
+runs. :func:`check_output` refuses a folder that is not a study's, or where an output would
+replace a folder or write through a link, before anything is run or written.
 
 Noise: Gaussian, not clipped unless the variant says, seeded as the study's ``seeding`` says
 (:data:`rdip.experiments.studyfile.SEEDINGS`; by default as ``rdip compare``), so every variant
@@ -286,14 +289,32 @@ def run_batches(todo: list[Batch], save, workers: int = 1, bar=None, *, threads:
             raise
 
 
-def check_output(out: Path) -> None:
-    """``out`` may be a new folder, an empty one or a study's (holding runs.jsonl)."""
+def check_output(out: Path, study_file: Path | None = None) -> None:
+    """``out`` may be a new folder, an empty one (but for the study file itself) or a study's
+    (holding runs.jsonl), where each output is a file, the images a folder, none a link."""
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another -o")
-    if out.is_dir() and not (out / RUNS).exists():
-        if [p for p in out.iterdir() if p.name not in (LOCK, COPY)]:
+    if not out.is_dir():
+        return
+    if not (out / RUNS).exists():
+        mine = [LOCK] + ([COPY] if study_file is not None and _same_file(out / COPY, study_file) else [])
+        if [p for p in out.iterdir() if p.name not in mine]:
             raise FileExistsError(f"{out}: holds files but no {RUNS}, so it is not a study's folder; "
                                   "choose a new or empty folder")
+    for name in (*OUTPUTS, IMAGES):  # (the lock: folder_lock)
+        path = out / name
+        if path.is_symlink():
+            raise ValueError(f"{path} is a symbolic link; nothing was written (remove it)")
+        if path.exists() and path.is_dir() != (name == IMAGES):
+            raise ValueError(f"{path}: is {'not ' if name == IMAGES else ''}a folder; nothing was "
+                             "written (move it away, or choose another -o)")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def run_study(study: Study, out: Path, *, workers: int = 1, progress: bool = True, log=print,
@@ -306,7 +327,7 @@ def run_study(study: Study, out: Path, *, workers: int = 1, progress: bool = Tru
     from .studyreport import write_outputs
 
     out = Path(out)
-    check_output(out)
+    check_output(out, study.path)
     plan = Plan(study)
     store = RunLog(out / RUNS, out / IMAGES if study.keep_images else None)
     todo = [name for name, run in plan.runs.items() if not store.done(name, plan.key(run))]

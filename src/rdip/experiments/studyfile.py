@@ -202,11 +202,15 @@ def read_study(path: str | os.PathLike) -> Study:
     """Read, check and load the study file ``path`` (its images too); a :class:`StudyError` (or
     FileNotFoundError for the file itself) names what is wrong."""
     path = Path(path)
+    if path.is_dir():
+        raise StudyError(f"{path}: is a folder, not a study file (a TOML file)")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such study file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise StudyError(f"{path}: is not UTF-8 text, so not a study file (a TOML file)") from None
+    except OSError as e:
         raise StudyError(f"{path}: cannot read the study file ({e})") from None
     try:
         raw = tomllib.loads(text)
