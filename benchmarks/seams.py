@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rdip.experiments.compare import _clean, load_images
+from rdip.experiments.compare import load_images
+from rdip.experiments.studyfile import clean_image
 from rdip.method.tiling import seam_ratio
 
 
@@ -33,7 +34,7 @@ def ratios(folder: Path, method: str, overlap: int, data: Path) -> dict[str, flo
     for record in sorted((folder / "runs" / method).glob("*.json")):
         name = json.loads(record.read_text())["image"]
         if name not in cleans:
-            cleans[name] = _clean(name, load_images(str(next(images.glob(f"{name}.*"))))[0][1], crop)
+            cleans[name] = clean_image(name, load_images(str(next(images.glob(f"{name}.*"))))[0][1], crop)
         out[record.stem] = seam_ratio(np.load(record.with_suffix(".npy")), cleans[name], 32, overlap)
     return out
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rdip.experiments.compare import load_images, noise_seed
+from rdip.experiments.compare import load_images
+from rdip.experiments.study import noise_seed
 
 FAST = ["--methods", "tv,wavelet,zsn2n,rdip-default", "--set", "zsn2n.iters=20",
         "--set", "rdip-default.iters=5"]
@@ -177,4 +178,50 @@ def test_an_image_name_too_long_for_its_runs_is_refused_before_any_run(tmp_path)
     with pytest.raises(ValueError, match="makes a saved run's file name of 260 bytes"):
         run_compare(["tv"], [(long, np.zeros((32, 32)))], [0.1], tmp_path / "out", progress=False,
                     log=lambda *_: None)
+    assert not (tmp_path / "out").exists()
+
+
+def test_workers_share_the_runs_and_give_the_results_of_one_process(cli, folder, tmp_path):
+    """--workers N (the study runner's): N processes of one torch thread each; the same records."""
+    args = ["compare", "--images", folder, "--methods", "tv,wavelet", "--sigma", "0.1,0.2", "-q"]
+    for workers in (1, 2):
+        code, _, err = cli(*args, "--out", tmp_path / f"w{workers}", "--workers", workers)
+        assert code == 0, err
+    one, two = (sorted((tmp_path / w / "runs").rglob("*.json")) for w in ("w1", "w2"))
+    assert len(one) == 8 and [p.relative_to(tmp_path / "w1") for p in one] == [
+        p.relative_to(tmp_path / "w2") for p in two]
+    for a, b in zip(one, two):
+        drop = lambda p: {k: v for k, v in json.loads(p.read_text()).items() if k != "seconds"}  # noqa: E731
+        assert drop(a) == drop(b)
+        assert np.array_equal(np.load(a.with_suffix(".npy")), np.load(b.with_suffix(".npy")))
+
+
+def test_runs_saved_before_the_runner_are_reused(cli, folder, tmp_path):
+    """compare's records keep their form (no study-only key fields); an rdip run saved with the
+    preset's seed 0 in its configuration (as every run was before the runner) is reused at --seed 3."""
+    out = tmp_path / "out"
+    args = ["compare", "--images", folder, "--methods", "tv,rdip-default", "--set", "rdip-default.iters=2",
+            "--seed", 3, "--out", out]
+    assert cli(*args, "-q")[0] == 0
+    path = out / "runs" / "rdip-default" / "disc-s0.1.json"
+    record = json.loads(path.read_text())
+    assert set(record) == {"method", "image", "sigma", "seed", "noise_seed", "crop", "options", "clean_sha1",
+                           "config", "metrics", "seconds", "device"}
+    assert record["seed"] == 3 and record["config"]["seed"] == 3
+    path.write_text(json.dumps({**record, "config": {**record["config"], "seed": 0}}))
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    assert "4 already done" in stdout
+
+
+def test_a_method_that_gives_nan_is_refused_and_its_run_not_saved(cli, folder, tmp_path, monkeypatch):
+    from rdip.experiments import baselines
+
+    def broken(noisy, sigma=None, seed=0, *, weight: float = 0.08):
+        return np.full_like(noisy, np.nan)
+
+    monkeypatch.setitem(baselines.METHODS, "tv", broken)
+    code, _, err = cli("compare", "--images", folder, "--methods", "tv", "--out", tmp_path / "out", "-q")
+    assert code == 2 and err.count("\n") == 1
+    assert "tv on disc-s0.1-r0 gave NaN or infinite values" in err, err
     assert not (tmp_path / "out").exists()

@@ -24,9 +24,11 @@ import rdip
 from rdip import FitConfig
 from rdip.images.cifar10 import load_cifar10
 from rdip.images.files import write_image
+from rdip.experiments.study import LOCK as STUDY_LOCK
 from rdip.scale.batch import LOCK
 
 TINY = FitConfig(iters=2, device="cpu")
+STUDY = '[sets.c]\nimages = "cifar:0"\nsigma = [0.1]\n[variants.tv]\nmethod = "tv"\n'
 
 
 def snapshot(*roots: Path) -> dict:
@@ -101,6 +103,20 @@ def arena(tmp_path, rng):
     (d / "theirs" / "table2.md").write_text("the user's own table")
     (d / "taken").mkdir()  # an output folder holding a file of the user's at an output's name
     (d / "taken" / "in_denoised.png").write_bytes(b"the user's own file")
+    (d / "study.toml").write_text(STUDY)
+    (d / "study-linked").mkdir()  # a study's folder whose runs.jsonl points elsewhere
+    (d / "study-linked" / "runs.jsonl").symlink_to(victim / "precious.txt")
+    for name, folder in (("summary.md", "study-folder-output"), ("runs.jsonl", "study-folder-runs")):
+        (d / folder / name).mkdir(parents=True)  # a folder where an output goes
+    (d / "study-folder-output" / "runs.jsonl").write_text("")
+    (d / "study-images-file").mkdir()
+    (d / "study-images-file" / "runs.jsonl").write_text("")
+    (d / "study-images-file" / "images").write_text("a file where the images go")
+    (d / "study-theirs").mkdir()  # a folder of the user's holding a study file by the copy's name
+    (d / "study-theirs" / "study.toml").write_text('title = "mine"\n')
+    (d / "study-locked").mkdir()
+    (d / "study-locked" / "runs.jsonl").write_text("")
+    (d / "study-locked" / STUDY_LOCK).write_text("4243\n")
     np.savez(d / "small.npz", images=np.zeros((1, 16, 16, 3), np.uint8), labels=[0], indices=[0])
     np.savez(d / "byte-floats.npz", images=rng.integers(0, 256, (1, 32, 32, 3)).astype(np.float32),
              labels=[0], indices=[0])
@@ -230,6 +246,24 @@ CASES = [
     ("compare --methods rdip-default --set rdip-default.iters=0 --out {d}/c", "rdip-default: iters must be"),
     ("compare --methods tv --images cifar:" + "9" * 5000 + " --out {d}/c", "CIFAR-10 has 10000 test images"),
     ("compare --methods tv --seed 18446744073709551616 --out {d}/c", "not in the range 0<=x<=4294967295"),
+    ("compare --methods tv --workers 0 --out {d}/c", "0 is not in the range 1<=x<=256"),
+    # rdip study (a bad key or value of the file: tests/test_studyfile.py)
+    ("study {d}/missing.toml -o {d}/s", "no such study file"),
+    ("study {d}/folder.png -o {d}/s", "is a folder, not a study file"),
+    ("study {d}/good.png -o {d}/s", "is not UTF-8 text, so not a study file"),
+    ("study {d}/notes.txt -o {d}/s", "not a valid TOML file"),
+    ("study {d}/empty.png -o {d}/s", "give at least one [sets.NAME] table"),
+    ("study {d}/study.toml -o {d}/a-file", "exists and is not a folder"),
+    ("study {d}/study.toml -o {d}/no-images", "holds files but no runs.jsonl"),
+    ("study {d}/study.toml -o {d}/study-theirs", "holds files but no runs.jsonl"),
+    ("study {d}/study.toml -o {d}/study-linked", "runs.jsonl is a symbolic link"),
+    ("study {d}/study.toml -o {d}/study-folder-output", "summary.md: is a folder"),
+    ("study {d}/study.toml -o {d}/study-folder-runs", "runs.jsonl: is a folder"),
+    ("study {d}/study.toml -o {d}/study-images-file", "images: is not a folder"),
+    ("study {d}/study.toml -o {d}/study-locked", "in use by another rdip study (pid 4243)"),
+    ("study {d}/study.toml -o {d}/s --workers 0", "0 is not in the range 1<=x<=256"),
+    ("study {d}/study.toml -o {d}/s --workers 257", "257 is not in the range 1<=x<=256"),
+    ("study {d}/study.toml -o {d}/s --workers two", "'two' is not a valid integer"),
 ]
 
 
@@ -237,8 +271,9 @@ CASES = [
 def test_command_line(cli, arena, line, message):
     d, victim = arena
     before = snapshot(d, victim)
-    with open(d / "locked" / LOCK) as held:  # another run (pid 4242) holds this folder
-        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(d / "locked" / LOCK) as held, open(d / "study-locked" / STUDY_LOCK) as study:
+        for lock in (held, study):  # other runs (pids 4242, 4243) hold these folders
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         code, out, err = cli(*line.format(d=d).split())
     assert code == 2, (out, err)
     assert err.count("\n") == 1 and err.startswith("rdip: error: "), err

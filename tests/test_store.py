@@ -1,4 +1,4 @@
-"""Saved runs (rdip.store): when a saved result may be reused, and the run store."""
+"""Saved runs (rdip.store): when a saved result may be reused, the run store and the run log."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rdip.config import preset
-from rdip.store import RunStore, differences, same
+from rdip.store import RunLog, RunStore, differences, same
 
 
 def test_same_compares_configurations_on_their_settings_only():
@@ -49,3 +49,28 @@ def test_an_unreadable_record_is_not_done(tmp_path):
     assert store.record("x") is None and not store.done("x")
     with pytest.raises(json.JSONDecodeError):
         store.load("x")
+
+
+def test_run_log_skips_damaged_lines_and_keeps_the_rest(tmp_path):
+    """A line cut short by a crash, bytes that are not UTF-8, JSON that is not a run or a run whose
+    scores are not a table: each is skipped (its run is run again), the good lines are kept."""
+    path = tmp_path / "runs.jsonl"
+    good = {"name": "tv/a", "sigma": 0.1, "scores": {"psnr": 30.0}}
+    path.write_bytes(b"\n".join([json.dumps(good).encode(), b'{"name": "tv/b", "sig', b"\xff\xfe\x00 not text",
+                                 b"[1, 2]", b'{"sigma": 0.1}', b'{"name": "tv/c", "scores": "high"}']))
+    log = RunLog(path)
+    assert list(log.records()) == ["tv/a"] and log.done("tv/a", {"sigma": 0.1})
+    assert not log.done("tv/b") and not log.done("tv/c")
+    log.save("tv/b", {"sigma": 0.1, "scores": {"psnr": float("inf")}})  # after the cut-short line
+    log.rewrite(["tv/b", "tv/a"])
+    assert path.read_text().splitlines() == [json.dumps({"name": "tv/b", "sigma": 0.1, "scores": {"psnr": None}}),
+                                             json.dumps(good)]  # standard JSON: ∞ as null
+
+
+def test_run_log_runs_again_a_run_whose_kept_image_is_damaged(tmp_path, rng):
+    log = RunLog(tmp_path / "runs.jsonl", tmp_path / "images")
+    log.save("tv/a", {"sigma": 0.1}, rng.random((4, 4)))
+    log.save("tv/b", {"sigma": 0.1})  # no image kept: done all the same
+    assert log.done("tv/a") and log.done("tv/b") and log.load("tv/b")[1] is None
+    (tmp_path / "images" / "tv" / "a.npy").write_bytes(b"\x93NUMPY cut short")
+    assert not log.done("tv/a") and log.load("tv/a")[1] is None

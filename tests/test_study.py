@@ -11,8 +11,7 @@ from conftest import quiet, write_png
 from test_hostile import snapshot
 
 from rdip.experiments import study as study_module
-from rdip.experiments.compare import noise_seed
-from rdip.experiments.study import Plan, batches, run_study
+from rdip.experiments.study import Plan, batches, noise_seed, run_study
 from rdip.experiments.studyfile import read_study
 from rdip.images.noise import add_noise
 
@@ -158,3 +157,39 @@ def test_a_folder_that_is_not_a_study_is_refused_and_check_writes_nothing(cli, t
     assert code == 2 and "holds files but no runs.jsonl" in err
     code, out, _ = cli("study", path, "-o", tmp_path / "new", "--check")
     assert code == 0 and "6 to run" in out and snapshot(tmp_path) == before
+
+
+def test_a_damaged_runs_file_resumes_and_runs_again_only_what_it_lost(tmp_path, monkeypatch):
+    """A line cut short, bytes that are not UTF-8 and a damaged image: those runs are run again,
+    the others kept; runs.jsonl is rewritten with one good line per run."""
+    path, out = study_file(tmp_path, TINY.split("[variants.rdip]")[0] + '[variants.tv]\nmethod = "tv"\n'
+                           '[variants.nlmeans]\nmethod = "nlmeans"\n'), tmp_path / "out"
+    run_study(read_study(path), out, progress=False, log=quiet)
+    lines = (out / "runs.jsonl").read_bytes().splitlines()
+    assert len(lines) == 4
+    (out / "runs.jsonl").write_bytes(b"\n".join([lines[0], lines[1][:30], b"\xff\xfe\x00", lines[2], lines[3]]))
+    (out / "images" / "nlmeans" / "cifar-0001-s0.1-r0.npy").write_bytes(b"\x93NUMPY cut short")
+    fitted = []
+    real = study_module.fit_batch
+    monkeypatch.setattr(study_module, "fit_batch", lambda b, **k: fitted.extend(b.names) or real(b, **k))
+    logs = []
+    run_study(read_study(path), out, progress=False, log=logs.append)
+    assert "2 already done" in logs[0] and fitted == ["tv/cifar-0001-s0.1-r0", "nlmeans/cifar-0001-s0.1-r0"]
+    assert list(rows(out)) == [f"{v}/cifar-000{i}-s0.1-r0" for v in ("tv", "nlmeans") for i in (0, 1)]
+    assert np.load(out / "images" / "nlmeans" / "cifar-0001-s0.1-r0.npy").shape == (32, 32, 3)
+
+
+def test_the_study_file_may_sit_in_its_output_folder_but_not_another_by_its_copy_s_name(cli, tmp_path):
+    folder = tmp_path / "s"
+    folder.mkdir()
+    path = study_file(folder, TINY.split("[variants.rdip]")[0].replace('reference = "nlmeans"', "")
+                      + '[variants.tv]\nmethod = "tv"\n').rename(folder / "study.toml")
+    code, _, err = cli("study", path, "-o", folder, "-q")
+    assert code == 0, err
+    assert (folder / "runs.jsonl").exists() and path.read_text().startswith("\ntitle")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "study.toml").write_text('title = "mine"\n')
+    code, _, err = cli("study", path, "-o", other)
+    assert code == 2 and "holds files but no runs.jsonl" in err
+    assert (other / "study.toml").read_text() == 'title = "mine"\n'

@@ -1,6 +1,7 @@
 """The study file (rdip.experiments.studyfile): what it accepts, and every refusal naming the
 file, the line and the key."""
 
+import os
 import re
 import textwrap
 
@@ -147,6 +148,20 @@ def test_whole_file_errors(tmp_path, rng):
             'images = "cifar:0-1"', 'images = ["x.png"]')))
 
 
+def test_a_study_file_that_is_a_folder_binary_or_unreadable_is_refused(tmp_path):
+    (tmp_path / "folder.toml").mkdir()
+    with pytest.raises(StudyError, match="folder.toml: is a folder, not a study file"):
+        read_study(tmp_path / "folder.toml")
+    (tmp_path / "image.toml").write_bytes(b"\x89PNG\r\n\x1a\n\xff")
+    with pytest.raises(StudyError, match="image.toml: is not UTF-8 text, so not a study file"):
+        read_study(tmp_path / "image.toml")
+    locked = write(tmp_path, GOOD, "locked.toml")
+    locked.chmod(0)
+    if os.geteuid() != 0:  # root reads it all the same
+        with pytest.raises(StudyError, match="locked.toml: cannot read the study file .*Permission denied"):
+            read_study(locked)
+
+
 def test_a_missing_image_names_the_path_and_where_it_was_looked_for(tmp_path, monkeypatch):
     monkeypatch.delenv("RDIP_DATA", raising=False)
     path = write(tmp_path, GOOD.replace('title = "tiny"', 'data = "../../shared/data"').replace(
@@ -177,8 +192,7 @@ def test_variant_names_that_cannot_be_folder_names_are_refused(tmp_path, name):
 def test_a_prefix_tells_apart_files_of_one_name_and_keeps_their_noise(tmp_path, rng, monkeypatch):
     """Two sets with a file ``a`` each: refused, unless one prefixes its names; its noise stays
     seeded by the file stem (as rdip compare seeds a folder of these files)."""
-    from rdip.experiments.compare import noise_seed
-    from rdip.experiments.study import Plan
+    from rdip.experiments.study import Plan, noise_seed
 
     monkeypatch.delenv("RDIP_DATA", raising=False)
     for folder in ("p", "q"):

@@ -164,6 +164,12 @@ def fitting_options(command):
                           "average: better, and this many times slower. [default: the preset's]"))(command)
 
 
+def workers_option(one: str):
+    """``--workers``: processes of one torch thread each that share the runs left to do (1: ``one``)."""
+    return click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+                        help=f"Processes, one torch thread each, that share the runs left to do (1: {one}).")
+
+
 def quiet_option(command):
     return click.option("-q", "--quiet", is_flag=True, help="No progress and no messages.")(command)
 
@@ -556,10 +562,11 @@ def _parse_sigmas(sigma: str | None, sigma_255: str | None) -> tuple[list[float]
               help="An option of one method, e.g. --set dip.iters=500 (repeatable).")
 @output_option("folder", default=Path("rdip-compare"),
                help_text="Folder for the runs, tables, figures and report.html.")
+@workers_option("this process, with its torch threads")
 @click.option("--force", is_flag=True, help="Redo every run, replacing saved ones and other settings.")
 @quiet_option
-def compare_command(methods, images, sigma, sigma_255, crop, data, download, seed, sets, output, force,
-                    quiet):
+def compare_command(methods, images, sigma, sigma_255, crop, data, download, seed, sets, output, workers,
+                    force, quiet):
     """Compare denoisers on the same noisy images: compare.csv, summary.csv, summary.md, crops.png,
     compare.json and report.html.
 
@@ -581,7 +588,7 @@ def compare_command(methods, images, sigma, sigma_255, crop, data, download, see
     sigmas, scale = _parse_sigmas(sigma, sigma_255)
     run_compare(list(chosen), load_images(images, data, download), sigmas, output, seed=seed, crop=crop,
                 options=options, environment=_environment(), progress=not quiet, log=log,
-                force=force, sigma_scale=scale)
+                force=force, sigma_scale=scale, workers=workers)
 
 
 # --- rdip study (a self-contained block: the other commands do not depend on it) ---
@@ -591,9 +598,7 @@ def compare_command(methods, images, sigma, sigma_255, crop, data, download, see
 @click.option("-o", "--output", "--out", "output", type=PathType(), default=None,
               metavar="DIR", help="Folder for runs.jsonl, summary.csv, summary.md, report.html and a "
                                   "copy of FILE. [default: FILE's output key, else ./FILE-stem]")
-@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Processes, one torch thread each, that share the runs left to do; the results "
-                   "do not depend on it.")
+@workers_option("this process, one torch thread; the results do not depend on it")
 @click.option("--check", "check_only", is_flag=True,
               help="Check FILE and its images, say what would run, and write nothing.")
 @quiet_option

@@ -80,13 +80,7 @@ class RunStore:
                 and (key is None or same(record, key)) and self._complete(name, shape))
 
     def _complete(self, name: str, shape: tuple | None) -> bool:
-        """Whether ``name``'s ``.npy`` is a whole array (mapped, not read: a file cut short does
-        not map), of ``shape`` when given."""
-        try:
-            saved = np.load(self.path(name, ".npy"), mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError):
-            return False
-        return shape is None or saved.shape == tuple(shape)
+        return whole_array(self.path(name, ".npy"), shape)
 
     def load(self, name: str) -> tuple[dict, np.ndarray]:
         """``(record, image)`` of a saved run (see :meth:`done`)."""
@@ -105,6 +99,16 @@ class RunStore:
         if self.folder.is_dir():
             for old in [*self.folder.rglob("*.json"), *self.folder.rglob("*.npy")]:
                 old.unlink()
+
+
+def whole_array(path: Path, shape: tuple | None = None) -> bool:
+    """Whether ``path`` is a whole ``.npy`` array (mapped, not read: a file cut short does not
+    map), of ``shape`` when given."""
+    try:
+        saved = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return False
+    return shape is None or saved.shape == tuple(shape)
 
 
 @contextmanager
@@ -150,9 +154,10 @@ class RunLog:
 
     A run is saved by writing its image (atomically) and then appending its line
     (:func:`append_line`), so a line marks a run done and a crash loses at most the run being
-    saved. Reading takes the last complete line of each name (a line cut short by a crash, or
-    anything that is not a JSON object with a ``name``, is skipped). :meth:`rewrite` replaces the
-    file with one line per run, in a given order, once a run is over.
+    saved. Reading takes the last complete line of each name (a line cut short by a crash, one
+    that is not UTF-8, or anything that is not a JSON object with a ``name`` and, where it has
+    ``scores``, a table of them, is skipped). :meth:`rewrite` replaces the file with one line per
+    run, in a given order, once a run is over.
     """
 
     def __init__(self, path: str | Path, images: str | Path | None = None):
@@ -164,15 +169,16 @@ class RunLog:
         if self._records is None:
             self._records = {}
             try:
-                lines = self.path.read_text(encoding="utf-8").splitlines()
+                lines = self.path.read_bytes().splitlines()
             except FileNotFoundError:
                 lines = []
             for line in lines:
                 try:
-                    row = json.loads(line)
-                except ValueError:
+                    row = json.loads(line.decode("utf-8"))
+                except ValueError:  # (UnicodeDecodeError among them)
                     continue
-                if isinstance(row, dict) and isinstance(row.get("name"), str):
+                if isinstance(row, dict) and isinstance(row.get("name"), str) and \
+                        isinstance(row.get("scores", {}), dict):
                     self._records[row["name"]] = row
         return self._records
 
@@ -181,17 +187,19 @@ class RunLog:
 
     def done(self, name: str, key: dict | None = None) -> bool:
         """Whether ``name`` is saved with a record that matches ``key`` (:func:`same`); its image
-        need not be kept."""
-        record = self.record(name)
-        return record is not None and (key is None or same(record, key))
+        need not be kept, but a kept one that is damaged (:func:`whole_array`) makes it not done."""
+        record, path = self.record(name), self.image_path(name)
+        return (record is not None and (key is None or same(record, key))
+                and (path is None or not path.exists() or whole_array(path)))
 
     def image_path(self, name: str) -> Path | None:
         return None if self.images is None else self.images / f"{name}.npy"
 
     def load(self, name: str) -> tuple[dict, np.ndarray | None]:
-        """``(record, image)`` of a saved run; the image is None where it was not kept."""
+        """``(record, image)`` of a saved run; the image is None where it was not kept (or
+        cannot be read)."""
         path = self.image_path(name)
-        image = np.load(path) if path is not None and path.is_file() else None
+        image = np.load(path) if path is not None and whole_array(path) else None
         return self.records()[name], image
 
     def save(self, name: str, record: dict, image: np.ndarray | None = None) -> None:
@@ -213,5 +221,5 @@ class RunLog:
         first = [n for n in dict.fromkeys(order) if n in records]
         chosen = set(first)
         rows = [records[n] for n in first] + [r for n, r in records.items() if n not in chosen]
-        text = "".join(json.dumps(r) + "\n" for r in rows)
+        text = "".join(json_text(r, indent=None) + "\n" for r in rows)
         atomic_write(self.path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

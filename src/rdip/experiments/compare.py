@@ -1,48 +1,52 @@
-"""Denoisers side by side on the same noisy images (``rdip compare``).
+"""Denoisers side by side on the same noisy images (``rdip compare``): a study on the runner of
+``rdip study`` (:mod:`rdip.experiments.study`) with one image set and one variant per method, in
+its own folder layout and tables.
 
 For every image × σ the clean image (or its centre crop, taken before any noise) gets Gaussian
-noise, not clipped, from seed :data:`NOISE_SEED`, so an image's noise does not depend on which
-other images or σ are compared. Every method denoises that noisy image, given σ and ``seed``; the
-call is timed and scored against the clean image (SSIM full, SSIM of the centre 16×16, PSNR). Each
-run is saved as it finishes (``runs/<method>/<image>-s<σ>.json`` and ``.npy``), so a rerun skips
-what is done; a saved run is reused only if its σ, seeds, options, crop and clean image match
-(the ``device`` option aside: each run records the device it ran on).
-A folder whose ``compare.json`` records another seed, crop or options of a method compared again
-is refused unless ``force`` (which also redoes every run), and so is one that holds files by the
-outputs' names but no runs of rdip compare (they are someone else's).
+noise, not clipped, from seed :data:`NOISE_SEED` (the study's default seeding), so an image's noise
+does not depend on which other images or σ are compared. Every method denoises that noisy image,
+given σ and ``seed``, one image a call; the call is timed and scored against the clean image (SSIM
+full, SSIM of the centre 16×16, PSNR). Each run is saved as it finishes
+(``runs/<method>/<image>-s<σ>.json`` and ``.npy``), so a rerun skips what is done; a saved run is
+reused only if it matches the run's key in the study (:func:`_reused`: σ, seeds, options or
+configuration, crop and clean image; the ``device`` option aside: each run records the device it
+ran on). A folder whose ``compare.json`` records another seed, crop or options of a method
+compared again is refused unless ``force`` (which also redoes every run), and so is one that holds
+files by the outputs' names but no runs of rdip compare (they are someone else's).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import inspect
 import json
-import math
 import os
-import time
-import zlib
 from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 
-from ..config import FitConfig, preset
+from ..config import preset
 from ..images.files import SUFFIXES, atomic_write, read_image, write_json
-from ..images.metrics import centre, panel_scores, scores
-from ..images.noise import add_noise, check_sigma, unit_image
-from ..method.engine import resolve_device
+from ..images.metrics import panel_scores, scores
+from ..images.noise import check_sigma, unit_image
 from ..method.model import MIN_SIZE
 from ..progress import progress_bar
 from ..store import RunStore
-from .baselines import METHODS, run_method
+from .baselines import METHODS
 from .figures import panel_grid
+from .study import Plan, batches, identity, run_batches
+from .studyfile import CENTRE, ImageSet, Study, Variant, check_options, clean_image
+from .studyreport import sigma_label
 from .tables import markdown_table, write_csv
 
-CENTRE = 16
 OUTPUTS = ("compare.csv", "summary.csv", "summary.md", "crops.png", "report.html", "compare.json")
 DEFAULT_METHODS = tuple(m for m in METHODS if not m.startswith("rdip-") or m == "rdip-default")
 NOISE_SEED = "seed * 2**32 + crc32('<image>-s<sigma:g>')"
+#: The fields of a study's run key that every run of a comparison has alike (its variant is its
+#: method, named in the run's name; its network is seeded with ``seed``; σ is given; the noise is
+#: not clipped): not in the saved runs' records, which keep the form they had before the runner.
+ALIKE = ("variant", "net_seed", "sigma_given", "clip_noise")
+SET = "images"
+METRICS = ("ssim_full", "ssim_centre", "psnr")
 
 
 def load_images(spec: str, data: Path | None = None,
@@ -76,43 +80,6 @@ def load_images(spec: str, data: Path | None = None,
     return [(p.stem, read_image(p)[0]) for p in paths]
 
 
-def _known_options(method: str) -> dict:
-    """The options ``method`` takes, with their defaults: its keyword-only parameters, or the
-    :class:`FitConfig` fields for the rdip presets."""
-    params = inspect.signature(METHODS[method]).parameters.values()
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return {f.name: f.default for f in dataclasses.fields(FitConfig) if f.name not in ("seed", "preset")}
-    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
-
-
-def check_options(method: str, options: dict) -> dict:
-    """``options`` for ``method``, checked against the keywords it takes and their defaults' types
-    (:class:`FitConfig` fields for the rdip presets); ints are accepted for floats."""
-    known = _known_options(method)
-    checked = {}
-    for key, value in options.items():
-        if key not in known:
-            raise ValueError(f"{method} has no option {key!r}; its options: {', '.join(known) or 'none'}")
-        kind = type(known[key])
-        value = float(value) if kind is float and isinstance(value, int) else value
-        if not isinstance(value, kind):
-            raise ValueError(f"{method}.{key} needs a {kind.__name__}, got {value!r}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{method}.{key} must be a finite number, got {value}")
-        checked[key] = value
-    if method.startswith("rdip-"):
-        try:  # the configuration's own checks, before any run
-            preset(method[len("rdip-"):], **checked)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{method}: {e}") from None
-    return checked
-
-
-def noise_seed(name: str, sigma: float, seed: int) -> int:
-    """The seed of the noise added to image ``name`` at ``sigma`` (:data:`NOISE_SEED`)."""
-    return seed * 2**32 + zlib.crc32(f"{name}-s{sigma:g}".encode())
-
-
 def _validate(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: list[float],
               crop: int | None, options: dict[str, dict]) -> dict[str, dict]:
     """Check the arguments of :func:`run_compare`; return the checked options of every method."""
@@ -140,34 +107,80 @@ def _validate(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: 
     return {m: check_options(m, options.get(m, {})) for m in methods}
 
 
-def _clean(name: str, image: np.ndarray, crop: int | None) -> np.ndarray:
-    """``image`` as float64, or its centre ``crop``×``crop``; at least 16×16 for the centre SSIM."""
-    image = np.asarray(image, np.float64)
-    size = crop or CENTRE
-    if min(image.shape[:2]) < size:
-        raise ValueError(f"image {name} is {image.shape[0]}×{image.shape[1]}, smaller than "
-                         f"{'the crop' if crop else 'the centre SSIM square'} {size}×{size}")
-    return np.ascontiguousarray(centre(image, crop)) if crop else image
-
-
 def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas: list[float],
                 out: Path, *, seed: int = 0, crop: int | None = None,
                 options: dict[str, dict] | None = None, environment: dict | None = None,
                 progress: bool = True, log=print, force: bool = False,
-                sigma_scale: float = 1.0) -> list[dict]:
+                sigma_scale: float = 1.0, workers: int = 1) -> list[dict]:
     """Run (or resume) every method on every image × sigma into ``out``; write :data:`OUTPUTS`.
 
     ``options[method]`` are keyword options of that method. ``force`` redoes every run and
     replaces a ``compare.json`` of another seed, crop or options. ``sigma_scale``: the units the
-    user gave σ in (255: 0-255), for the figures' and report's labels. Returns the compare.csv rows.
+    user gave σ in (255: 0-255), for the figures' and report's labels. ``workers``: processes of
+    one torch thread each that share the runs (1: this process, with its torch threads). Returns
+    the compare.csv rows.
     """
     from .. import __version__
 
     options = _validate(methods, images, sigmas, crop, options or {})
-    identity = {m: _identity(o) for m, o in options.items()}  # what a saved run must match
-    clean = {name: _clean(name, image, crop) for name, image in images}
+    clean = {name: clean_image(name, image, crop) for name, image in images}
     _check_sizes(methods, clean, crop)
     out = Path(out)
+    _check_folder(out, methods, seed, crop, options, force)
+    plan = Plan(_study(options, clean, sigmas, seed, crop))
+    mine = {name: run_name(r.variant, r.image, r.sigma) for name, r in plan.runs.items()}  # in OUT/runs
+    keys = {name: {k: v for k, v in plan.key(r).items() if k not in ALIKE} for name, r in plan.runs.items()}
+    store = RunStore(out / "runs")
+    todo = [n for n, r in plan.runs.items() if force or not store.done(
+        mine[n], _reused(keys[n]), shape=plan.clean_of(r).shape, fields=("metrics", "seconds"))]
+    log(f"rdip compare: {len(plan.runs)} runs ({len(methods)} methods × {len(clean)} images × "
+        f"{len(sigmas)} sigmas); {len(plan.runs) - len(todo)} already done in {out}/")
+
+    def save(name: str, fields: dict, image: np.ndarray) -> None:  # a run's record as before the runner
+        m, found = plan.runs[name].variant, fields["scores"]
+        store.save(mine[name], {"method": m, "image": plan.runs[name].image, "options": identity(options[m]),
+                                **keys[name], "metrics": {k: found[k] for k in METRICS},
+                                "seconds": found["seconds"], "device": fields["device"].split(":")[0]}, image)
+
+    with progress_bar(len(todo), "compare", enabled=progress, unit="run") as bar:
+        run_batches(batches(plan, todo), save, workers, bar, threads=None)
+    noisy = {(n, s): plan.noisy(plan.plain(SET, n, s, seed)) for n in clean for s in sigmas}
+    rows, table = _write_outputs(out, methods, sigmas, clean, noisy, seed, crop, options, sigma_scale)
+    write_json(out / "compare.json", {  # last: a failed or interrupted run leaves no settings to refuse
+        "methods": methods, "options": options, "sigmas": sigmas, "seed": seed, "crop": crop,
+        "crop_note": f"centre {crop}×{crop} of the clean image, before noise" if crop else "none",
+        "images": list(clean), "noise_seed": NOISE_SEED, "noise_clipped": False,
+        "centre_size": CENTRE, "environment": environment or {}, "rdip_version": __version__},
+        force=True)
+    log(table.rstrip())
+    log(f"wrote {', '.join(str(out / name) for name in OUTPUTS)}")
+    return rows
+
+
+def _study(options: dict[str, dict], clean: dict, sigmas: list[float], seed: int, crop: int | None) -> Study:
+    """The comparison as a study: one image set, one variant per method (an rdip preset as its
+    configuration, fitted one image a call so that its seconds are a call's, as every method's
+    are), seeded as rdip compare seeds (the study's default), every method given σ."""
+    variants = {m: Variant(m, {}, config=preset(m[len("rdip-"):], **o).replace(chunk=1), sets=(SET,))
+                if m.startswith("rdip-") else Variant(m, {}, method=m, options=o, sets=(SET,))
+                for m, o in options.items()}
+    images = ImageSet(SET, list(clean.items()), tuple(sigmas), crop=crop)
+    return Study(Path("compare.json"), "", "rdip compare", {SET: images}, variants, seeds=(seed,))
+
+
+def _reused(key: dict) -> dict:
+    """What a saved run must match to be reused for a run of ``key``: ``key``, an rdip configuration
+    without its seed (the key's ``seed`` seeds the network; runs saved before the runner hold the
+    preset's 0 there)."""
+    if "config" not in key:
+        return key
+    return {**key, "config": {k: v for k, v in key["config"].items() if k != "seed"}}
+
+
+def _check_folder(out: Path, methods: list[str], seed: int, crop: int | None, options: dict,
+                  force: bool) -> None:
+    """Refuse an ``out`` that is a file, that holds someone else's files by the outputs' names, or
+    (unless ``force``) a comparison of another seed, crop or options of a method compared again."""
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
     settings_path = out / "compare.json"
@@ -179,54 +192,9 @@ def run_compare(methods: list[str], images: list[tuple[str, np.ndarray]], sigmas
         saved = _saved_settings(settings_path)
         shared = [m for m in methods if m in saved["options"]]
         if (saved.get("seed"), saved.get("crop")) != (seed, crop) or \
-                any(_identity(saved["options"][m]) != identity[m] for m in shared):
+                any(identity(saved["options"][m]) != identity(options[m]) for m in shared):
             raise FileExistsError(f"{out}: holds a comparison with another seed, crop or options; "
                                   "choose another --out or use --force to replace it")
-
-    noisy = {(n, s): add_noise(clean[n], s, seed=noise_seed(n, s, seed)) for n in clean for s in sigmas}
-    runs = [(m, n, s) for m in methods for n in clean for s in sigmas]
-    keys = {(m, n, s): {"sigma": s, "seed": seed, "noise_seed": noise_seed(n, s, seed), "crop": crop,
-                        "options": identity[m], "clean_sha1": _digest(clean[n])} for m, n, s in runs}
-    for (m, _, _), key in keys.items():
-        if m.startswith("rdip-"):  # a preset's own fields may change between versions: a saved
-            key["config"] = preset(m[len("rdip-"):], **identity[m]).settings()  # run must match them
-    devices = {m: _device(m, options[m]) for m in methods}
-    store = RunStore(out / "runs")
-    todo = [r for r in runs if force or not store.done(run_name(*r), keys[r], shape=clean[r[1]].shape,
-                                                       fields=("metrics", "seconds"))]
-    log(f"rdip compare: {len(runs)} runs ({len(methods)} methods × {len(clean)} images × "
-        f"{len(sigmas)} sigmas); {len(runs) - len(todo)} already done in {out}/")
-    _run(todo, store, keys, noisy, clean, options, devices, seed, progress)
-    rows, table = _write_outputs(out, methods, sigmas, clean, noisy, seed, crop, options, sigma_scale)
-    write_json(settings_path, {  # last: a failed or interrupted run leaves no settings to refuse
-        "methods": methods, "options": options, "sigmas": sigmas, "seed": seed, "crop": crop,
-        "crop_note": f"centre {crop}×{crop} of the clean image, before noise" if crop else "none",
-        "images": list(clean), "noise_seed": NOISE_SEED, "noise_clipped": False,
-        "centre_size": CENTRE, "environment": environment or {}, "rdip_version": __version__},
-        force=True)
-    log(table.rstrip())
-    log(f"wrote {', '.join(str(out / name) for name in OUTPUTS)}")
-    return rows
-
-
-def _run(todo, store: RunStore, keys, noisy, clean, options, devices, seed: int, progress: bool) -> None:
-    """Run each ``(method, image, sigma)`` of ``todo``, timed and scored, saving it as it ends."""
-    with progress_bar(len(todo), "compare", enabled=progress, unit="run") as bar:
-        for m, n, s in todo:
-            bar.set_postfix_str(f"{m} {n} σ={s:g}", refresh=False)
-            started = time.perf_counter()
-            try:
-                result = run_method(m, noisy[(n, s)], sigma=s, seed=seed, **options[m])
-            except (ValueError, TypeError) as e:  # e.g. an option value the method refuses
-                raise ValueError(f"{m} on {n} at sigma {s:g}: {e}") from e
-            if not np.isfinite(result).all():  # never saved, never scored as NaN
-                raise FloatingPointError(f"{m} on {n} at sigma {s:g} gave NaN or infinite values; "
-                                         f"check its options ({options[m] or 'the defaults'})")
-            seconds = time.perf_counter() - started
-            store.save(run_name(m, n, s), {"method": m, "image": n, **keys[(m, n, s)],
-                                           "metrics": scores(result, clean[n], CENTRE),
-                                           "seconds": seconds, "device": devices[m]}, result)
-            bar.update()
 
 
 def _check_sizes(methods: list[str], clean: dict, crop: int | None) -> None:
@@ -253,32 +221,9 @@ def _saved_settings(path: Path) -> dict:
     return {**saved, "options": saved.get("options", {})}
 
 
-def _identity(options: dict) -> dict:
-    """A method's options without ``device``: where a run was made is recorded with it
-    (``device``) but does not decide whether it may be reused (GPU and CPU runs of one method
-    differ by rounding only)."""
-    return {k: v for k, v in options.items() if k != "device"}
-
-
-def _device(method: str, options: dict) -> str:
-    """Where ``method`` runs with ``options``: its ``device`` option or default, resolved
-    (``cpu``, ``cuda``); the classical methods (no ``device`` option) run on the CPU."""
-    default = _known_options(method).get("device", "cpu")
-    return resolve_device(options.get("device", default)).type
-
-
-def _digest(image: np.ndarray) -> str:
-    return hashlib.sha1(str(image.shape).encode() + image.tobytes()).hexdigest()
-
-
 def run_name(method: str, name: str, sigma: float) -> str:
     """The name of a run in the run store ``OUT/runs``: ``<method>/<image>-s<sigma>``."""
     return f"{method}/{name}-s{sigma:g}"
-
-
-def sigma_label(sigma: float, scale: float = 1.0) -> str:
-    """σ as the user gave it: ``σ=15/255`` for 0-255 units, ``σ=0.1`` for [0, 1] units."""
-    return f"σ={sigma * scale:.4g}/255" if scale == 255 else f"σ={sigma:.4g}"
 
 
 def _write_outputs(out: Path, methods: list[str], sigmas: list[float], clean: dict, noisy: dict,

@@ -30,6 +30,8 @@ from ..method.padding import check_mode
 from ..progress import progress_bar, progress_callback
 from ..store import RunStore, same
 from .figures import panel_grid
+from .study import seeds_for
+from .studyreport import ci95, paired
 from .tables import markdown_table, write_csv
 
 SIGMA = 0.1
@@ -67,7 +69,9 @@ class Experiment:
         return self.sigma / range_width(self.config.range)
 
     def fit_seed(self, index: int, seed: int) -> int:
-        return index + 10000 * seed
+        """The seed of image ``index``'s noise and network for ``seed``: the study's seeding
+        ``reproduce`` (:func:`rdip.experiments.study.seeds_for`)."""
+        return seeds_for("reproduce", f"cifar-{index:04d}", index, self.unit_sigma, seed)[0]
 
     def noisy(self, clean: np.ndarray, index: int, seed: int) -> np.ndarray:
         """Image ``index``'s noisy version for ``seed``, in [0, 1] units: N(0, σ²) noise added in
@@ -171,14 +175,6 @@ def _fit(exp: Experiment, store: RunStore, todo, clean, noisy, progress: bool) -
                 store.save(fit_name(p, i, s), {"image": i, "seed": s, "padding": p, **r.to_dict()}, r.image)
 
 
-def _ci95(values: list[float]) -> float:
-    """Half-width of the 95% confidence interval of the mean (Student t)."""
-    from scipy.stats import t
-
-    n = len(values)
-    return float(t.ppf(0.975, n - 1) * np.std(values, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
-
-
 def _summarise(exp: Experiment, out: Path, clean, noisy, environment: dict) -> list[dict]:
     fits = {(p, i, s): RunStore(out / "fits").load(fit_name(p, i, s))
             for p in exp.paddings for i in exp.indices for s in exp.seeds}
@@ -240,7 +236,7 @@ def _table_markdown(exp: Experiment, rows: list[dict], per_fit: dict) -> tuple[s
         dr2 = [per_fit[(padding, i, s)][kind + "_dr2"] for i in exp.indices for s in exp.seeds]
         ours = float(np.mean(values))
         theirs = [paper[i][c] for i in exp.indices if i in paper]
-        row = {"column": c, "ours": ours, "95% CI ±": _ci95(values)}
+        row = {"column": c, "ours": ours, "95% CI ±": ci95(values)}
         if theirs:
             row.update({"paper": float(np.mean(theirs)), "ours − paper": ours - float(np.mean(theirs))})
         row["ours, data_range=2"] = float(np.mean(dr2))
@@ -267,8 +263,9 @@ def _table_markdown(exp: Experiment, rows: list[dict], per_fit: dict) -> tuple[s
 
 def _pattern(exp: Experiment, summary: list[dict], per_fit: dict) -> str:
     """The paper's pattern, padding by padding: padding raises full-image SSIM and lowers the
-    centre's. Differences are paired (same image, seed and noise), with 95% confidence intervals
-    over the image × seed pairs; a half of the pattern holds when its interval lies above 0."""
+    centre's. Differences are paired (same image, seed and noise; the study's
+    :func:`~rdip.experiments.studyreport.paired`), with 95% confidence intervals over the image ×
+    seed pairs; a half of the pattern holds when its interval lies above 0."""
     m = {r["column"]: r for r in summary}
     pairs = [(i, s) for i in exp.indices for s in exp.seeds]
     out = []
@@ -278,15 +275,16 @@ def _pattern(exp: Experiment, summary: list[dict], per_fit: dict) -> str:
         halves = []
         for kind, col, sign, what in (("ssim_full", "full", 1, f"{p} raises full SSIM"),
                                       ("ssim_centre", "center", -1, f"{p} lowers centre SSIM")):
-            diffs = [sign * (per_fit[(p, i, s)][kind] - per_fit[("none", i, s)][kind]) for i, s in pairs]
-            mean, ci = float(np.mean(diffs)), _ci95(diffs)
+            by = {q: {k: per_fit[(q, *k)][kind] for k in pairs} for q in (p, "none")}
+            found = paired(by[p], by["none"])  # (image, seed) by (image, seed)
+            mean, ci, more = sign * found["diff"], found["ci95"], found["wins" if sign > 0 else "losses"]
             paper = sign * (m.get(f"ssim_{col}_{p}", {}).get("paper", math.nan)
                             - m.get(f"ssim_{col}_none", {}).get("paper", math.nan))
             paper_text = "" if math.isnan(paper) else f"; paper {paper:+.3f}"
             holds = mean - ci > 0
             halves.append(holds)
-            out.append(f"- {what} by {mean:+.4f} (95% CI ±{ci:.4f}, on {sum(d > 0 for d in diffs)} of "
-                       f"{len(diffs)} pairs{paper_text}): {'significant' if holds else 'not significant'}.")
+            out.append(f"- {what} by {mean:+.4f} (95% CI ±{ci:.4f}, on {more} of "
+                       f"{found['pairs']} pairs{paper_text}): {'significant' if holds else 'not significant'}.")
         verdict = ("holds" if all(halves) else "holds in the full image only" if halves[0]
                    else "holds in the centre only" if halves[1] else "does not hold")
         out.append(f"- With {p} padding the paper's pattern {verdict} here.")
@@ -319,7 +317,7 @@ def _curves(exp: Experiment, out: Path, fits) -> None:
         for ax, metric in zip(axes, ("ssim_full", "ssim_centre")):
             values = np.array([[h[metric] for h in hist] for hist in histories])
             mean = values.mean(axis=0)
-            half = np.array([_ci95(list(col)) for col in values.T]) if len(values) > 1 else 0 * mean
+            half = np.array([ci95(col) for col in values.T]) if len(values) > 1 else 0 * mean
             line, = ax.plot(iters, mean, linestyle=STYLES.get(p, "-"), label=p, linewidth=1.4)
             ax.fill_between(iters, mean - half, mean + half, color=line.get_color(), alpha=0.15, linewidth=0)
     for ax, title in zip(axes, ("full image", "centre 16×16")):

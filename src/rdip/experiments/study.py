@@ -5,8 +5,11 @@ of ``OUT/runs.jsonl`` (:class:`rdip.store.RunLog`) with its image in ``OUT/image
 study keeps images. A saved run is reused when its key matches (:func:`rdip.store.same`): the
 image (its name, crop and the SHA-1 of the clean pixels), σ, the seeds of the noise and of the
 network, whether σ is given and the noise clipped, and the variant's configuration (the fields
-that decide a result, :meth:`FitConfig.settings`) or its method and options (``device`` aside).
-So a rerun computes only what is missing, and a changed variant recomputes only its own runs.
+that decide a result, :meth:`FitConfig.settings`) or its method and options (``device`` aside),
+and its kept image, where there is one, is whole. So a rerun computes only what is missing (a
+damaged line of runs.jsonl, or image, is missing), and a changed variant recomputes only its own
+runs. :func:`check_output` refuses a folder that is not a study's, or where an output would
+replace a folder or write through a link, before anything is run or written.
 
 Noise: Gaussian, not clipped unless the variant says, seeded as the study's ``seeding`` says
 (:data:`rdip.experiments.studyfile.SEEDINGS`; by default as ``rdip compare``), so every variant
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,8 +40,7 @@ from ..images.metrics import scores as image_scores
 from ..images.noise import add_noise
 from ..progress import progress_bar
 from ..store import RunLog, folder_lock
-from .compare import CENTRE, _digest, _identity, noise_seed
-from .studyfile import Study, Variant
+from .studyfile import CENTRE, Study, Variant, digest, known_options
 
 RUNS, IMAGES, LOCK, COPY = "runs.jsonl", "images", ".rdip-study.lock", "study.toml"
 OUTPUTS = (RUNS, "summary.csv", "summary.md", "report.html", COPY)
@@ -65,6 +68,13 @@ class Run:
 def run_name(variant: str, image: str, crop: int | None, sigma: float, seed: int) -> str:
     """``<variant>/<image>[-c<crop>]-s<σ>-r<seed>``, σ in [0, 1] units."""
     return f"{variant}/{image}{f'-c{crop}' if crop else ''}-s{sigma:.6g}-r{seed}"
+
+
+def noise_seed(name: str, sigma: float, seed: int) -> int:
+    """The seed of the noise added to image ``name`` at ``sigma`` as ``rdip compare`` seeds it:
+    ``seed * 2**32 + crc32('<image>-s<sigma:g>')``, so an image's noise does not depend on which
+    other images or σ are run."""
+    return seed * 2**32 + zlib.crc32(f"{name}-s{sigma:g}".encode())
 
 
 def seeds_for(seeding: str, image: str, index: int | None, sigma: float, seed: int) -> tuple[int, int]:
@@ -117,15 +127,30 @@ class Plan:
         v = self.study.variants[run.variant]
         at = (run.image, run.crop)
         if at not in self._digests:
-            self._digests[at] = _digest(self.clean[at])
+            self._digests[at] = digest(self.clean[at])
         key = {"variant": run.variant, "image": run.image, "crop": run.crop, "sigma": run.sigma,
                "seed": run.seed, "noise_seed": run.noise, "net_seed": run.net,
                "sigma_given": v.sigma_given, "clip_noise": v.clip_noise, "clean_sha1": self._digests[at]}
         if v.config is not None:
             key["config"] = v.config.replace(seed=run.net).settings()
         else:
-            key.update(method=v.method, options=_identity(v.options))
+            key.update(method=v.method, options=identity(v.options))
         return key
+
+
+def identity(options: dict) -> dict:
+    """A method's options without ``device``: where a run was made is recorded with it
+    (``device``) but does not decide whether it may be reused (GPU and CPU runs of one method
+    differ by rounding only)."""
+    return {k: v for k, v in options.items() if k != "device"}
+
+
+def method_device(method: str, options: dict) -> str:
+    """Where ``method`` runs with ``options``: its ``device`` option or default, resolved
+    (``cpu``, ``cuda``); the classical methods (no ``device`` option) run on the CPU."""
+    from ..method.engine import resolve_device
+
+    return resolve_device(options.get("device", known_options(method).get("device", "cpu"))).type
 
 
 @dataclass
@@ -196,19 +221,21 @@ def fit_batch(batch: Batch, callback=None) -> list[tuple[str, dict, np.ndarray]]
 
 def _method_run(batch: Batch, i: int, versions: dict) -> tuple[str, dict, np.ndarray]:
     from .baselines import run_method
-    from .compare import _device, _known_options
 
-    v = batch.variant
+    v, run = batch.variant, batch.names[i].split("/", 1)[1]
     started = time.perf_counter()
     try:
         image = run_method(v.method, batch.noisy[i], sigma=batch.given[i], seed=batch.nets[i], **v.options)
     except (ValueError, TypeError) as e:  # e.g. an option value the method refuses
-        raise ValueError(f"{v.name} on {batch.names[i]}: {e}") from e
+        raise ValueError(f"{v.name} on {run}: {e}") from e
+    if not np.isfinite(image).all():  # never saved, never scored as NaN
+        raise FloatingPointError(f"{v.name} on {run} gave NaN or infinite values; check its options "
+                                 f"({v.options or 'the defaults'})")
     found = image_scores(image, batch.clean[i], CENTRE)
-    iters = v.options.get("iters", _known_options(v.method).get("iters"))
+    iters = v.options.get("iters", known_options(v.method).get("iters"))
     found.update(seconds=time.perf_counter() - started, iters=iters)
     return batch.names[i], {"scores": found, "method": v.method, "options": v.options,
-                            "device": _device(v.method, v.options), **versions}, image
+                            "device": method_device(v.method, v.options), **versions}, image
 
 
 def _one_thread() -> None:
@@ -219,20 +246,22 @@ def _one_thread() -> None:
 
 
 @contextmanager
-def _threads(count: int):
+def _threads(count: int | None):
+    """``count`` torch threads in this process for the block (None: as many as it has)."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(count)
+    torch.set_num_threads(count or before)
     try:
         yield
     finally:
         torch.set_num_threads(before)
 
 
-def run_batches(todo: list[Batch], save, workers: int = 1, bar=None) -> None:
-    """Run every batch, each on one torch thread: here (``workers`` 1) or in ``workers``
-    processes; ``save(name, fields, image)`` each run as its batch ends (in this process)."""
+def run_batches(todo: list[Batch], save, workers: int = 1, bar=None, *, threads: int | None = 1) -> None:
+    """Run every batch: here (``workers`` 1) on ``threads`` torch threads (None: as many as this
+    process has; rdip compare), or in ``workers`` processes of one torch thread each;
+    ``save(name, fields, image)`` each run as its batch ends (in this process)."""
     def done(results) -> None:
         for result in results:
             save(*result)
@@ -240,7 +269,7 @@ def run_batches(todo: list[Batch], save, workers: int = 1, bar=None) -> None:
             bar.update(len(results))
 
     if workers <= 1 or len(todo) <= 1:
-        with _threads(1):
+        with _threads(threads):
             for batch in todo:
                 if bar is not None:
                     bar.set_postfix_str(batch.variant.name, refresh=False)
@@ -260,14 +289,32 @@ def run_batches(todo: list[Batch], save, workers: int = 1, bar=None) -> None:
             raise
 
 
-def check_output(out: Path) -> None:
-    """``out`` may be a new folder, an empty one or a study's (holding runs.jsonl)."""
+def check_output(out: Path, study_file: Path | None = None) -> None:
+    """``out`` may be a new folder, an empty one (but for the study file itself) or a study's
+    (holding runs.jsonl), where each output is a file, the images a folder, none a link."""
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another -o")
-    if out.is_dir() and not (out / RUNS).exists():
-        if [p for p in out.iterdir() if p.name not in (LOCK, COPY)]:
+    if not out.is_dir():
+        return
+    if not (out / RUNS).exists():
+        mine = [LOCK] + ([COPY] if study_file is not None and _same_file(out / COPY, study_file) else [])
+        if [p for p in out.iterdir() if p.name not in mine]:
             raise FileExistsError(f"{out}: holds files but no {RUNS}, so it is not a study's folder; "
                                   "choose a new or empty folder")
+    for name in (*OUTPUTS, IMAGES):  # (the lock: folder_lock)
+        path = out / name
+        if path.is_symlink():
+            raise ValueError(f"{path} is a symbolic link; nothing was written (remove it)")
+        if path.exists() and path.is_dir() != (name == IMAGES):
+            raise ValueError(f"{path}: is {'not ' if name == IMAGES else ''}a folder; nothing was "
+                             "written (move it away, or choose another -o)")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def run_study(study: Study, out: Path, *, workers: int = 1, progress: bool = True, log=print,
@@ -280,7 +327,7 @@ def run_study(study: Study, out: Path, *, workers: int = 1, progress: bool = Tru
     from .studyreport import write_outputs
 
     out = Path(out)
-    check_output(out)
+    check_output(out, study.path)
     plan = Plan(study)
     store = RunLog(out / RUNS, out / IMAGES if study.keep_images else None)
     todo = [name for name, run in plan.runs.items() if not store.done(name, plan.key(run))]

@@ -55,6 +55,8 @@ exist (with the folder it was looked for in).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import inspect
 import itertools
 import json
 import math
@@ -67,12 +69,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import MIN_SIZE, PRESETS, FitConfig
+from ..config import MIN_SIZE, PRESETS, FitConfig, preset
 from ..images.files import SUFFIXES, read_image
+from ..images.metrics import centre
 from ..images.noise import check_sigma, unit_image
 from .baselines import METHODS
-from .compare import CENTRE, _clean, _known_options, check_options
 
+#: The side of the centre square that SSIM centre scores (the paper's 16×16 of a 32×32 image).
+CENTRE = 16
 #: The scores of a run: name → label in tables. ``ssim_best`` / ``best_iter``: the best full-image
 #: SSIM on the fit's trajectory (every ``eval_every`` iterations; an oracle that needs the clean
 #: image) and where; ``loss_ratio``: the last loss over σ² in the fitting range's units (1: the
@@ -84,7 +88,7 @@ DEFAULT_SCORES = ("ssim_full", "ssim_centre", "psnr", "seconds", "iters")
 #: Scores where higher is better: the ones paired against the reference.
 QUALITY = ("ssim_full", "ssim_centre", "psnr", "ssim_best")
 #: How the noise (and a network's seed) follows from an image and a seed, as in ``rdip compare``
-#: (noise seed :func:`rdip.experiments.compare.noise_seed`, the network seeded ``seed``),
+#: (noise seed :func:`rdip.experiments.study.noise_seed`, the network seeded ``seed``),
 #: ``rdip reproduce`` (both seeded CIFAR index + 10000 × seed) or ``rdip denoise --add-noise``
 #: (both seeded ``seed``, the same noise for every image of a size).
 SEEDINGS = ("compare", "reproduce", "denoise")
@@ -198,11 +202,15 @@ def read_study(path: str | os.PathLike) -> Study:
     """Read, check and load the study file ``path`` (its images too); a :class:`StudyError` (or
     FileNotFoundError for the file itself) names what is wrong."""
     path = Path(path)
+    if path.is_dir():
+        raise StudyError(f"{path}: is a folder, not a study file (a TOML file)")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such study file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError:
+        raise StudyError(f"{path}: is not UTF-8 text, so not a study file (a TOML file)") from None
+    except OSError as e:
         raise StudyError(f"{path}: cannot read the study file ({e})") from None
     try:
         raw = tomllib.loads(text)
@@ -323,7 +331,7 @@ def _image_set(name: str, table: dict, lines: Lines, data_dir: Path) -> ImageSet
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise lines.error(where, f"image name {dup[0]!r} (a file stem) is given twice; names must be unique")
     try:
-        images = [(n, _clean(n, x, crop)) for n, x in images]
+        images = [(n, clean_image(n, x, crop)) for n, x in images]
     except ValueError as e:
         raise lines.error(keys + ("crop",) if crop else where, str(e)) from None
     prefix = _typed(table, "prefix", str, keys, lines, "a string") if "prefix" in table else ""
@@ -493,7 +501,7 @@ def _method(v: Variant, method, options: dict, keys: tuple, lines: Lines) -> Non
     if method == "bm3d" and find_spec("bm3d") is None:
         raise lines.error(keys + ("method",), "bm3d needs the optional extra: pip install 'rdip[bm3d]' "
                                               "(non-commercial licence)")
-    if "seed" in options and "seed" not in _known_options(method):
+    if "seed" in options and "seed" not in known_options(method):
         raise lines.error(keys + ("seed",), "the seeds are the study's: set seeds = [...] at the top")
     checked = {}
     for key, value in options.items():
@@ -546,14 +554,59 @@ def _check_fits(v: Variant, s: ImageSet, lines: Lines) -> None:
 
 def _check_names(study: Study, lines: Lines) -> None:
     """Runs are named by image (and crop), so sets that share a name must share the image."""
-    from .compare import _digest
-
     seen: dict[tuple, tuple[str, str]] = {}
     for s in study.sets.values():
         for n, x in s.images:
-            digest = _digest(x)
-            first = seen.setdefault((n, s.crop), (s.name, digest))
-            if first[1] != digest:
+            found = digest(x)
+            first = seen.setdefault((n, s.crop), (s.name, found))
+            if first[1] != found:
                 raise lines.error(("sets", s.name, "images"), f"image {n!r} (crop {s.crop}) is another "
                                                               f"image than {n!r} of set {first[0]!r}; "
                                                               "rename one of the files")
+
+
+def clean_image(name: str, image: np.ndarray, crop: int | None) -> np.ndarray:
+    """``image`` as float64, or its centre ``crop``×``crop``; at least 16×16 for the centre SSIM."""
+    image = np.asarray(image, np.float64)
+    size = crop or CENTRE
+    if min(image.shape[:2]) < size:
+        raise ValueError(f"image {name} is {image.shape[0]}×{image.shape[1]}, smaller than "
+                         f"{'the crop' if crop else 'the centre SSIM square'} {size}×{size}")
+    return np.ascontiguousarray(centre(image, crop)) if crop else image
+
+
+def digest(image: np.ndarray) -> str:
+    """The SHA-1 of an image's shape and pixels: what tells two clean images apart."""
+    return hashlib.sha1(str(image.shape).encode() + image.tobytes()).hexdigest()
+
+
+def known_options(method: str) -> dict:
+    """The options ``method`` takes, with their defaults: its keyword-only parameters, or the
+    :class:`FitConfig` fields for the rdip presets."""
+    params = inspect.signature(METHODS[method]).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return {f.name: f.default for f in dataclasses.fields(FitConfig) if f.name not in ("seed", "preset")}
+    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+
+
+def check_options(method: str, options: dict) -> dict:
+    """``options`` for ``method``, checked against the keywords it takes and their defaults' types
+    (:class:`FitConfig` fields for the rdip presets); ints are accepted for floats."""
+    known = known_options(method)
+    checked = {}
+    for key, value in options.items():
+        if key not in known:
+            raise ValueError(f"{method} has no option {key!r}; its options: {', '.join(known) or 'none'}")
+        kind = type(known[key])
+        value = float(value) if kind is float and isinstance(value, int) else value
+        if not isinstance(value, kind):
+            raise ValueError(f"{method}.{key} needs a {kind.__name__}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{method}.{key} must be a finite number, got {value}")
+        checked[key] = value
+    if method.startswith("rdip-"):
+        try:  # the configuration's own checks, before any run
+            preset(method[len("rdip-"):], **checked)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{method}: {e}") from None
+    return checked

@@ -18,14 +18,18 @@ import numpy as np
 
 from ..images.files import atomic_write
 from ..images.metrics import panel_scores, scores
-from .compare import CENTRE, sigma_label
-from .studyfile import QUALITY, SCORES, Study
+from .studyfile import CENTRE, QUALITY, SCORES, Study
 from .tables import markdown_table, write_csv
 
 #: Decimals of each score in summary.md (None: about 3 significant digits).
 DIGITS = {"ssim_full": 3, "ssim_centre": 3, "psnr": 2, "seconds": None, "iters": 0, "ssim_best": 3,
           "best_iter": 0, "loss_ratio": 2}
 NOISY = "noisy input"
+
+
+def sigma_label(sigma: float, scale: float = 1.0) -> str:
+    """σ as the user gave it: ``σ=15/255`` for 0-255 units, ``σ=0.1`` for [0, 1] units."""
+    return f"σ={sigma * scale:.4g}/255" if scale == 255 else f"σ={sigma:.4g}"
 
 
 def ci95(values) -> float:
