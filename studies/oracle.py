@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 import rdip
-from rdip.experiments.compare import _clean, noise_seed
+from rdip.experiments.study import noise_seed
+from rdip.experiments.studyfile import clean_image
 from rdip.images.files import read_image
 from rdip.images.metrics import ssim
 from rdip.method.inputs import from_range
@@ -68,7 +69,7 @@ def main() -> None:
     rows = []
     for path in (p for group in args.images for p in group.split(",")):
         name = Path(path).stem
-        clean = _clean(name, read_image(DATA / path)[0], args.crop)
+        clean = clean_image(name, read_image(DATA / path)[0], args.crop)
         for s255 in map(int, args.sigma_255.split(",")):
             sigma = s255 / 255
             noisy = rdip.add_noise(clean, sigma, seed=noise_seed(name, sigma, 0))

@@ -22,9 +22,9 @@ from conftest import smooth_image, write_png
 
 import rdip
 from rdip import FitConfig
+from rdip.experiments.study import LOCK as STUDY_LOCK
 from rdip.images.cifar10 import load_cifar10
 from rdip.images.files import write_image
-from rdip.experiments.study import LOCK as STUDY_LOCK
 from rdip.scale.batch import LOCK
 
 TINY = FitConfig(iters=2, device="cpu")
