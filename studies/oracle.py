@@ -86,7 +86,8 @@ def main() -> None:
             best = blended(lambda i: max(steps, key=lambda t: ssim(kept[i][t], clean_tiles[i])))
             row = (ssim(rule.image, clean), ssim(blended(lambda i: one), clean), ssim(mse, clean), ssim(best, clean))
             rows.append(row)
-            print(f"| {name} | {s255} | {row[0]:.3f} | {rule.stopped_at['median']:.0f} | {row[1]:.3f} | {one} | "
+            its = f"{rule.stopped_at['median']:.0f}" if rule.stopped_at else f"{cfg.iters} (none stopped)"
+            print(f"| {name} | {s255} | {row[0]:.3f} | {its} | {row[1]:.3f} | {one} | "
                   f"{row[2]:.3f} | {row[3]:.3f} |", flush=True)
     means = np.mean(rows, axis=0)
     print(f"| mean | | {means[0]:.3f} | | {means[1]:.3f} | | {means[2]:.3f} | {means[3]:.3f} |")
