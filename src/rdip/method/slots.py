@@ -56,6 +56,8 @@ class Slots:
                  targets: Sequence[np.ndarray], sigmas: Sequence[float | None], watch: bool = False):
         self.cfg, self.device, self.dtype, self.n = cfg, device, torch_dtype(cfg), len(seeds)
         self.height, self.width, self.channels = targets[0].shape
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes for many iterations: autotune once
         n, dtype = self.n, self.dtype
         self.model = RecurrentDIP(self.channels, seeds, epsilon=cfg.epsilon, h_mode=cfg.h_mode, h_leak=cfg.h_leak,
                                   formulation=formulation_for(cfg, device)).to(device, dtype)
