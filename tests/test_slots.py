@@ -33,15 +33,17 @@ def test_a_queue_of_networks_that_stop_at_different_iterations_equals_each_alone
     images = _images(rng, 5)
     sigmas = [0.40, 0.30, 0.45, 0.33, 0.38]  # in [0, 1] units: each stops on its own, early
     configs = [BASE.replace(seed=10 + i) for i in range(5)]
-    sizes = []
-    together = fit_many(images, configs, sigma=sigmas, callback=lambda p: sizes.append(len(p.indices)))
+    sizes: dict[int, list[int]] = {}  # per stack (on the CPU, stacks of one queue run side by side)
+    together = fit_many(images, configs, sigma=sigmas,
+                        callback=lambda p: sizes.setdefault(p.stack, []).append(len(p.indices)))
     alone = _alone(images, configs, sigmas)
     _same(together, alone)
     stops = [r.stopped_at for r in together]
     assert None not in stops and len(set(stops)) > 2  # they do stop, at different iterations
     for r in together:  # looked at every iteration (the CPU's sync_every): nothing computed in vain
         assert r.work == {"computed": r.iters_run, "needed": r.iters_run}
-    assert sizes[0] == 2 and sizes[-1] == 1 and sorted(sizes, reverse=True) == sizes
+    for seen in sizes.values():  # each stack starts full and shrinks once its queue is dry
+        assert seen[0] == 2 and seen[-1] == 1 and sorted(seen, reverse=True) == seen
 
 
 def test_looking_less_often_costs_iterations_not_results(rng):
@@ -89,8 +91,8 @@ def test_every_rule_and_state_is_per_slot(rng, changes):
 def test_a_callback_stops_the_networks_in_the_slots_and_the_queue_goes_on(rng):
     images = _images(rng, 2)
     cfg = BASE.replace(stop="none", iters=9, chunk=1)
-    results = fit_many(images, cfg, callback=lambda p: p.t == 3)
-    assert [r.iters_run for r in results] == [3, 9]
+    results = fit_many(images, cfg, callback=lambda p: p.t == 3 and p.stack == 0)
+    assert [r.iters_run for r in results] == [3, 9]  # one stack (one thread) or two side by side
     assert [len(r.loss) for r in results] == [3, 9]
 
 
@@ -100,6 +102,27 @@ def test_progress_counts_every_network_iteration_once(rng):
     fit_many(images, [BASE.replace(seed=i, sync_every=4) for i in range(4)], sigma=sigmas,
              callback=lambda p: advanced.append(p.advanced))
     assert sum(advanced) == 4 * BASE.iters
+
+
+def test_on_the_cpu_a_queue_runs_in_stacks_side_by_side_with_the_results_of_one(rng, monkeypatch):
+    """With 2 torch threads a queue of 5 runs as 2 stacks on a thread each (jobs 0, 2, 4 and 1,
+    3); the results are those of the one stack of a single thread (float64), and the caller's
+    thread count is back afterwards."""
+    import torch
+
+    images, sigmas = _images(rng, 5), [0.40, 0.30, 0.45, 0.33, 0.38]
+    configs = [BASE.replace(seed=10 + i) for i in range(5)]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = fit_many(images, configs, sigma=sigmas)
+        torch.set_num_threads(2)
+        stacks = set()
+        two = fit_many(images, configs, sigma=sigmas, callback=lambda p: stacks.add(p.stack))
+        assert stacks == {0, 1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    _same(two, one, atol=1e-8)
 
 
 @pytest.mark.parametrize("size, loaded, expected", [(2, 1, 1), (2, 2, 2), (256, 200, 256), (256, 192, 192),

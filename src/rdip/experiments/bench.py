@@ -74,14 +74,15 @@ def _sync(device: torch.device) -> None:
 
 
 def timed(images, configs, device, **kwargs) -> dict:
-    """One :func:`fit_many` call, timed: ``seconds`` (all of it), ``steady_seconds`` (from the
-    engine's first look at each stack to the end: set-up and the first iterations left out) and
-    the network-iterations ``computed`` and ``needed`` in all and from that first look on."""
-    marks: list[tuple[float, int, int]] = []  # per look: (time, the stack's t, its slots)
+    """One :func:`fit_many` call, timed: ``seconds`` (all of it), ``steady_seconds`` (the set-up
+    and first iterations of each queue left out: from the latest first look at its stacks, which
+    run side by side, to its last look) and the network-iterations ``computed`` and ``needed`` in
+    all and in the steady part."""
+    marks: list[tuple[float, int, int, int]] = []  # per look: (time, stack, the stack's t, its slots)
 
     def clock(p) -> None:
         _sync(device)
-        marks.append((time.perf_counter(), p.t, len(p.indices)))
+        marks.append((time.perf_counter(), p.stack, p.t, len(p.indices)))
 
     _sync(device)
     started = time.perf_counter()
@@ -90,10 +91,15 @@ def timed(images, configs, device, **kwargs) -> dict:
     ended = time.perf_counter()
     computed = sum(r.work["computed"] for r in results)
     needed = sum(r.work["needed"] for r in results)
-    # the first look of each stack (t restarts): the set-up and the first window left out
-    skip_s = sum(m[0] - (marks[k - 1][0] if k else started) for k, m in enumerate(marks)
-                 if k == 0 or m[1] <= marks[k - 1][1])
-    skip_its = sum(m[1] * m[2] for k, m in enumerate(marks) if k == 0 or m[1] <= marks[k - 1][1])
+    skip_s, skip_its, begin = 0.0, 0, started
+    for queue in sorted({m[1] // 1000 for m in marks}):
+        mine = [m for m in marks if m[1] // 1000 == queue]
+        firsts = {}
+        for m in mine:
+            firsts.setdefault(m[1], m)
+        skip_s += max(m[0] for m in firsts.values()) - begin
+        skip_its += sum(m[2] * m[3] for m in firsts.values())
+        begin = max(m[0] for m in mine)
     return {"results": results, "seconds": ended - started, "steady_seconds": ended - started - skip_s,
             "computed": computed, "needed": needed, "steady_computed": computed - skip_its}
 

@@ -21,6 +21,7 @@ networks out, waiting ones in); :mod:`.outcome` assembles the results.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -58,6 +59,15 @@ def auto_sync(device: torch.device) -> int:
     """Iterations between two looks at the slots when ``sync_every=0``: every iteration on the
     CPU (reading a value costs nothing there), every 10 on CUDA (a look waits for the device)."""
     return 10 if device.type == "cuda" else 1
+
+
+def lanes_for(device: torch.device, jobs: int, slots: int) -> int:
+    """Stacks run side by side for a queue of ``jobs`` networks in stacks of ``slots``: on the CPU
+    one per torch thread (each stack on one thread: the small convolutions divide badly between
+    threads), as many as the queue fills; one on CUDA (a stack of 256 fills a GPU)."""
+    if device.type != "cpu":
+        return 1
+    return max(1, min(torch.get_num_threads(), -(-jobs // slots)))
 
 
 def shrunk(size: int, loaded: int) -> int:
@@ -148,8 +158,8 @@ def fit_many(noisy: Iterable[np.ndarray], config: FitConfig | Sequence[FitConfig
     jobs, layouts = _jobs(images, cleans, configs, sigmas)
     for job in jobs:
         job.snapshot = {} if job.image in layouts and cleans[job.image] is not None else None
-    for queue in _queues(jobs):
-        _Queue(queue, callback).run()
+    for number, queue in enumerate(_queues(jobs)):
+        run_queue(queue, callback, number)
     results = []
     for i in range(len(images)):
         mine = [j for j in jobs if j.image == i]  # in job order: tiles, then ensemble fits
@@ -222,14 +232,52 @@ def _queues(jobs: list[_Job]) -> list[list[_Job]]:
     return list(queues.values())
 
 
+def run_queue(jobs: list[_Job], callback: Callback | None, number: int = 0) -> None:
+    """Fit a queue (:class:`_Queue`), in :func:`lanes_for` stacks side by side: lane ``k`` takes
+    jobs ``k``, ``k + lanes``, … (so which networks share a stack does not depend on timing), each
+    in a thread of its own with one torch thread (the threads' count is restored after); the
+    callback is called by one lane at a time. ``number``: the queue's, for :attr:`Progress.stack`."""
+    cfg = jobs[0].config
+    device = resolve_device(cfg.device)
+    lanes = lanes_for(device, len(jobs), cfg.chunk or auto_chunk(device))
+    if lanes == 1:
+        _Queue(jobs, callback, number * 1000).run()
+        return
+    lock, errors = threading.Lock(), []
+
+    def serial(p):
+        with lock:
+            return callback(p)
+
+    def lane(k: int) -> None:
+        try:
+            _Queue(jobs[k::lanes], serial if callback is not None else None, number * 1000 + k).run()
+        except BaseException as e:  # noqa: BLE001  (raised again in the caller's thread)
+            errors.append(e)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        workers = [threading.Thread(target=lane, args=(k,)) for k in range(lanes)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    finally:
+        torch.set_num_threads(threads)
+    if errors:
+        raise errors[0]
+
+
 class _Queue:
     """The loop over one queue of jobs: a stack of slots (:class:`Slots`) steps; every
     ``sync_every`` iterations it is looked at: new scores, the callback, finished networks out
     (their :class:`FitResult`), waiting ones into their slots, and a smaller stack once the queue
     is dry."""
 
-    def __init__(self, jobs: list[_Job], callback: Callback | None):
+    def __init__(self, jobs: list[_Job], callback: Callback | None, stack: int = 0):
         cfg = self.cfg = jobs[0].config
+        self.stack = stack
         self.device = resolve_device(cfg.device)
         self.jobs, self.callback, self.t = jobs, callback, 0
         self.watch = any(j.clean is not None or j.snapshot is not None for j in jobs)
@@ -271,7 +319,7 @@ class _Queue:
             finished, ran = rule.finished.tolist(), rule.ran.tolist()
             p = Progress(self.t, self.cfg.iters, self.slots.loss, metrics,
                          [None if j is None else j.image for j in self.held], self.slots.state.f,
-                         finished, steps, self._advanced(finished, ran, steps))
+                         finished, steps, self._advanced(finished, ran, steps), self.stack)
             if self.callback(p):
                 loaded = torch.tensor([j is not None for j in self.held], device=self.device)
                 rule.interrupt(loaded, self.slots.state.t, self.slots.estimate().reshape(n, -1))

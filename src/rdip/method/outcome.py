@@ -31,7 +31,9 @@ class Progress:
     modify it. ``stopped``: per slot, whether its network has finished (stopped by its rule, or
     at ``iters``): it is taken out of its slot after this call. ``advanced``: network-iterations
     done since the last call, a finished network counting its remaining iterations at once, so
-    that they sum to networks × ``iters``.
+    that they sum to networks × ``iters``. ``stack``: which stack this is (a number of its own per
+    stack of a :func:`~rdip.method.engine.fit_many` call; on the CPU several stacks of one queue
+    run side by side, each on a thread of its own, and their calls interleave).
     """
 
     t: int
@@ -43,6 +45,7 @@ class Progress:
     stopped: list[bool] | None = None
     steps: list[int] | None = None
     advanced: int = 0
+    stack: int = 0
 
 
 #: A callback returns True to stop the networks now in the stack's slots (each keeps its current
