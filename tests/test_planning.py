@@ -33,7 +33,10 @@ def test_estimate_grows_with_size():
 
 
 def test_plan_tiles_only_when_the_whole_image_would_not_fit():
+    import torch
+
     from rdip.config import MEMORY_TILE
+    from rdip.method.engine import lanes_for
     from rdip.method.planning import plan
 
     cfg = FitConfig(iters=10, device="cpu")
@@ -41,7 +44,10 @@ def test_plan_tiles_only_when_the_whole_image_would_not_fit():
     assert whole["tile"] is None and whole["tiles"] == 1 and "whole" in whole["message"]
     need = whole["memory_mb"]
     tiled = plan(200, 200, 3, cfg, available_mb=need)  # only MEMORY_SHARE of it may be used
-    assert tiled["tile"] == MEMORY_TILE and tiled["tiles"] == 16 and tiled["memory_mb"] < need / 2
+    assert tiled["tile"] == MEMORY_TILE and tiled["tiles"] == 16 and tiled["memory_mb"] < need
+    one = plan(64, 64, 3, cfg, available_mb=1e6)["memory_mb"]  # a tile's network
+    lanes = lanes_for(torch.device("cpu"), 16, 2)  # stacks side by side on the CPU, 2 slots each
+    assert tiled["memory_mb"] == pytest.approx(2 * lanes * one)
     assert (tiled["config"].tile, tiled["config"].tile_overlap) == (64, 8)  # the config's overlap
     assert plan(200, 200, 3, cfg.replace(tile=50, tile_overlap=10), available_mb=1e6)["tiles"] == 25
     with pytest.raises(MemoryError, match="--tile 64"):

@@ -125,6 +125,27 @@ def test_on_the_cpu_a_queue_runs_in_stacks_side_by_side_with_the_results_of_one(
     _same(two, one, atol=1e-8)
 
 
+def test_an_error_in_one_stack_side_by_side_stops_the_others_and_reaches_the_caller(rng, monkeypatch):
+    import torch
+
+    threads = torch.get_num_threads()
+    seen = []
+
+    def callback(p):
+        seen.append(p.stack)
+        if p.stack == 1 and p.t == 2:
+            raise ValueError("stack 1 failed")
+
+    try:
+        torch.set_num_threads(2)
+        with pytest.raises(ValueError, match="stack 1 failed"):
+            fit_many(_images(rng, 4), BASE.replace(stop="none", iters=40), callback=callback)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert seen.count(0) < 40  # the other stack stopped at its next look, not at its end
+
+
 @pytest.mark.parametrize("size, loaded, expected", [(2, 1, 1), (2, 2, 2), (256, 200, 256), (256, 192, 192),
                                                     (256, 150, 192), (256, 1, 1), (4, 3, 3), (3, 2, 2)])
 def test_a_dry_queue_shrinks_its_stack_to_a_few_fixed_sizes(size, loaded, expected):

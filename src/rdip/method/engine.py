@@ -243,7 +243,7 @@ def run_queue(jobs: list[_Job], callback: Callback | None, number: int = 0) -> N
     if lanes == 1:
         _Queue(jobs, callback, number * 1000).run()
         return
-    lock, errors = threading.Lock(), []
+    lock, errors, halt = threading.Lock(), [], threading.Event()
 
     def serial(p):
         with lock:
@@ -251,18 +251,24 @@ def run_queue(jobs: list[_Job], callback: Callback | None, number: int = 0) -> N
 
     def lane(k: int) -> None:
         try:
-            _Queue(jobs[k::lanes], serial if callback is not None else None, number * 1000 + k).run()
+            _Queue(jobs[k::lanes], serial if callback is not None else None, number * 1000 + k, halt).run()
         except BaseException as e:  # noqa: BLE001  (raised again in the caller's thread)
             errors.append(e)
+            halt.set()  # the other lanes stop at their next look
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    workers = [threading.Thread(target=lane, args=(k,), daemon=True) for k in range(lanes)]
     try:
-        workers = [threading.Thread(target=lane, args=(k,)) for k in range(lanes)]
         for w in workers:
             w.start()
         for w in workers:
             w.join()
+    except BaseException:  # e.g. Ctrl-C in the caller's thread: the lanes stop at their next look
+        halt.set()
+        for w in workers:
+            w.join()
+        raise
     finally:
         torch.set_num_threads(threads)
     if errors:
@@ -275,9 +281,10 @@ class _Queue:
     (their :class:`FitResult`), waiting ones into their slots, and a smaller stack once the queue
     is dry."""
 
-    def __init__(self, jobs: list[_Job], callback: Callback | None, stack: int = 0):
+    def __init__(self, jobs: list[_Job], callback: Callback | None, stack: int = 0,
+                 halt: threading.Event | None = None):
         cfg = self.cfg = jobs[0].config
-        self.stack = stack
+        self.stack, self.halt = stack, halt  # halt: set when another lane failed (stop at the next look)
         self.device = resolve_device(cfg.device)
         self.jobs, self.callback, self.t = jobs, callback, 0
         self.watch = any(j.clean is not None or j.snapshot is not None for j in jobs)
@@ -295,6 +302,8 @@ class _Queue:
     def run(self) -> None:
         started = time.perf_counter()
         while any(j is not None for j in self.held):
+            if self.halt is not None and self.halt.is_set():
+                return
             loaded = sum(j is not None for j in self.held)
             for _ in range(self.every):
                 self.replay()

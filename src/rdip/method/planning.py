@@ -15,7 +15,7 @@ import os
 import torch
 
 from ..config import MEMORY_TILE, FitConfig
-from .engine import auto_chunk, resolve_device
+from .engine import auto_chunk, lanes_for, resolve_device
 from .inputs import check_padding
 from .model import (
     DECODER_LAYERS,
@@ -148,7 +148,8 @@ def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: boo
     part = whole if tile is None else estimate(min(tile, height), min(tile, width), channels, config, device)
     count = (config.ensemble if tile is None else
              sum(len(g) for g in grids(height, width, tile, overlap, config.ensemble)))
-    memory = min(count, config.chunk or auto_chunk(device)) * part["memory_mb"]
+    slots = config.chunk or auto_chunk(device)
+    memory = min(count, slots * lanes_for(device, count, slots)) * part["memory_mb"]  # the networks in memory
     seconds, most = count * part["seconds"], count * part["seconds_max"]
     how = "whole" if tile is None else f"as {count} tiles of {tile} (overlap {overlap})"
     if config.ensemble > 1:
