@@ -1,16 +1,20 @@
-"""The photo workload of ``rdip bench`` for any version of rdip: the engine before the slots and after.
+"""The workloads of ``rdip bench`` for any version of rdip: the engine before the slots and after.
 
-Runs preset ``default`` (σ = 25/255 given) on the centre ``--size`` pixels of scikit-image's
-astronaut with whichever ``rdip`` Python imports, and prints one JSON line: seconds, SSIM, and the
-work in network-iterations, counted by a callback so that it works with the engine before the
-slots (3154c21: a stack runs until its last network stops) and after (``FitResult.work``). Before
-and after are measured in one session by alternating the two source trees::
+``--workload photo``: preset ``default`` (σ = 25/255 given) on the centre ``--size`` pixels of
+scikit-image's astronaut. ``--workload table2``: the Table II workload at one seed (45 fits,
+preset ``paper`` for ``--iters`` iterations; ``--stop noise`` stops each where its error reaches
+σ² for σ = 0.05 given). With whichever ``rdip`` Python imports, one JSON line: seconds of the
+whole call, SSIM (photo), and the work in network-iterations, counted by a callback so that it
+works with the engine before the slots (3154c21: a stack runs until its last network stops) and
+after (``FitResult.work``). Before and after are measured in one session by alternating the two
+source trees::
 
     git worktree add /tmp/rdip-before 3154c21
     for i in 1 2 3; do
       PYTHONPATH=/tmp/rdip-before/src python benchmarks/engine_before_after.py --size 96 --label before
       PYTHONPATH=src python benchmarks/engine_before_after.py --size 96 --label after
     done
+    ... --workload table2 --iters 30            # and --stop noise --iters 300
 """
 
 from __future__ import annotations
@@ -55,26 +59,44 @@ class Work:
                     self.stops[key] = p.iters
 
 
+def table2(iters: int, stop: str) -> tuple[list, list]:
+    """The Table II workload at one seed (as ``rdip bench``'s): 45 images and configurations."""
+    rng = np.random.default_rng(0)
+    images = [np.clip(rng.random((32, 32, 3)), 0, 1) for _ in range(15)] * 3
+    base = rdip.preset("paper", iters=iters, device="cpu", stop=stop)
+    return images, [base.replace(padding=p, seed=k) for k, p in enumerate(["none"] * 15 + ["edge"] * 15 + ["reflect"] * 15)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workload", choices=["photo", "table2"], default="photo")
     ap.add_argument("--size", type=int, default=96)
     ap.add_argument("--ensemble", type=int, default=1)
+    ap.add_argument("--iters", type=int, default=30)
+    ap.add_argument("--stop", choices=["none", "noise"], default="none")
     ap.add_argument("--label", default="")
     args = ap.parse_args()
-    sigma = 25 / 255
-    clean, noisy = photo(args.size, sigma)
-    cfg = rdip.preset("default", device="cpu", ensemble=args.ensemble)
     work = Work()
+    if args.workload == "photo":
+        sigma = 25 / 255
+        clean, noisy = photo(args.size, sigma)
+        images, configs = [noisy], [rdip.preset("default", device="cpu", ensemble=args.ensemble)]
+    else:
+        sigma, clean = (0.05 if args.stop == "noise" else None), None
+        images, configs = table2(args.iters, args.stop)
     started = time.perf_counter()
-    result = rdip.fit(noisy, cfg, sigma=sigma, callback=work)
+    results = rdip.fit_many(images, configs, sigma=sigma, callback=work)
     seconds = time.perf_counter() - started
-    if hasattr(result, "work"):
-        computed, needed = result.work["computed"], result.work["needed"]
+    if hasattr(results[0], "work"):
+        computed = sum(r.work["computed"] for r in results)
+        needed = sum(r.work["needed"] for r in results)
     else:  # before the slots: a stack that ended before iters ended where its last network stopped
         computed, needed = work.computed, sum(v for v in work.stops.values() if v is not None)
-    print(json.dumps({"label": args.label, "size": args.size, "ensemble": args.ensemble,
+    print(json.dumps({"label": args.label, "workload": args.workload, "size": args.size,
+                      "ensemble": args.ensemble, "iters": args.iters, "stop": args.stop,
                       "seconds": seconds, "computed": computed, "needed": needed,
-                      "work_ratio": computed / needed, "ssim": rdip.ssim(result.image, clean),
+                      "work_ratio": computed / needed,
+                      "ssim": rdip.ssim(results[0].image, clean) if clean is not None else None,
                       "threads": torch.get_num_threads(), "rdip": rdip.__file__}), flush=True)
 
 
