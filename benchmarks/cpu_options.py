@@ -8,7 +8,9 @@ backward, Adam; preset ``default``), on 32×32 targets (the default preset's til
 - ``grouped``: one grouped convolution per layer (oneDNN), the engine's default on the CPU;
 - ``bmm``: the slots' patches times their weights as one batched matrix product (``unfold``);
 - ``no-mkldnn``: grouped convolutions with oneDNN switched off (PyTorch's own kernels);
-- ``grouped, N slots``: other stack sizes (``chunk``).
+- ``grouped, N slots``: other stack sizes (``chunk``);
+- ``grouped, bf16 autocast``: the network in bf16 (``dtype="bfloat16"``; fast only on CPUs with
+  bf16 instructions, e.g. AVX512-BF16), its FLOP rate against the fp32 SGEMM.
 
 Each is given as network-iterations per second and as its arithmetic rate (the analytic FLOP
 count) against the machine's fp32 SGEMM rate measured in the same run with the same threads::
@@ -33,9 +35,9 @@ from rdip.method.model import flops_per_iteration
 from rdip.method.slots import Slots
 
 
-def slots(size: int, n: int, formulation: str) -> Slots:
+def slots(size: int, n: int, formulation: str, dtype: str = "float32") -> Slots:
     rng = np.random.default_rng(0)
-    cfg = preset("default", device="cpu", stop="none", formulation=formulation)
+    cfg = preset("default", device="cpu", stop="none", formulation=formulation, dtype=dtype)
     targets = [rng.random((size, size, 3)) * 2 - 1 for _ in range(n)]
     return Slots(cfg, torch.device("cpu"), list(range(n)), targets, [None] * n)
 
@@ -49,9 +51,10 @@ def main() -> None:
     sgemm = sgemm_gflops(torch.device("cpu"), 2048)
     print(f"threads {torch.get_num_threads()}, SGEMM {sgemm:.1f} GFLOP/s (2048², fp32)")
     modes = {"grouped": ("grouped", 2, True), "bmm": ("bmm", 2, True), "no-mkldnn": ("grouped", 2, False),
-             "grouped, 1 slot": ("grouped", 1, True), "grouped, 4 slots": ("grouped", 4, True)}
+             "grouped, 1 slot": ("grouped", 1, True), "grouped, 4 slots": ("grouped", 4, True),
+             "grouped, bf16 autocast": ("grouped", 2, True)}
     for size in (32, 40):
-        stacks = {m: slots(size, n, f) for m, (f, n, _) in modes.items()}
+        stacks = {m: slots(size, n, f, "bfloat16" if "bf16" in m else "float32") for m, (f, n, _) in modes.items()}
         times = {m: [] for m in modes}
         for r in range(args.warmup + args.repeats):
             for m, (_, n, mkldnn) in modes.items():

@@ -74,16 +74,18 @@ def main() -> None:
     ap.add_argument("--ensemble", type=int, default=1)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--stop", choices=["none", "noise"], default="none")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
     ap.add_argument("--label", default="")
     args = ap.parse_args()
     work = Work()
     if args.workload == "photo":
         sigma = 25 / 255
         clean, noisy = photo(args.size, sigma)
-        images, configs = [noisy], [rdip.preset("default", device="cpu", ensemble=args.ensemble)]
+        images, configs = [noisy], [rdip.preset("default", device="cpu", ensemble=args.ensemble, dtype=args.dtype)]
     else:
         sigma, clean = (0.05 if args.stop == "noise" else None), None
         images, configs = table2(args.iters, args.stop)
+        configs = [c.replace(dtype=args.dtype) for c in configs]
     started = time.perf_counter()
     results = rdip.fit_many(images, configs, sigma=sigma, callback=work)
     seconds = time.perf_counter() - started
@@ -93,7 +95,7 @@ def main() -> None:
     else:  # before the slots: a stack that ended before iters ended where its last network stopped
         computed, needed = work.computed, sum(v for v in work.stops.values() if v is not None)
     print(json.dumps({"label": args.label, "workload": args.workload, "size": args.size,
-                      "ensemble": args.ensemble, "iters": args.iters, "stop": args.stop,
+                      "ensemble": args.ensemble, "iters": args.iters, "stop": args.stop, "dtype": args.dtype,
                       "seconds": seconds, "computed": computed, "needed": needed,
                       "work_ratio": computed / needed,
                       "ssim": rdip.ssim(results[0].image, clean) if clean is not None else None,
