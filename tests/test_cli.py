@@ -26,6 +26,7 @@ def test_denoise_end_to_end_writes_image_and_json(cli, clean_png, tmp_path):
     record = json.loads((tmp_path / "out.json").read_text())
     assert record["config"]["iters"] == 250 and record["config"]["preset"] == "default"
     assert record["config"]["seed"] == 1 and record["sigma"] == 0.1 and record["add_noise"] == 0.1
+    assert record["config"]["margin"] == 0.1  # the default preset fits inside [-0.9, 0.9]
     assert record["metrics"]["ssim_full"] > record["noisy_metrics"]["ssim_full"]
     assert {"read_s", "fit_s", "total_s"} <= set(record["timings"])
     assert "SSIM" in stdout and sorted(p.name for p in tmp_path.iterdir()) == ["clean.png", "out.json", "out.png"]
@@ -42,6 +43,12 @@ def test_denoise_with_clean_reference_grey_npy(cli, tmp_path, rng):
     record = json.loads((tmp_path / "out.json").read_text())
     assert record["config"]["padding"] == "reflect" and record["metrics"]["psnr"] > 0
     assert record["sigma_source"].startswith("estimated")
+    code, _, err = cli("denoise", tmp_path / "noisy.npy", "-o", tmp_path / "m.npy", "--iters", 3,
+                       "--range", "unit", "--margin", 0)
+    assert code == 0, err
+    assert json.loads((tmp_path / "m.json").read_text())["config"]["margin"] == 0.0
+    code, _, err = cli("denoise", tmp_path / "noisy.npy", "-o", tmp_path / "m1.npy", "--margin", 1)
+    assert code == 2 and "--margin" in err and not (tmp_path / "m1.npy").exists()
 
 
 def test_version_and_help(cli):

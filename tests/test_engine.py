@@ -220,6 +220,22 @@ def test_the_default_preset_leaves_no_tile_grid_on_a_flat_image():
     assert seam_ratio(fit(noisy, old, sigma=0.1).image, flat, 32, 8) > 1.1
 
 
+def test_the_default_preset_reaches_sigma_squared_on_a_near_black_tile():
+    """The saturation failure (docs/comparison.md §6.1): pixels at 0 or 1 sit on tanh's
+    asymptotes in [-1, 1], so a near-black tile never reaches σ² there (a McMaster 6 tile like
+    this one ran to the cap of 800); the default preset fits inside [-0.9, 0.9] and stops (this
+    tile: ≈350 iterations, McMaster 6's: 280–310 over seeds 0–1)."""
+    dark = np.full((32, 32, 3), 0.015)
+    dark[:6, :4], dark[12, 0] = 0.06, 0.3
+    sigma = 15 / 255
+    noisy = dark + sigma * np.random.default_rng(0).standard_normal(dark.shape)
+    cfg = preset("default", device="cpu", iters=500)
+    assert cfg.margin == 0.1
+    inside, on_the_bounds = fit_many([noisy, noisy], [cfg, cfg.replace(margin=0.0)], sigma=sigma)
+    assert inside.stopped_at is not None and inside.stopped_at < 500
+    assert on_the_bounds.stopped_at is None and on_the_bounds.iters_run == 500
+
+
 def test_fit_many_reads_any_iterable_and_checks_every_image_before_fitting(rng):
     """A generator is read first: its bad last image is refused before any network is fitted
     (not after every network, with 'generator is not subscriptable')."""

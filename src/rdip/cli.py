@@ -142,14 +142,20 @@ def run_options(default_preset: str, seed_help: str = "Seeds the networks and z_
 
 
 def range_option(command):
-    """``--range``: where the network fits the image (``FitConfig.range``)."""
-    return click.option("--range", "fit_range", type=click.Choice(list(RANGES)), default=None,
-                        help="Fit the image in [0, 1] (unit) or in tanh's [-1, 1] (symmetric); "
-                             "images in and out stay in [0, 1]. [default: the preset's]")(command)
+    """``--range`` and ``--margin``: where the network fits the image (``FitConfig.range``,
+    ``FitConfig.margin``)."""
+    return _options(
+        click.option("--range", "fit_range", type=click.Choice(list(RANGES)), default=None,
+                     help="Fit the image in [0, 1] (unit) or in tanh's [-1, 1] (symmetric); "
+                          "images in and out stay in [0, 1]. [default: the preset's]"),
+        click.option("--margin", type=click.FloatRange(0, 1, max_open=True), default=None,
+                     help="Fit inside the range, moved inwards by this fraction of its half-width "
+                          "at each end (0.1 in [-1, 1]: [-0.9, 0.9]), so that saturated pixels "
+                          "can be reached. [default: the preset's; default: 0.1]"))(command)
 
 
 def fitting_options(command):
-    """``--range``, ``--tile``, ``--overlap`` and ``--ensemble``: where the network fits an image,
+    """``--range``, ``--margin``, ``--tile``, ``--overlap`` and ``--ensemble``: where the network fits an image,
     in what pieces and how many times (mapped into the configuration by :func:`_config`)."""
     return _options(
         range_option,
@@ -258,8 +264,8 @@ def main(debug: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT, its record and report if they exist.")
 @quiet_option
 def denoise_command(input_path, output, preset_name, iters, seed, device, sigma, sigma_255, add_noise,
-                    add_noise_255, clean_path, padding, pad_width, stop, fit_range, tile, overlap, ensemble,
-                    report, force, quiet):
+                    add_noise_255, clean_path, padding, pad_width, stop, fit_range, margin, tile, overlap,
+                    ensemble, report, force, quiet):
     """Denoise INPUT into OUTPUT; write OUTPUT's configuration and scores beside it (.json).
 
     Prints the estimated time and memory first; an image too large for the memory is fitted as
@@ -273,7 +279,7 @@ def denoise_command(input_path, output, preset_name, iters, seed, device, sigma,
         raise UserError("give either --add-noise or --clean, not both")
     config, auto = _config(preset_name, tile, overlap, seed=seed, device=device, padding=padding,
                            pad_width=pad_width, iters=iters, stop=stop, range=fit_range,
-                           ensemble=ensemble)
+                           margin=margin, ensemble=ensemble)
     record = denoise_file(input_path, output, config, sigma=sigma, add_noise=add_noise,
                           clean_path=clean_path, auto_tile=auto, force=force, progress=not quiet,
                           log=_log(quiet, err=True), environment=_environment(), report=report)
@@ -325,7 +331,7 @@ def _suffix_option(ctx, param, value: str) -> str:
               help="Replace files at the outputs' names that rdip batch did not write (no manifest "
                    "row names them); without it such a run is refused.")
 @quiet_option
-def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, tile, overlap, ensemble, suffix,
+def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, margin, tile, overlap, ensemble, suffix,
                   clean_dir, chunk, backend, address, num_cpus, force, quiet):
     """Denoise every INPUT (files, folders, globs) into the folder OUTPUT, resumably.
 
@@ -347,7 +353,7 @@ def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, t
         except ImportError as e:
             raise click.UsageError(str(e)) from None
     config, auto = _config(preset_name, tile, overlap, seed=seed, device=device, iters=iters,
-                           range=fit_range, ensemble=ensemble)
+                           range=fit_range, margin=margin, ensemble=ensemble)
     rows = run_batch(list(inputs), output, config, auto_tile=auto, suffix=suffix,
                      clean_dir=clean_dir, chunk=chunk, backend=backend, address=address,
                      num_cpus=num_cpus, force=force, progress=not quiet, log=_log(quiet))
@@ -361,12 +367,13 @@ def batch_command(inputs, output, preset_name, iters, seed, device, fit_range, t
 @range_option
 @click.option("--force", is_flag=True, help="Overwrite an earlier demo in the same folder.")
 @quiet_option
-def demo_command(output, preset_name, iters, seed, device, fit_range, force, quiet):
+def demo_command(output, preset_name, iters, seed, device, fit_range, margin, force, quiet):
     """The paper's experiment on one bundled CIFAR-10 image: unpadded, edge and reflect padding
     (preset default: about a minute on 2 CPU cores; --preset paper: T = 2000, several minutes)."""
     from .experiments.demo import run_demo
 
-    config, _ = _config(preset_name, iters=iters, seed=seed, device=device, range=fit_range)
+    config, _ = _config(preset_name, iters=iters, seed=seed, device=device, range=fit_range,
+                        margin=margin)
     run_demo(output, config, force=force, progress=not quiet, environment=_environment(),
              log=_log(quiet))
 
