@@ -15,6 +15,7 @@ source trees::
       PYTHONPATH=src python benchmarks/engine_before_after.py --size 96 --label after
     done
     ... --workload table2 --iters 30            # and --stop noise --iters 300
+    ... --size 96 --margin 0 --label after      # the preset as before 2026-12-01, on the slots
 """
 
 from __future__ import annotations
@@ -75,13 +76,17 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--stop", choices=["none", "noise"], default="none")
     ap.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    ap.add_argument("--margin", type=float, default=None,
+                    help="photo: the default preset's margin instead of its own (0: as before 2026-12-01; "
+                         "the engine before the slots has no such field)")
     ap.add_argument("--label", default="")
     args = ap.parse_args()
     work = Work()
     if args.workload == "photo":
         sigma = 25 / 255
         clean, noisy = photo(args.size, sigma)
-        images, configs = [noisy], [rdip.preset("default", device="cpu", ensemble=args.ensemble, dtype=args.dtype)]
+        config = rdip.preset("default", device="cpu", ensemble=args.ensemble, dtype=args.dtype)
+        images, configs = [noisy], [config if args.margin is None else config.replace(margin=args.margin)]
     else:
         sigma, clean = (0.05 if args.stop == "noise" else None), None
         images, configs = table2(args.iters, args.stop)
@@ -95,7 +100,7 @@ def main() -> None:
     else:  # before the slots: a stack that ended before iters ended where its last network stopped
         computed, needed = work.computed, sum(v for v in work.stops.values() if v is not None)
     print(json.dumps({"label": args.label, "workload": args.workload, "size": args.size,
-                      "ensemble": args.ensemble, "iters": args.iters, "stop": args.stop, "dtype": args.dtype,
+                      "ensemble": args.ensemble, "margin": args.margin, "iters": args.iters, "stop": args.stop, "dtype": args.dtype,
                       "seconds": seconds, "computed": computed, "needed": needed,
                       "work_ratio": computed / needed,
                       "ssim": rdip.ssim(results[0].image, clean) if clean is not None else None,

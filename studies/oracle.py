@@ -13,7 +13,7 @@ iterations each tile's output is kept. Then, against the clean image:
 The images and noise are those of ``rdip compare`` and ``rdip study`` (same crops, same seeds)::
 
     python studies/oracle.py --images set12/01.png,set12/02.png,set12/03.png,set12/04.png \\
-        --images mcmaster/1.tif,mcmaster/2.tif,mcmaster/3.tif,mcmaster/4.tif --margin 0.2 \\
+        --images mcmaster/1.tif,mcmaster/2.tif,mcmaster/3.tif,mcmaster/4.tif --sigma-255 25 \\
         > results/oracle/oracle.md
 """
 
@@ -61,9 +61,10 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=64)
     ap.add_argument("--iters", type=int, default=400)
     ap.add_argument("--every", type=int, default=10)
-    ap.add_argument("--margin", type=float, default=0.2)
+    ap.add_argument("--margin", type=float, default=None, help="[default: the default preset's]")
     args = ap.parse_args()
-    cfg = rdip.preset("default", margin=args.margin, iters=args.iters, device="cpu")
+    cfg = rdip.preset("default", iters=args.iters, device="cpu")
+    cfg = cfg if args.margin is None else cfg.replace(margin=args.margin)
     print("| image | σ (/255) | rule | its | oracle, one stop | its | oracle, per tile | oracle, per tile, best SSIM |")
     print("|---|---|---|---|---|---|---|---|")
     rows = []
