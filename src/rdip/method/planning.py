@@ -26,21 +26,24 @@ from .model import (
 from .tiling import grids
 
 #: Sustained rates in FLOP/s, calibrated by measured fits (benchmarks/cost.py, results/cost/). On
-#: 2 CPU cores (AMD EPYC, idle) stacks of 2 networks (the CPU's automatic chunk) ran at
-#: ≈60 GFLOP/s and a single network at ≈36: with the noise rule, 32×32, 64×64 and 256×256
-#: colour crops took 4.8, 44 and 707 s against 5.4, 48 and 650 s estimated (within 11%); a
-#: single network without early stopping runs ≈40% slower than estimated. The GPU figure is an
-#: H200's on a 512×512 image (T = 2000 in 55.6 s, docs/performance.md); small images ran at
-#: 9.3 TFLOP/s there (kernel-launch bound), so GPU times are optimistic for small images.
-RATES = {"cpu": 60e9, "cuda": 100e12}
-#: Iterations a stack of networks runs, typically, under an early-stopping rule (``FitConfig.stop``)
-#: before every network in it has stopped, with :data:`RATES`: calibrated on the same runs (the
+#: 2 CPU cores (AMD EPYC with AVX-512, SGEMM ≈220 GFLOP/s, idle; 2026-12-01) the slot engine's
+#: two lanes of 2 slots ran the default preset at ≈140 GFLOP/s: with the noise rule, 64×64 and
+#: 128×128 colour crops took 15.8 and 72 s against 14.6 and 80 s estimated; a single network
+#: (32×32: 2.4 s against 1.6 s) runs slower than the stacked rate. On the earlier machine (SGEMM
+#: ≈110 GFLOP/s, the engine before the slots) the same crops ran at ≈60 GFLOP/s: on a slower
+#: CPU expect up to twice the estimate. The GPU figure is an H200's on a 512×512 image
+#: (T = 2000 in 55.6 s, docs/performance.md); small images ran at 9.3 TFLOP/s there
+#: (kernel-launch bound), so GPU times are optimistic for small images.
+RATES = {"cpu": 140e9, "cuda": 100e12}
+#: Iterations a network runs, typically, under an early-stopping rule (``FitConfig.stop``; with
+#: the slots each network runs only its own), with :data:`RATES`: calibrated on the same runs (the
 #: default preset on photograph crops with σ = 25/255, σ estimated: the tiles stopped after a
 #: median of 171 and 211 iterations, the last of a pair after ≈180–230). Per fitting range:
 #: in [-1, 1] (the ``default`` preset since 2026-11-26) calibrated the same way on its 64×64 and
 #: 128×128 runs (results/cost/cpu-2cores-default-symmetric.json: 36 s and 168 s measured, 34 s
 #: and 186 s estimated with 150; σ estimated from clipped PNGs, so the tiles stop late; with σ
-#: given they stop about twice as early, docs/comparison.md §4).
+#: given they stop about twice as early, docs/comparison.md §4); inside [-0.9, 0.9] (2026-12-01)
+#: the same crops' tiles stopped after a median of 131 and 126 iterations.
 TYPICAL_STOP = {"unit": 215, "symmetric": 150}
 #: Bytes kept per activation element: the output, the copy autograd saves for tanh's backward,
 #: and its gradient during the backward pass, 4 bytes each in float32.
