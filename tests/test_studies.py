@@ -13,7 +13,7 @@ from rdip.store import RunLog
 ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.toml"))
 #: The studies whose results folder holds all their runs (the tile probe's holds a sample).
-COMPLETE = {"ablation-symmetric", "ablation-unit", "quality", "stopping"}
+COMPLETE = {"ablation-symmetric", "ablation-unit", "quality", "saturation", "smooth", "stopping"}
 
 
 def test_the_readme_example_is_a_valid_study(tmp_path):
