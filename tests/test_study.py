@@ -193,3 +193,48 @@ def test_the_study_file_may_sit_in_its_output_folder_but_not_another_by_its_copy
     code, _, err = cli("study", path, "-o", other)
     assert code == 2 and "holds files but no runs.jsonl" in err
     assert (other / "study.toml").read_text() == 'title = "mine"\n'
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc"), reason="reads the processes from /proc (Linux)")
+def test_workers_end_when_the_study_is_killed(tmp_path):
+    """A killed ``rdip study --workers 2`` (SIGKILL: no clean shut-down) leaves no worker
+    computing on: each ends within seconds of its parent (measured: about 1 s)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    path = study_file(tmp_path, TINY.replace("iters = 2", "iters = 100000\nstop = \"none\""))
+    study = subprocess.Popen([sys.executable, "-m", "rdip", "study", str(path), "-o", str(tmp_path / "out"),
+                              "--workers", "2", "--quiet"])
+    children = Path(f"/proc/{study.pid}/task/{study.pid}/children")
+
+    def workers() -> list[int]:
+        try:
+            found = [int(p) for p in children.read_text().split()]
+        except OSError:
+            return []
+        return [p for p in found if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+
+    def running(pid: int) -> bool:  # alive and not a zombie
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 60
+    while len(workers()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pids = workers()
+    assert len(pids) == 2, "the study did not start its two workers within 60 s"
+    os.kill(study.pid, signal.SIGKILL)
+    study.wait()
+    deadline = time.monotonic() + 15
+    while any(map(running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = [p for p in pids if running(p)]
+    for p in alive:
+        os.kill(p, signal.SIGKILL)
+    assert alive == [], "workers kept running after their study was killed"

@@ -23,7 +23,9 @@ where it ran, so ``workers`` changes the time, not the results.
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 import time
 import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -238,11 +240,20 @@ def _method_run(batch: Batch, i: int, versions: dict) -> tuple[str, dict, np.nda
                             "device": method_device(v.method, v.options), **versions}, image
 
 
-def _one_thread() -> None:
-    """A worker's set-up: one torch thread (see :func:`run_batches`)."""
+def _one_thread(parent: int) -> None:
+    """A worker's set-up: one torch thread (see :func:`run_batches`), and a watch that ends the
+    worker when its parent ``parent`` is gone (killed, it cannot shut the pool down: its workers
+    would compute on for nothing)."""
     import torch
 
     torch.set_num_threads(1)
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+
+
+def _end_with(parent: int, every: float = 1.0) -> None:
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
 
 
 @contextmanager
@@ -276,7 +287,7 @@ def run_batches(todo: list[Batch], save, workers: int = 1, bar=None, *, threads:
                 done(fit_batch(batch, callback=lambda p: bar.update(0) if bar is not None else None))
         return
     with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"),
-                             initializer=_one_thread) as pool:
+                             initializer=_one_thread, initargs=(os.getpid(),)) as pool:
         pending = {pool.submit(fit_batch, b) for b in todo}
         try:
             while pending:
