@@ -31,6 +31,7 @@ from ..images.metrics import ssim
 from ..images.noise import add_noise
 from ..method.engine import fit_many, resolve_device
 from ..method.model import flops_per_iteration
+from ..method.outcome import LANES_PER_QUEUE
 from ..method.tiling import grids
 
 WORKLOADS = ("table2", "photo")
@@ -92,8 +93,8 @@ def timed(images, configs, device, **kwargs) -> dict:
     computed = sum(r.work["computed"] for r in results)
     needed = sum(r.work["needed"] for r in results)
     skip_s, skip_its, begin = 0.0, 0, started
-    for queue in sorted({m[1] // 1000 for m in marks}):
-        mine = [m for m in marks if m[1] // 1000 == queue]
+    for queue in sorted({m[1] // LANES_PER_QUEUE for m in marks}):
+        mine = [m for m in marks if m[1] // LANES_PER_QUEUE == queue]
         firsts = {}
         for m in mine:
             firsts.setdefault(m[1], m)

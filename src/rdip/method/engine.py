@@ -34,7 +34,14 @@ from ..images.metrics import scores
 from ..images.noise import check_sigma, noise_sigma
 from . import tensors
 from .inputs import check_image, check_padding, to_range
-from .outcome import Callback, FitResult, Progress, composed_result, network_result
+from .outcome import (
+    LANES_PER_QUEUE,
+    Callback,
+    FitResult,
+    Progress,
+    composed_result,
+    network_result,
+)
 from .padding import pad
 from .slots import Replay, Slots
 from .tiling import grids, split
@@ -241,7 +248,7 @@ def run_queue(jobs: list[_Job], callback: Callback | None, number: int = 0) -> N
     device = resolve_device(cfg.device)
     lanes = lanes_for(device, len(jobs), cfg.chunk or auto_chunk(device))
     if lanes == 1:
-        _Queue(jobs, callback, number * 1000).run()
+        _Queue(jobs, callback, number * LANES_PER_QUEUE).run()
         return
     lock, errors, halt = threading.Lock(), [], threading.Event()
 
@@ -251,7 +258,8 @@ def run_queue(jobs: list[_Job], callback: Callback | None, number: int = 0) -> N
 
     def lane(k: int) -> None:
         try:
-            _Queue(jobs[k::lanes], serial if callback is not None else None, number * 1000 + k, halt).run()
+            _Queue(jobs[k::lanes], serial if callback is not None else None, number * LANES_PER_QUEUE + k,
+                   halt).run()
         except BaseException as e:  # noqa: BLE001  (raised again in the caller's thread)
             errors.append(e)
             halt.set()  # the other lanes stop at their next look

@@ -13,6 +13,9 @@ from ..config import FitConfig
 from ..images.metrics import scores
 from .tiling import blend
 
+#: :attr:`Progress.stack` numbers the stacks of one queue ``queue * LANES_PER_QUEUE + lane``.
+LANES_PER_QUEUE = 1000
+
 
 @dataclass
 class Progress:
@@ -31,9 +34,10 @@ class Progress:
     modify it. ``stopped``: per slot, whether its network has finished (stopped by its rule, or
     at ``iters``): it is taken out of its slot after this call. ``advanced``: network-iterations
     done since the last call, a finished network counting its remaining iterations at once, so
-    that they sum to networks × ``iters``. ``stack``: which stack this is (a number of its own per
-    stack of a :func:`~rdip.method.engine.fit_many` call; on the CPU several stacks of one queue
-    run side by side, each on a thread of its own, and their calls interleave).
+    that they sum to networks × ``iters``. ``stack``: which stack this is, ``queue ×``
+    :data:`LANES_PER_QUEUE` ``+ lane`` within one :func:`~rdip.method.engine.fit_many` call (on
+    the CPU several stacks of one queue run side by side, each on a thread of its own, and their
+    calls interleave).
     """
 
     t: int
