@@ -3,7 +3,13 @@ batches, ``--workers``, and bad input refused in one line with nothing written."
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
 import textwrap
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,17 +201,10 @@ def test_the_study_file_may_sit_in_its_output_folder_but_not_another_by_its_copy
     assert (other / "study.toml").read_text() == 'title = "mine"\n'
 
 
-@pytest.mark.skipif(not __import__("os").path.isdir("/proc"), reason="reads the processes from /proc (Linux)")
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads the processes from /proc (Linux)")
 def test_workers_end_when_the_study_is_killed(tmp_path):
     """A killed ``rdip study --workers 2`` (SIGKILL: no clean shut-down) leaves no worker
     computing on: each ends within seconds of its parent (measured: about 1 s)."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
     path = study_file(tmp_path, TINY.replace("iters = 2", "iters = 100000\nstop = \"none\""))
     study = subprocess.Popen([sys.executable, "-m", "rdip", "study", str(path), "-o", str(tmp_path / "out"),
                               "--workers", "2", "--quiet"])

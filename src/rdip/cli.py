@@ -151,12 +151,13 @@ def range_option(command):
         click.option("--margin", type=click.FloatRange(0, 1, max_open=True), default=None,
                      help="Fit inside the range, moved inwards by this fraction of its half-width "
                           "at each end (0.1 in [-1, 1]: [-0.9, 0.9]), so that saturated pixels "
-                          "can be reached. [default: the preset's; default: 0.1]"))(command)
+                          "can be reached. [default: the preset's, 0.1 for default and quality]"))(command)
 
 
 def fitting_options(command):
-    """``--range``, ``--margin``, ``--tile``, ``--overlap`` and ``--ensemble``: where the network fits an image,
-    in what pieces and how many times (mapped into the configuration by :func:`_config`)."""
+    """``--range``, ``--margin``, ``--tile``, ``--overlap`` and ``--ensemble``: where the network
+    fits an image, in what pieces and how many times (mapped into the configuration by
+    :func:`_config`)."""
     return _options(
         range_option,
         click.option("--tile", type=TileType(), default="auto", show_default=True,
