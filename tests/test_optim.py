@@ -65,3 +65,29 @@ def test_select_keeps_the_chosen_slots_state(fused):
     q.grad = torch.ones(4, 2)
     kept.step()  # slot 0 of the new stack (old slot 2) at its second step, slot 1 at its first
     assert kept.t.tolist() == [2, 1]
+
+
+def test_networks_that_started_together_are_updated_as_whole_tensors_with_the_same_numbers():
+    """While every network has taken the same number of steps, one fused call on the whole
+    tensors (a shared count) gives exactly the per-network views' numbers; the first reset after
+    a step leaves that mode (and says so in ``version``), a reset before any step does not."""
+    if not fused_adam_works(torch.device("cpu"), torch.float32):
+        pytest.skip("this torch has no fused Adam kernel for the CPU")
+    torch.manual_seed(0)
+    start = torch.randn(3 * 4, 5)
+    whole, views = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    a, b = SlotAdam([whole], 3, lr=0.01), SlotAdam([views], 3, lr=0.01)
+    a.reset(1)  # before any step: still one count for all
+    assert a.uniform and a.version == 0
+    b._leave_uniform()
+    for step in range(6):
+        whole.grad, views.grad = _grads(whole, step), _grads(views, step)
+        a.step()
+        b.step()
+    assert torch.equal(whole.detach(), views.detach())
+    a.reset(2)
+    assert not a.uniform and a.version == 1
+    for step in range(2):
+        whole.grad = _grads(whole, step)
+        a.step()
+    assert [float(s) for s in a.slot_steps] == [8.0, 8.0, 2.0] and a.t.tolist() == [8, 8, 2]

@@ -74,6 +74,38 @@ def test_the_capture_path_on_the_cpu_gives_the_eager_results(rng):
     _same(captured, eager, atol=1e-12)
 
 
+def test_the_capture_path_captures_again_once_a_slot_is_refilled(rng, monkeypatch):
+    """Networks that start together share one step count in the optimiser; the first refill
+    changes how its step computes, so a step captured before must not be replayed after: it is
+    captured anew (a stand-in graph that fails when replayed stale), and the results are still
+    the eager ones."""
+    from rdip.method import slots
+
+    graphs = []
+
+    class Frozen(slots._Eager):
+        """Replays only what the optimiser computed when it was captured (as CUDA's graph)."""
+
+        version = None
+
+        def __init__(self):
+            graphs.append(self)
+
+        def replay(self):
+            opt = self.step.__self__.opt
+            self.version = opt.version if self.version is None else self.version
+            assert opt.version == self.version, "a stale capture was replayed"
+            super().replay()
+
+    monkeypatch.setattr(slots, "_Eager", Frozen)
+    images, sigmas = _images(rng, 5), [0.40, 0.30, 0.45, 0.33, 0.38]
+    configs = [BASE.replace(seed=i, chunk=2) for i in range(5)]
+    eager = fit_many(images, configs, sigma=sigmas)
+    captured = fit_many(images, [c.replace(capture="graph") for c in configs], sigma=sigmas)
+    _same(captured, eager, atol=1e-12)
+    assert any(g.version for g in graphs)  # captured again after a refill
+
+
 @pytest.mark.parametrize("changes", [
     {"stop": "wmv", "stop_window": 4, "stop_patience": 6, "iters": 80},
     {"stop": "none", "iters": 12, "h_mode": "mean", "ema": 0.9},

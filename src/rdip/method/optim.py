@@ -14,6 +14,14 @@ sqrt(1 - β₂ᵗ) + ε``, ``p -= lr / (1 - β₁ᵗ) · m / denom``; the step s
 ``m`` is divided by it, so the last bits differ). SGD (with momentum) needs no count: its momentum
 buffer starts at zero, which gives ``torch.optim.SGD``'s first step (the buffer = the gradient).
 
+While every network of a stack has taken the same number of steps (a stack whose networks all
+started together, as they do until a finished one is replaced: on a GPU, where a stack holds the
+whole queue, always), the fused kernel is handed the whole tensors with one shared step count
+instead: the same kernel and the same numbers, without one view per network (a stack of 1,500
+networks has 30,000 views, and the kernel is launched once per few dozen of them). The first
+:meth:`SlotAdam.reset` after a step leaves that mode for good (:attr:`SlotOptimizer.version`
+counts such changes, so that a captured step is captured again).
+
 Both work in place on tensors made once (moments, counts), read the gradients autograd wrote, and
 never read a value back to the host: :meth:`step` is part of the step a CUDA graph captures. On
 the CPU this matters for speed too (a stack of 2 networks, one thread, idle machine):
@@ -38,6 +46,8 @@ class SlotOptimizer:
 
     def __init__(self, params: Sequence[torch.nn.Parameter], n: int, lr: float):
         self.params, self.n, self.lr = list(params), n, lr
+        #: Changes whenever :meth:`step` starts computing differently (a captured step is stale).
+        self.version = 0
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -54,7 +64,9 @@ class SlotOptimizer:
 
 class SlotAdam(SlotOptimizer):
     """Adam (``torch.optim.Adam`` defaults: β = (0.9, 0.999), ε = 1e-8) with a step count per
-    network; ``fused`` (None: where the device has the kernel) chooses torch's fused kernel."""
+    network; ``fused`` (None: where the device has the kernel) chooses torch's fused kernel.
+    :attr:`uniform`: every network has taken the same number of steps, and the fused kernel
+    updates whole tensors with one shared count (see the module)."""
 
     def __init__(self, params, n: int, lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
                  fused: bool | None = None):
@@ -65,21 +77,31 @@ class SlotAdam(SlotOptimizer):
         self.v = [torch.zeros_like(p) for p in self.params]
         self.t = torch.zeros(n, dtype=torch.float64, device=device)
         self.fused = fused_adam_works(device, self.params[0].dtype) if fused is None else fused
-        if self.fused:  # per network: a view of each tensor, and one step count shared by its views
+        self.stepped = False  # a step taken since the counts were last all zero (host-side)
+        if self.fused:
+            self.uniform = True
+            self.shared_step = torch.zeros((), device=device)  # every network's count, while uniform
             self.slot_steps = [torch.zeros((), device=device) for _ in range(n)]
+            # per network: a view of each tensor, and one step count shared by its views
             self._steps = [self.slot_steps[i] for _ in self.params for i in range(n)]
             self._p, self._m, self._v = (_views(x, n) for x in (self.params, self.m, self.v))
         else:
+            self.uniform = False
             self.denom = [torch.empty_like(p) for p in self.params]
 
     @torch.no_grad()
     def step(self) -> None:
         self.t.add_(1)
+        self.stepped = True
+        if self.fused and self.uniform:
+            self.shared_step.add_(1)
+            torch._fused_adam_(self.params, [p.grad for p in self.params], self.m, self.v, [],
+                               [self.shared_step] * len(self.params), **self._hyper())
+            return
         if self.fused:
             torch._foreach_add_(self.slot_steps, 1)
             torch._fused_adam_(self._p, _views([p.grad for p in self.params], self.n), self._m, self._v, [],
-                               self._steps, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
-                               weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
+                               self._steps, **self._hyper())
             return
         beta1, beta2 = self.betas
         step_size = (self.lr / (1 - beta1 ** self.t)).to(self.params[0].dtype)[:, None]  # (n, 1)
@@ -92,7 +114,20 @@ class SlotAdam(SlotOptimizer):
             _rows(denom, self.n).div_(bc2_sqrt).add_(self.eps).div_(step_size)
             p.addcdiv_(m, denom, value=-1)
 
+    def _hyper(self) -> dict:
+        return {"lr": self.lr, "beta1": self.betas[0], "beta2": self.betas[1], "weight_decay": 0.0,
+                "eps": self.eps, "amsgrad": False, "maximize": False}
+
+    def _leave_uniform(self) -> None:
+        """From now on one step count per network (each the shared one so far)."""
+        for i, s in enumerate(self.slot_steps):
+            s.copy_(self.shared_step)
+        self.uniform = False
+        self.version += 1
+
     def reset(self, slot: int) -> None:
+        if self.fused and self.uniform and self.stepped:
+            self._leave_uniform()
         for m, v in zip(self.m, self.v):
             _rows(m, self.n)[slot] = 0
             _rows(v, self.n)[slot] = 0
@@ -106,7 +141,11 @@ class SlotAdam(SlotOptimizer):
             for a, b in zip(mine, theirs):
                 b.copy_(_rows(a, self.n)[keep].reshape(b.shape))
         new.t.copy_(self.t[keep])
-        if self.fused:
+        new.stepped = self.stepped
+        if self.fused and self.uniform:
+            new.shared_step.copy_(self.shared_step)
+        elif self.fused:
+            new._leave_uniform()
             for i, k in enumerate(keep.tolist()):
                 new.slot_steps[i].copy_(self.slot_steps[k])
         return new
@@ -114,7 +153,7 @@ class SlotAdam(SlotOptimizer):
 
 def _views(tensors: Sequence[torch.Tensor], n: int) -> list[torch.Tensor]:
     """Each tensor's ``n`` row blocks (one per network), tensor by tensor."""
-    return [_rows(x, n)[i] for x in tensors for i in range(n)]
+    return [row for x in tensors for row in _rows(x, n).unbind(0)]
 
 
 _FUSED: dict[tuple, bool] = {}

@@ -179,16 +179,18 @@ class Replay:
     ``capture="graph"`` on CUDA: :data:`WARMUP` eager steps on a side stream (cuDNN and cuBLAS
     choose their kernels and workspaces), then the step is captured once as a CUDA graph and
     replayed for every later step (``torch.cuda.graph``: the graph's tensors are those the slots
-    made once, which loads write in place). On a CPU the same sequence runs with a graph that
-    calls the step (:class:`_Eager`), so everything of the capture path but CUDA's graph is the
-    code that runs. The step count and the results do not depend on it.
+    made once, which loads write in place). When the optimiser starts computing differently (its
+    ``version``: the first network replaced in a stack of networks that had all started together,
+    :mod:`rdip.method.optim`) the step is warmed up and captured again. On a CPU the same sequence
+    runs with a graph that calls the step (:class:`_Eager`), so everything of the capture path but
+    CUDA's graph is the code that runs. The step count and the results do not depend on it.
     """
 
     WARMUP = 3
 
     def __init__(self, slots: Slots, capture: str = "none",
                  graph_factory: Callable[[], object] | None = None):
-        self.slots, self.capture, self.calls, self.graph = slots, capture, 0, None
+        self.slots, self.capture, self.calls, self.graph, self.version = slots, capture, 0, None, None
         cuda = slots.device.type == "cuda"
         self.graph_factory = graph_factory or (torch.cuda.CUDAGraph if cuda else _Eager)
 
@@ -196,6 +198,8 @@ class Replay:
         if self.capture == "none":
             self.slots.step()
             return
+        if self.graph is not None and self.version != self.slots.opt.version:
+            self.graph, self.calls = None, 0  # stale: warm up and capture again
         self.calls += 1
         if self.graph is not None:
             self.graph.replay()
@@ -216,7 +220,7 @@ class Replay:
         torch.cuda.current_stream(self.slots.device).wait_stream(stream)
 
     def _capture(self) -> None:
-        self.graph = self.graph_factory()
+        self.graph, self.version = self.graph_factory(), self.slots.opt.version
         self.slots.opt.zero_grad()  # the graph's backward writes the gradients it reads
         if isinstance(self.graph, _Eager):
             self.graph.step = self.slots.step
