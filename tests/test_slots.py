@@ -182,3 +182,35 @@ def test_an_error_in_one_stack_side_by_side_stops_the_others_and_reaches_the_cal
                                                     (256, 150, 192), (256, 1, 1), (4, 3, 3), (3, 2, 2)])
 def test_a_dry_queue_shrinks_its_stack_to_a_few_fixed_sizes(size, loaded, expected):
     assert shrunk(size, loaded) == expected
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"stop": "wmv", "stop_window": 4, "stop_patience": 3}, {"ema": 0.9, "h_mode": "mean"},
+    {"optimizer": "sgd", "momentum": 0.9, "lr": 0.01}, {"formulation": "bmm", "dtype": "bfloat16"},
+])
+def test_a_step_reads_no_value_back_to_the_host(rng, monkeypatch, changes):
+    """What a CUDA graph captures may not wait for the device: no ``item``, ``tolist``, ``bool``,
+    ``float``, ``numpy``, ``cpu`` or ``nonzero`` of a tensor in :meth:`Slots.step` (here on the
+    CPU, where they would cost nothing), with every rule and state, and in both of Adam's modes."""
+    import torch
+
+    from rdip import preset
+    from rdip.method.slots import Slots
+
+    cfg = preset("default", device="cpu", **changes)
+    slots = Slots(cfg, torch.device("cpu"), [0, 1], [rng.random((26, 26, 3)) for _ in range(2)], [0.1, 0.2],
+                  watch=True)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a value read back to the host in the step")
+
+    for _adam in ("whole tensors", "one view per network"):
+        with monkeypatch.context() as m:
+            for name in ("item", "tolist", "__bool__", "__int__", "__float__", "__index__", "numpy", "cpu",
+                         "nonzero"):
+                m.setattr(torch.Tensor, name, refuse)
+            with pytest.raises(AssertionError):
+                torch.ones(()).item()  # the trap works
+            for _ in range(3):
+                slots.step()
+        slots.load(1, 7, rng.random((26, 26, 3)), 0.1)  # after a step: one count per network
