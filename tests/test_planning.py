@@ -36,7 +36,7 @@ def test_plan_tiles_only_when_the_whole_image_would_not_fit():
     import torch
 
     from rdip.config import MEMORY_TILE
-    from rdip.method.engine import lanes_for
+    from rdip.method.devices import lanes_for
     from rdip.method.planning import plan
 
     cfg = FitConfig(iters=10, device="cpu")

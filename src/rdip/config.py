@@ -106,7 +106,8 @@ class FitConfig:
     ``bfloat16`` runs the network under autocast (weights and optimiser stay float32).
     eval_every: with a clean reference, compute SSIM/PSNR every this many iterations.
     chunk: slots of a stack, the networks fitted in one batched pass (bounds memory); 0 =
-    automatic: 2 on the CPU (measured fastest on 2 cores, docs/performance.md), 256 on CUDA.
+    automatic (:func:`rdip.method.devices.auto_chunk`): 2 on the CPU (measured fastest on 2
+    cores, docs/performance.md); on CUDA as many networks as fit in half the free memory.
     sync_every: iterations between two looks of the engine at a stack (finished networks out,
     waiting ones in, scores, progress); 0 = automatic: 1 on the CPU, 10 on CUDA. A finished network
     computes at most ``sync_every - 1`` iterations too many; results do not depend on it.

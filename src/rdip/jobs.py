@@ -27,7 +27,8 @@ from .images.files import (
 from .images.metrics import panel_scores, scores
 from .images.noise import add_noise as corrupt
 from .images.noise import noise_sigma
-from .method.engine import fit, resolve_device
+from .method.devices import resolve_device
+from .method.engine import fit
 from .method.inputs import check_image
 from .method.outcome import FitResult
 from .method.planning import plan

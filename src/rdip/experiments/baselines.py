@@ -24,8 +24,8 @@ from torch import nn
 from ..config import PRESETS
 from ..images.metrics import channel_axis
 from ..images.noise import noise_sigma
+from ..method.devices import resolve_device
 from ..method.engine import denoise as fit_denoise
-from ..method.engine import resolve_device
 
 Denoiser = Callable[..., np.ndarray]
 

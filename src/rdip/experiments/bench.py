@@ -29,7 +29,8 @@ import torch
 from ..config import preset
 from ..images.metrics import ssim
 from ..images.noise import add_noise
-from ..method.engine import fit_many, resolve_device
+from ..method.devices import resolve_device
+from ..method.engine import fit_many
 from ..method.model import flops_per_iteration
 from ..method.outcome import LANES_PER_QUEUE
 from ..method.tiling import grids

@@ -10,7 +10,8 @@ from ..config import FitConfig
 from ..images.files import atomic_write, write_json
 from ..images.metrics import scores
 from ..images.values import unit_samples
-from ..method.engine import fit_many, resolve_device
+from ..method.devices import resolve_device
+from ..method.engine import fit_many
 from ..progress import progress_bar, progress_callback
 from .figures import panel_grid
 from .reproduce import Experiment

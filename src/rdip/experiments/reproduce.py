@@ -24,7 +24,8 @@ from ..config import RANGES, SEED_LIMIT, FitConfig, range_width
 from ..images.files import atomic_write, write_json
 from ..images.metrics import panel_scores, scores, ssim, ssim_centre
 from ..images.noise import add_noise
-from ..method.engine import fit_many, resolve_device
+from ..method.devices import resolve_device
+from ..method.engine import fit_many
 from ..method.inputs import check_image, check_padding
 from ..method.padding import check_mode
 from ..progress import progress_bar, progress_callback

@@ -150,7 +150,7 @@ def identity(options: dict) -> dict:
 def method_device(method: str, options: dict) -> str:
     """Where ``method`` runs with ``options``: its ``device`` option or default, resolved
     (``cpu``, ``cuda``); the classical methods (no ``device`` option) run on the CPU."""
-    from ..method.engine import resolve_device
+    from ..method.devices import resolve_device
 
     return resolve_device(options.get("device", known_options(method).get("device", "cpu"))).type
 
@@ -171,7 +171,7 @@ class Batch:
 
 def batches(plan: Plan, todo: list[str]) -> list[Batch]:
     """The runs ``todo`` cut into :class:`Batch` es (see the module), in the order of ``todo``."""
-    from ..method.engine import auto_chunk, resolve_device
+    from ..method.devices import auto_chunk, resolve_device
 
     groups: dict[tuple, list[Run]] = {}
     for name in todo:

@@ -33,6 +33,7 @@ from ..config import ENSEMBLE_SEED_STEP, PRESETS, FitConfig, preset
 from ..images.metrics import scores
 from ..images.noise import check_sigma, noise_sigma
 from . import tensors
+from .devices import auto_chunk, auto_sync, lanes_for, resolve_device
 from .inputs import check_image, check_padding, to_range
 from .outcome import (
     LANES_PER_QUEUE,
@@ -43,38 +44,8 @@ from .outcome import (
     network_result,
 )
 from .padding import pad
-from .slots import Replay, Slots
+from .slots import Replay, Slots, formulation_for
 from .tiling import grids, split
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without CUDA → an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("CUDA is not available on this machine: use device 'cpu' or 'auto'")
-    return torch.device(name)
-
-
-def auto_chunk(device: torch.device) -> int:
-    """Slots per stack when ``chunk=0``: grouped convolutions pay on a GPU (launch-bound), while
-    on 2 CPU cores stacks of 2 were fastest and stacks of 15 slower than one at a time."""
-    return 256 if device.type == "cuda" else 2
-
-
-def auto_sync(device: torch.device) -> int:
-    """Iterations between two looks at the slots when ``sync_every=0``: every iteration on the
-    CPU (reading a value costs nothing there), every 10 on CUDA (a look waits for the device)."""
-    return 10 if device.type == "cuda" else 1
-
-
-def lanes_for(device: torch.device, jobs: int, slots: int) -> int:
-    """Stacks run side by side for a queue of ``jobs`` networks in stacks of ``slots``: on the CPU
-    one per torch thread (each stack on one thread: the small convolutions divide badly between
-    threads), as many as the queue fills; one on CUDA (a stack of 256 fills a GPU)."""
-    if device.type != "cpu":
-        return 1
-    return max(1, min(torch.get_num_threads(), -(-jobs // slots)))
 
 
 def shrunk(size: int, loaded: int) -> int:
@@ -246,7 +217,7 @@ def run_queue(jobs: list[_Job], callback: Callback | None, number: int = 0) -> N
     callback is called by one lane at a time. ``number``: the queue's, for :attr:`Progress.stack`."""
     cfg = jobs[0].config
     device = resolve_device(cfg.device)
-    lanes = lanes_for(device, len(jobs), cfg.chunk or auto_chunk(device))
+    lanes = lanes_for(device, len(jobs), _chunk(jobs, device))
     if lanes == 1:
         _Queue(jobs, callback, number * LANES_PER_QUEUE).run()
         return
@@ -283,6 +254,17 @@ def run_queue(jobs: list[_Job], callback: Callback | None, number: int = 0) -> N
         raise errors[0]
 
 
+def _chunk(jobs: list[_Job], device: torch.device) -> int:
+    """Slots per stack for a queue: its configuration's ``chunk``, or :func:`auto_chunk` for its
+    targets' shape, formulation and dtype on ``device``."""
+    cfg = jobs[0].config
+    if cfg.chunk:
+        return cfg.chunk
+    height, width, channels = jobs[0].target.shape
+    return auto_chunk(device, height, width, channels, formulation_for(cfg, device),
+                      8 if cfg.dtype == "float64" else 4)
+
+
 class _Queue:
     """The loop over one queue of jobs: a stack of slots (:class:`Slots`) steps; every
     ``sync_every`` iterations it is looked at: new scores, the callback, finished networks out
@@ -298,7 +280,7 @@ class _Queue:
         self.watch = any(j.clean is not None or j.snapshot is not None for j in jobs)
         every = cfg.sync_every or auto_sync(self.device)
         self.every = min(every, cfg.eval_every) if self.watch else every
-        size = min(len(jobs), cfg.chunk or auto_chunk(self.device))
+        size = min(len(jobs), _chunk(jobs, self.device))
         self.waiting = deque(jobs[size:])
         self.held: list[_Job | None] = list(jobs[:size])  # the job in each slot (None: empty)
         first = self.held

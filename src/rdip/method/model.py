@@ -313,3 +313,23 @@ def flops_per_iteration(height: int, width: int, channels: int = 3) -> float:
         forward += 2.0 * cin * cout * k * k * h * w
         h, w = h + k - 1, w + k - 1
     return 3.0 * forward
+
+
+def footprint(height: int, width: int, channels: int = 3, formulation: str = "grouped") -> dict:
+    """Element counts of one network on a ``height×width×channels`` target (analytic, like
+    :func:`flops_per_iteration`): ``activations`` (the ten layers' outputs), ``parameters``
+    (weights and biases), ``patches`` (what ``bmm`` unfolds for all ten layers: ``cin·k²`` values
+    per output pixel; 0 for ``grouped``) and ``largest`` (the largest of one layer's weight,
+    output or patches: a stack of ``n`` networks holds tensors ``n`` times that)."""
+    counts = {"activations": 0, "parameters": 0, "patches": 0, "largest": channels * height * width}
+    h, w = height, width
+    layers = ([(c, False) for c in _with_channels(ENCODER_LAYERS, channels, first=True)]
+              + [(c, True) for c in _with_channels(DECODER_LAYERS, channels, first=False)])
+    for (cin, cout, k), transposed in layers:
+        h, w = (h + k - 1, w + k - 1) if transposed else (h - k + 1, w - k + 1)
+        patches = cin * k * k * h * w if formulation == "bmm" else 0
+        counts["activations"] += cout * h * w
+        counts["parameters"] += cin * cout * k * k + cout
+        counts["patches"] += patches
+        counts["largest"] = max(counts["largest"], cin * cout * k * k, cout * h * w, patches)
+    return counts

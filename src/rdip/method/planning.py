@@ -10,19 +10,20 @@ preset's own tiles, or tiles small enough for the memory). Tiles are cut and ble
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
 from ..config import MEMORY_TILE, FitConfig
-from .engine import auto_chunk, lanes_for, resolve_device
-from .inputs import check_padding
-from .model import (
-    DECODER_LAYERS,
-    ENCODER_LAYERS,
-    _with_channels,
-    flops_per_iteration,
+from .devices import (
+    MEMORY_SHARE,
+    auto_chunk,
+    available_memory_mb,
+    lanes_for,
+    network_bytes,
+    resolve_device,
 )
+from .inputs import check_padding
+from .model import flops_per_iteration
 from .tiling import grids
 
 #: Sustained rates in FLOP/s, calibrated by measured fits (benchmarks/cost.py, results/cost/). On
@@ -45,11 +46,6 @@ RATES = {"cpu": 140e9, "cuda": 100e12}
 #: given they stop about twice as early, docs/comparison.md §4); inside [-0.9, 0.9] (2026-12-01)
 #: the same crops' tiles stopped after a median of 131 and 126 iterations.
 TYPICAL_STOP = {"unit": 215, "symmetric": 150}
-#: Bytes kept per activation element: the output, the copy autograd saves for tanh's backward,
-#: and its gradient during the backward pass, 4 bytes each in float32.
-ACTIVATION_BYTES = 3 * 4
-#: Bytes per parameter with Adam: the weight, its gradient, Adam's two moments and its denominator.
-PARAMETER_BYTES = 5 * 4
 
 
 def estimate(height: int, width: int, channels: int, config: FitConfig,
@@ -59,9 +55,8 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
     Counts the padded target when ``config.padding`` pads. Returns ``gflop_per_iter``,
     ``gflop_total`` (for ``config.iters`` iterations), ``seconds`` (at :data:`RATES`, for
     :func:`expected_iters`), ``seconds_max`` (for all ``config.iters``) and ``memory_mb`` for one
-    network: the ten layers' output activations × :data:`ACTIVATION_BYTES`
-    plus parameters × :data:`PARAMETER_BYTES`. A fit of ``n`` stacked networks needs ``n`` times
-    the memory; the time is the same per network. Order-of-magnitude figures, not measurements:
+    network (:func:`rdip.method.devices.network_bytes`: its activations and parameters). A fit
+    of ``n`` stacked networks needs ``n`` times the memory; the time is the same per network. Order-of-magnitude figures, not measurements:
     on 2 CPU cores the peak resident memory of one fit grew by 23 MB (64×64 RGB) and 93 MB
     (128×128) against 54 and 138 MB estimated; on the H200 the Table II workload peaked at 2.6 GB
     (docs/performance.md) against 1.2 GB estimated for its largest group (30 × 40×40, cuDNN
@@ -70,18 +65,8 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
     if config.padding != "none":
         height, width = height + 2 * config.pad_width, width + 2 * config.pad_width
     flop = flops_per_iteration(height, width, channels)
-    activations, parameters = 0, 0
-    h, w = height, width
-    for cin, cout, k in _with_channels(ENCODER_LAYERS, channels, first=True):
-        h, w = h - k + 1, w - k + 1
-        activations += cout * h * w
-        parameters += cin * cout * k * k + cout
-    for cin, cout, k in _with_channels(DECODER_LAYERS, channels, first=False):
-        h, w = h + k - 1, w + k - 1
-        activations += cout * h * w
-        parameters += cin * cout * k * k + cout
     kind = resolve_device("auto").type if device == "auto" else torch.device(device).type
-    memory = activations * ACTIVATION_BYTES + parameters * PARAMETER_BYTES
+    memory = network_bytes(height, width, channels)
     rate = RATES.get(kind, RATES["cpu"])
     return {"gflop_per_iter": flop / 1e9, "gflop_total": flop * config.iters / 1e9,
             "seconds": flop * expected_iters(config) / rate, "seconds_max": flop * config.iters / rate,
@@ -92,27 +77,6 @@ def expected_iters(config: FitConfig) -> int:
     """The iterations a fit with ``config`` typically runs: all ``iters`` without early stopping,
     else at most :data:`TYPICAL_STOP` for its fitting range."""
     return config.iters if config.stop == "none" else min(config.iters, TYPICAL_STOP[config.range])
-
-
-#: The share of the free memory a fit may plan to use: the estimate is rough (within ≈2× of
-#: measurements, :func:`estimate`) and the machine runs other things.
-MEMORY_SHARE = 0.5
-
-
-def available_memory_mb(device: str | torch.device = "cpu") -> float:
-    """Free memory in MB: the CUDA device's (``torch.cuda.mem_get_info``) or the system's
-    ``MemAvailable`` (``/proc/meminfo``; the physical pages available elsewhere)."""
-    kind = resolve_device("auto") if device == "auto" else torch.device(device)
-    if kind.type == "cuda":
-        return torch.cuda.mem_get_info(kind)[0] / 2**20
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: bool = True,
@@ -151,7 +115,10 @@ def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: boo
     part = whole if tile is None else estimate(min(tile, height), min(tile, width), channels, config, device)
     count = (config.ensemble if tile is None else
              sum(len(g) for g in grids(height, width, tile, overlap, config.ensemble)))
-    slots = config.chunk or auto_chunk(device)
+    side = (min(tile, height), min(tile, width)) if tile else (height, width)
+    pads = 2 * config.pad_width if config.padding != "none" else 0
+    slots = config.chunk or auto_chunk(device, side[0] + pads, side[1] + pads, channels,
+                                       available_mb=available_mb)
     memory = min(count, slots * lanes_for(device, count, slots)) * part["memory_mb"]  # the networks in memory
     seconds, most = count * part["seconds"], count * part["seconds_max"]
     how = "whole" if tile is None else f"as {count} tiles of {tile} (overlap {overlap})"

@@ -43,7 +43,8 @@ from pathlib import Path
 from ..config import FitConfig
 from ..images.files import SUFFIXES, name_max, temp_prefix
 from ..jobs import Input, load_input, write_output
-from ..method.engine import fit_many, resolve_device
+from ..method.devices import resolve_device
+from ..method.engine import fit_many
 from ..method.planning import SLOW_SECONDS, plan
 from ..progress import progress_bar
 from ..store import NOFOLLOW, differences
