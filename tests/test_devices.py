@@ -1,11 +1,16 @@
 """Where the networks run (rdip.method.devices): the automatic stack size and its memory estimate."""
 
-import numpy as np
 import pytest
 import torch
 
 from rdip import preset
-from rdip.method.devices import CPU_CHUNK, MAX_ELEMENTS, MEMORY_SHARE, auto_chunk, network_bytes
+from rdip.method.devices import (
+    CPU_CHUNK,
+    MAX_ELEMENTS,
+    MEMORY_SHARE,
+    auto_chunk,
+    network_bytes,
+)
 from rdip.method.model import footprint
 from rdip.method.slots import Slots
 

@@ -52,6 +52,20 @@ def test_seeded_weights_and_stacking():
         assert not torch.equal(ps[:half], pa)
 
 
+def test_a_large_stack_is_drawn_by_threads_with_each_networks_own_weights(monkeypatch):
+    """Stacks of 4 or more are drawn by several threads, each network from its own generator:
+    network i is still the network of seed i made alone (and float64 holds the same values)."""
+    from rdip.method import model
+
+    monkeypatch.setattr(model, "DRAW_THREADS", 3)
+    seeds = [11, 3, 8, 5, 2]
+    stack = RecurrentDIP(1, seeds=seeds, dtype=torch.float64)
+    for i, seed in enumerate(seeds):
+        for ps, pa in zip(stack.parameters(), RecurrentDIP(1, seeds=[seed]).parameters()):
+            rows = ps.shape[0] // len(seeds)
+            assert ps.dtype == torch.float64 and torch.equal(ps[i * rows:(i + 1) * rows], pa.double())
+
+
 def test_stacked_networks_do_not_mix():
     """Output i of a stack depends only on input i: the stack equals separate networks."""
     torch.manual_seed(0)

@@ -60,7 +60,7 @@ class Slots:
             torch.backends.cudnn.benchmark = True  # fixed shapes for many iterations: autotune once
         n, dtype = self.n, self.dtype
         self.model = RecurrentDIP(self.channels, seeds, epsilon=cfg.epsilon, h_mode=cfg.h_mode, h_leak=cfg.h_leak,
-                                  formulation=formulation_for(cfg, device)).to(device, dtype)
+                                  formulation=formulation_for(cfg, device), device=device, dtype=dtype)
         state = self.model.initial_state(self.height, self.width, cfg.z_noise_std)
         self.state = State(state.z_noise, state.f, state.h, torch.zeros(n, dtype=torch.long, device=device))
         self.target = torch.cat([self._tensor(t) for t in targets])[None]
