@@ -184,6 +184,12 @@ def test_a_dry_queue_shrinks_its_stack_to_a_few_fixed_sizes(size, loaded, expect
     assert shrunk(size, loaded) == expected
 
 
+@pytest.mark.parametrize("size, loaded, expected", [(1457, 1, 18), (1457, 20, 24), (256, 150, 192),
+                                                    (16, 1, 16), (8, 1, 8)])
+def test_a_stack_shrinks_no_further_than_its_floor(size, loaded, expected):
+    assert shrunk(size, loaded, floor=16) == expected
+
+
 @pytest.mark.parametrize("changes", [
     {}, {"stop": "wmv", "stop_window": 4, "stop_patience": 3}, {"ema": 0.9, "h_mode": "mean"},
     {"optimizer": "sgd", "momentum": 0.9, "lr": 0.01}, {"formulation": "bmm", "dtype": "bfloat16"},

@@ -8,6 +8,7 @@ Each automatic setting is a rule that can be stated, with what it was measured o
   says fit in :data:`MEMORY_SHARE` of the free memory, and no more than keep each stacked tensor
   under 2³¹ elements (:data:`MAX_ELEMENTS`).
 - :func:`auto_sync` (``sync_every = 0``): every iteration on the CPU, every 10 on CUDA.
+- :func:`shrink_floor`: a dry queue's stack shrinks down to 1 slot on the CPU, 16 on CUDA.
 - :func:`lanes_for`: on the CPU one stack per torch thread.
 """
 
@@ -102,6 +103,14 @@ def auto_sync(device: torch.device) -> int:
     """Iterations between two looks at the slots when ``sync_every=0``: every iteration on the
     CPU (reading a value costs nothing there), every 10 on CUDA (a look waits for the device)."""
     return 10 if device.type == "cuda" else 1
+
+
+def shrink_floor(device: torch.device) -> int:
+    """The smallest size a dry queue's stack shrinks to: 1 on the CPU (time grows with the slots);
+    16 on CUDA, where small stacks are launch-bound (on an H200 one 32×32 network took 3.2 ms an
+    iteration, 15 stacked 6.2 ms, docs/performance.md) and every new size costs cuDNN's autotuning
+    and, with ``capture="graph"``, a capture."""
+    return 16 if device.type == "cuda" else 1
 
 
 def lanes_for(device: torch.device, jobs: int, slots: int) -> int:

@@ -33,7 +33,7 @@ from ..config import ENSEMBLE_SEED_STEP, PRESETS, FitConfig, preset
 from ..images.metrics import scores
 from ..images.noise import check_sigma, noise_sigma
 from . import tensors
-from .devices import auto_chunk, auto_sync, lanes_for, resolve_device
+from .devices import auto_chunk, auto_sync, lanes_for, resolve_device, shrink_floor
 from .inputs import check_image, check_padding, to_range
 from .outcome import (
     LANES_PER_QUEUE,
@@ -48,11 +48,12 @@ from .slots import Replay, Slots, formulation_for
 from .tiling import grids, split
 
 
-def shrunk(size: int, loaded: int) -> int:
+def shrunk(size: int, loaded: int, floor: int = 1) -> int:
     """The stack size for ``loaded`` networks once the queue is dry: the smallest of ``size``,
-    ⌊¾·size⌋, ⌊¾·⌊¾·size⌋⌋, … 1 that holds them (a few fixed sizes, so that each can be captured
-    once; at most a third of a stack's slots are ever empty)."""
-    while size > 1 and (smaller := max(1, size * 3 // 4)) >= loaded:
+    ⌊¾·size⌋, ⌊¾·⌊¾·size⌋⌋, … that holds them and is at least ``floor``
+    (:func:`~rdip.method.devices.shrink_floor`): a few fixed sizes, so that each can be captured
+    once; above the floor at most a third of a stack's slots are ever empty."""
+    while size > floor and (smaller := max(1, size * 3 // 4)) >= max(loaded, floor):
         size = smaller
     return size
 
@@ -332,7 +333,7 @@ class _Queue:
                     self.slots.load(slot, new.config.seed, new.target, new.sigma)
                     self.scored[slot] = 0
         loaded = [slot for slot, j in enumerate(self.held) if j is not None]
-        if not self.waiting and loaded and (size := shrunk(n, len(loaded))) < n:
+        if not self.waiting and loaded and (size := shrunk(n, len(loaded), shrink_floor(self.device))) < n:
             keep = loaded + [s for s, j in enumerate(self.held) if j is None][:size - len(loaded)]
             self.slots = self.slots.select(keep)
             self.held = [self.held[s] for s in keep]
