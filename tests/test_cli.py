@@ -32,6 +32,18 @@ def test_denoise_end_to_end_writes_image_and_json(cli, clean_png, tmp_path):
     assert "SSIM" in stdout and sorted(p.name for p in tmp_path.iterdir()) == ["clean.png", "out.json", "out.png"]
 
 
+def test_denoise_set_overrides_any_field_last_and_refuses_unknown_ones(cli, tmp_path, rng):
+    np.save(tmp_path / "noisy.npy", rng.random((30, 30)))
+    code, _, err = cli("denoise", tmp_path / "noisy.npy", "-o", tmp_path / "out.npy", "--iters", 3,
+                       "--set", "capture=graph", "--set", "chunk=3", "--set", "iters=2", "--device", "cpu")
+    assert code == 0, err
+    config = json.loads((tmp_path / "out.json").read_text())["config"]
+    assert (config["capture"], config["chunk"], config["iters"]) == ("graph", 3, 2)
+    code, _, err = cli("denoise", tmp_path / "noisy.npy", "-o", tmp_path / "bad.npy", "--set", "speed=11")
+    assert code != 0 and "--set 'speed=11'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad.npy").exists()
+
+
 def test_denoise_with_clean_reference_grey_npy(cli, tmp_path, rng):
     clean = rng.random((30, 30))
     np.save(tmp_path / "clean.npy", clean)

@@ -260,13 +260,16 @@ def main(debug: bool) -> None:
 @click.option("--stop", type=click.Choice(["none", "wmv", "noise"]), default=None,
               help="Early stopping without a clean image. [default: the preset's]")
 @fitting_options
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override any configuration field, applied last, e.g. --set capture=graph "
+                   "(repeatable).")
 @click.option("--report", is_flag=True,
               help="Also write OUTPUT's report (.html): noisy, denoised and clean side by side.")
 @click.option("--force", is_flag=True, help="Overwrite OUTPUT, its record and report if they exist.")
 @quiet_option
 def denoise_command(input_path, output, preset_name, iters, seed, device, sigma, sigma_255, add_noise,
                     add_noise_255, clean_path, padding, pad_width, stop, fit_range, margin, tile, overlap,
-                    ensemble, report, force, quiet):
+                    ensemble, sets, report, force, quiet):
     """Denoise INPUT into OUTPUT; write OUTPUT's configuration and scores beside it (.json).
 
     Prints the estimated time and memory first; an image too large for the memory is fitted as
@@ -278,9 +281,9 @@ def denoise_command(input_path, output, preset_name, iters, seed, device, sigma,
     add_noise = _either(add_noise, add_noise_255, "--add-noise or --add-noise-255")
     if add_noise is not None and clean_path is not None:
         raise UserError("give either --add-noise or --clean, not both")
-    config, auto = _config(preset_name, tile, overlap, seed=seed, device=device, padding=padding,
-                           pad_width=pad_width, iters=iters, stop=stop, range=fit_range,
-                           margin=margin, ensemble=ensemble)
+    options = {"seed": seed, "device": device, "padding": padding, "pad_width": pad_width, "iters": iters,
+               "stop": stop, "range": fit_range, "margin": margin, "ensemble": ensemble}
+    config, auto = _config(preset_name, tile, overlap, **{**options, **_parse_sets(sets)})
     record = denoise_file(input_path, output, config, sigma=sigma, add_noise=add_noise,
                           clean_path=clean_path, auto_tile=auto, force=force, progress=not quiet,
                           log=_log(quiet, err=True), environment=_environment(), report=report)
