@@ -435,3 +435,24 @@ def test_json_is_standard_json_also_for_infinite_scores(tmp_path):
                       "array": [None, 2.0], "n": 3, "ok": True, "path": "a/b"}
     write_json(tmp_path / "r.json", data)
     assert "Infinity" not in (tmp_path / "r.json").read_text()
+
+
+def test_npy_files_are_denoised_where_imagecodecs_is_missing(tmp_path, rng):
+    """imagecodecs is imported for PNG files only: rdip runs on .npy without it (the GPU machine's
+    image lacks it, and its wheel is too large to carry there)."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "in.npy", rng.random((30, 30)))
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] == 'imagecodecs': raise ImportError('no imagecodecs here')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "sys.argv = ['rdip', 'denoise', sys.argv[1], '-o', sys.argv[2], '--iters', '2', '--device', 'cpu', '-q']\n"
+            "from rdip.cli import run\n"
+            "run()\n")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "in.npy"), str(tmp_path / "out.npy")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert np.load(tmp_path / "out.npy").shape == (30, 30)

@@ -37,7 +37,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import imagecodecs
 import numpy as np
 import tifffile
 from PIL import Image
@@ -176,6 +175,8 @@ def _read_pil(path: Path, suffix: str) -> tuple[np.ndarray, int]:
             if frames > 1:
                 raise _Refused(f"{path}: an animated PNG of {frames} frames; "
                                "save the frame you want as its own file")
+            import imagecodecs  # here: PNG files only (rdip runs on .npy and TIFF without it)
+
             data = path.read_bytes()
             return _png_bits(data, imagecodecs.png_decode(data)), orientation  # 16 bits kept
         if im.mode == "CMYK":
@@ -415,6 +416,8 @@ def _write_tiff(tmp: str, data: np.ndarray) -> None:
 
 
 def _write_png(tmp: str, data: np.ndarray) -> None:
+    import imagecodecs
+
     Path(tmp).write_bytes(imagecodecs.png_encode(np.ascontiguousarray(data)))
 
 
