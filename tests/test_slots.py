@@ -139,7 +139,10 @@ def test_progress_counts_every_network_iteration_once(rng):
 def test_on_the_cpu_a_queue_runs_in_stacks_side_by_side_with_the_results_of_one(rng, monkeypatch):
     """With 2 torch threads a queue of 5 runs as 2 stacks on a thread each (jobs 0, 2, 4 and 1,
     3); the results are those of the one stack of a single thread (float64), and the caller's
-    thread count is back afterwards."""
+    thread count is back afterwards. The results' seconds add up to the call's time, not to the
+    sum of the two stacks' (they ran at once)."""
+    import time
+
     import torch
 
     images, sigmas = _images(rng, 5), [0.40, 0.30, 0.45, 0.33, 0.38]
@@ -150,11 +153,14 @@ def test_on_the_cpu_a_queue_runs_in_stacks_side_by_side_with_the_results_of_one(
         one = fit_many(images, configs, sigma=sigmas)
         torch.set_num_threads(2)
         stacks = set()
+        started = time.perf_counter()
         two = fit_many(images, configs, sigma=sigmas, callback=lambda p: stacks.add(p.stack))
+        wall = time.perf_counter() - started
         assert stacks == {0, 1} and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
     _same(two, one, atol=1e-8)
+    assert 0.5 * wall < sum(r.seconds for r in two) <= wall
 
 
 def test_an_error_in_one_stack_side_by_side_stops_the_others_and_reaches_the_caller(rng, monkeypatch):

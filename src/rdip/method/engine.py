@@ -236,7 +236,7 @@ def run_queue(jobs: list[_Job], callback: Callback | None, number: int = 0) -> N
             errors.append(e)
             halt.set()  # the other lanes stop at their next look
 
-    threads = torch.get_num_threads()
+    threads, started = torch.get_num_threads(), time.perf_counter()
     torch.set_num_threads(1)
     workers = [threading.Thread(target=lane, args=(k,), daemon=True) for k in range(lanes)]
     try:
@@ -253,6 +253,16 @@ def run_queue(jobs: list[_Job], callback: Callback | None, number: int = 0) -> N
         torch.set_num_threads(threads)
     if errors:
         raise errors[0]
+    _share(jobs, time.perf_counter() - started)  # the lanes ran at once: the queue's wall clock
+
+
+def _share(jobs: list[_Job], seconds: float) -> None:
+    """Each job's result gets its share of ``seconds`` (by the slot-iterations it was given), and
+    its work: so that the seconds of a queue's results add up to the queue's wall clock."""
+    total = sum(j.computed for j in jobs) or 1.0
+    for j in jobs:
+        j.result.seconds = seconds * j.computed / total
+        j.result.work = {"computed": round(j.computed, 2), "needed": j.result.iters_run}
 
 
 def _chunk(jobs: list[_Job], device: torch.device) -> int:
@@ -303,11 +313,7 @@ class _Queue:
                 if j is not None:
                     j.computed += self.every * self.slots.n / loaded
             self._look()
-        seconds = time.perf_counter() - started
-        total = sum(j.computed for j in self.jobs) or 1.0
-        for j in self.jobs:
-            j.result.seconds = seconds * j.computed / total
-            j.result.work = {"computed": round(j.computed, 2), "needed": j.result.iters_run}
+        _share(self.jobs, time.perf_counter() - started)
 
     def _look(self) -> None:
         """Read the slots: scores of new snapshots, the callback, finished networks out and

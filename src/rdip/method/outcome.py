@@ -68,7 +68,8 @@ class FitResult:
     [-1, 1] is 4× the same error in [0, 1]). ``history``: ``{"iter", "ssim_full", "ssim_centre",
     "psnr"}`` rows every ``eval_every`` iterations (empty without a clean reference).
     ``metrics``: final scores (empty without a clean reference). ``seconds``: this fit's share of
-    its stack's wall time (by the work computed for it). ``iters_run``: iterations this network
+    its queue's wall time (by the work computed for it; stacks side by side share one clock, so
+    the seconds of a call's results add up to its fitting time). ``iters_run``: iterations this network
     was trained; ``stopped_at``: with early stopping (``config.stop``), the iteration whose output
     ``image`` is, else None; for an image fitted as tiles, a summary over its tiles (``min``,
     ``median``, ``max``, ``stopped``, ``networks``). ``work``: network-iterations ``computed`` for
