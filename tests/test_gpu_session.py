@@ -1,0 +1,50 @@
+"""The GPU session's script (benchmarks/gpu_session.py) at tiny sizes on the CPU: every phase a
+GPU session needs runs, records what it measured and leaves at most 8 files in OUT (what the
+device tool brings back)."""
+
+import json
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_session.py"
+
+
+def _session(tmp_path, *args, timeout=300):
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(SCRIPT), str(out), "--tiny", "--scratch", str(tmp_path / "scratch"),
+                           *args], capture_output=True, text=True, timeout=timeout, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out, [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_phase_runs_records_and_returns_few_files(tmp_path):
+    out, runs = _session(tmp_path, "--phases", "EKGTDRC")
+    variants = _lines(out / "k.jsonl")
+    assert len(variants) == 2 * (6 + 4) and not [v for v in variants if "error" in v]
+    assert all(v["ok"] for v in variants)  # on the CPU every variant agrees with fp32 (bf16 within 4e-3)
+    assert {v["variant"] for v in variants} >= {"fp32", "bmm-bf16", "bf16+graph"}
+    best = json.loads((out / "best.json").read_text())
+    fastest = max((v for v in variants if v["workload"] == "tiles"), key=lambda v: v["steady_it_per_s"])
+    assert best["tiles"]["variant"] == fastest["variant"]
+    phases = {r["phase"]: r for r in runs}
+    assert phases["E"]["fp32_tflops"] > 0 and phases["E"]["weight_bound_tflops_32"] > 0
+    for phase in ("T", "R", "D"):
+        assert phases[phase]["rc"] == 0, phases[phase]
+    assert len(phases["T"]["column_means"]) == 6 and phases["T vs R"]["largest_column_mean_change"] < 0.05
+    assert 0 < phases["D"]["ssim"] <= 1 and phases["D"]["fit_s"] <= phases["D"]["wall_s"]
+    assert [r["slots"] for r in runs if r["phase"] == "C" and "slots" in r] == [2, 2]
+    with tarfile.open(out / "runs.tgz") as tar:
+        assert {"t-best/table2.csv", "t-fp32/table2.csv", "d-default.json"} <= set(tar.getnames())
+    assert sorted(p.name for p in out.iterdir()) == ["best.json", "k.jsonl", "log.txt", "runs.jsonl", "runs.tgz"]
+
+
+def test_phases_past_the_budget_are_skipped_and_recorded(tmp_path):
+    out, runs = _session(tmp_path, "--phases", "KTD", "--budget", "1", timeout=120)
+    assert [(r["phase"], r["skipped"]) for r in runs] == [("K", True), ("T", True), ("D", True)]
+    assert "done" in (out / "log.txt").read_text()
