@@ -229,6 +229,7 @@ def _measure(images, configs, device: torch.device) -> dict:
     from rdip.method.model import flops_per_iteration
 
     if device.type == "cuda":
+        torch.cuda.empty_cache()  # what the last run cached, back (its blocks fragment the next)
         torch.cuda.reset_peak_memory_stats(device)
     run = timed(images, configs, device)
     rate = run["steady_computed"] / max(run["steady_seconds"], 1e-9)
