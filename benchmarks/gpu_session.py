@@ -312,8 +312,7 @@ def _chunks(out: Path, size: dict, device: str) -> None:
 
 def choose(s: Session) -> dict:
     """The fastest ``ok`` variant per workload (``best.json``); the fp32 eager run if none."""
-    rows = [json.loads(line) for line in (s.out / "k.jsonl").read_text().splitlines()] \
-        if (s.out / "k.jsonl").exists() else []
+    rows = _readable((s.out / "k.jsonl").read_text().splitlines()) if (s.out / "k.jsonl").exists() else []
     best = {}
     for workload in ("table2", "tiles"):
         fine = [r for r in rows if r["workload"] == workload and r.get("ok")]
@@ -323,6 +322,17 @@ def choose(s: Session) -> dict:
     (s.out / "best.json").write_text(json.dumps(best, indent=1))
     s.log(f"best: {json.dumps(best)}")
     return best
+
+
+def _readable(lines: list[str]) -> list[dict]:
+    """The lines that are whole JSON records (a process killed while writing leaves half a line)."""
+    rows = []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            pass
+    return rows
 
 
 def _sets(changes: dict) -> list[str]:
@@ -460,7 +470,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for phase in args.phases:
             if phase == "E" and s.limit("E") is not None:
-                phase_environment(s)
+                try:
+                    phase_environment(s)
+                except Exception as e:  # noqa: BLE001  (recorded: the phases that measure go on)
+                    s.record("runs.jsonl", {"phase": "E", "error": f"{type(e).__name__}: {e}"[:500]})
             elif phase in "KG" and (limit := s.limit(phase)) is not None:
                 group = "eager" if phase == "K" else "graph"
                 s.record("runs.jsonl", {"phase": phase, **s.run(phase, [str(s.out), "--variants", group, *flags],

@@ -48,3 +48,21 @@ def test_phases_past_the_budget_are_skipped_and_recorded(tmp_path):
     out, runs = _session(tmp_path, "--phases", "KTD", "--budget", "1", timeout=120)
     assert [(r["phase"], r["skipped"]) for r in runs] == [("K", True), ("T", True), ("D", True)]
     assert "done" in (out / "log.txt").read_text()
+
+
+def test_the_best_variant_is_the_fastest_within_tolerance_and_half_lines_are_skipped(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_session", SCRIPT)
+    session = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(session)
+    rows = [{"workload": "tiles", "variant": "bf16", "changes": {"dtype": "bfloat16"}, "tf32": "default",
+             "steady_it_per_s": 900.0, "ok": False},  # faster, but its outputs are off
+            {"workload": "tiles", "variant": "tf32", "changes": {}, "tf32": "on", "steady_it_per_s": 500.0, "ok": True},
+            {"workload": "tiles", "variant": "fp32", "changes": {}, "tf32": "off", "steady_it_per_s": 400.0, "ok": True}]
+    (tmp_path / "k.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + '\n{"workload": "til')
+    s = session.Session(tmp_path, tmp_path / "scratch", 10, True, "cpu")
+    best = session.choose(s)
+    assert best["tiles"]["variant"] == "tf32" and best["tiles"]["tf32"] == "on"
+    assert best["table2"]["variant"].startswith("fp32")  # none measured: strict fp32 eager
+    assert json.loads((tmp_path / "best.json").read_text()) == best
