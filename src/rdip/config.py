@@ -115,7 +115,7 @@ class FitConfig:
     CUDA graph and replayed (:class:`rdip.method.slots.Replay`); results differ by rounding only.
     formulation: how the stacked layers compute: ``grouped`` (grouped convolutions), ``bmm``
     (patches times weights as one batched matrix product) or ``auto`` (the faster one measured
-    for the device, :func:`rdip.method.slots.formulation_for`); results differ by rounding only.
+    for the device, :func:`rdip.method.devices.formulation_for`); results differ by rounding only.
     stop: early stopping without a clean image (:func:`rdip.method.engine.fit_many`): ``none`` (run all
     ``iters``), ``wmv`` (ES-WMV, Wang et al. 2021: stop when the variance of the last
     ``stop_window`` outputs has not reached a new minimum for ``stop_patience`` iterations and

@@ -3,6 +3,8 @@ settings for it (slots per stack, how often the engine looks, stacks side by sid
 
 Each automatic setting is a rule that can be stated, with what it was measured on:
 
+- :func:`formulation_for` (``formulation = "auto"``): grouped convolutions on the CPU (``bmm``
+  measured 0.37×, docs/performance.md) and, until measured there, on CUDA.
 - :func:`auto_chunk`, the slots of a stack (``FitConfig.chunk = 0``): on the CPU 2 (measured
   fastest on 2 cores, docs/performance.md); on CUDA as many networks as :func:`network_bytes`
   says fit in :data:`MEMORY_SHARE` of the free memory, and no more than keep each stacked tensor
@@ -19,6 +21,7 @@ import os
 
 import torch
 
+from ..config import FitConfig
 from .model import footprint
 
 #: Bytes kept per activation element: the output, the copy autograd saves for tanh's backward,
@@ -74,6 +77,22 @@ def network_bytes(height: int, width: int, channels: int = 3, formulation: str =
     f = footprint(height, width, channels, formulation)
     total = f["activations"] * ACTIVATION_BYTES + f["parameters"] * PARAMETER_BYTES + f["patches"] * PATCH_BYTES
     return total * element_bytes / 4
+
+
+def formulation_for(cfg: FitConfig, device: torch.device) -> str:
+    """``cfg.formulation``, or for ``auto`` the one measured faster on the device's kind:
+    grouped convolutions on the CPU (docs/performance.md) and, until measured there, on CUDA."""
+    return "grouped" if cfg.formulation == "auto" else cfg.formulation
+
+
+def chunk_for(cfg: FitConfig, device: torch.device, height: int, width: int, channels: int,
+              available_mb: float | None = None) -> int:
+    """Slots per stack for networks of ``cfg`` on ``height×width×channels`` (padded) targets:
+    ``cfg.chunk``, or :func:`auto_chunk` with the configuration's formulation and dtype."""
+    if cfg.chunk:
+        return cfg.chunk
+    return auto_chunk(device, height, width, channels, formulation_for(cfg, device),
+                      8 if cfg.dtype == "float64" else 4, available_mb)
 
 
 def auto_chunk(device: torch.device, height: int = 32, width: int = 32, channels: int = 3,

@@ -33,7 +33,7 @@ from ..config import ENSEMBLE_SEED_STEP, PRESETS, FitConfig, preset
 from ..images.metrics import scores
 from ..images.noise import check_sigma, noise_sigma
 from . import tensors
-from .devices import auto_chunk, auto_sync, lanes_for, resolve_device, shrink_floor
+from .devices import auto_sync, chunk_for, lanes_for, resolve_device, shrink_floor
 from .inputs import check_image, check_padding, to_range
 from .outcome import (
     LANES_PER_QUEUE,
@@ -44,7 +44,7 @@ from .outcome import (
     network_result,
 )
 from .padding import pad
-from .slots import Replay, Slots, formulation_for
+from .slots import Replay, Slots
 from .tiling import grids, split
 
 
@@ -218,7 +218,7 @@ def run_queue(jobs: list[_Job], callback: Callback | None, number: int = 0) -> N
     callback is called by one lane at a time. ``number``: the queue's, for :attr:`Progress.stack`."""
     cfg = jobs[0].config
     device = resolve_device(cfg.device)
-    lanes = lanes_for(device, len(jobs), _chunk(jobs, device))
+    lanes = lanes_for(device, len(jobs), chunk_for(cfg, device, *jobs[0].target.shape))
     if lanes == 1:
         _Queue(jobs, callback, number * LANES_PER_QUEUE).run()
         return
@@ -265,17 +265,6 @@ def _share(jobs: list[_Job], seconds: float) -> None:
         j.result.work = {"computed": round(j.computed, 2), "needed": j.result.iters_run}
 
 
-def _chunk(jobs: list[_Job], device: torch.device) -> int:
-    """Slots per stack for a queue: its configuration's ``chunk``, or :func:`auto_chunk` for its
-    targets' shape, formulation and dtype on ``device``."""
-    cfg = jobs[0].config
-    if cfg.chunk:
-        return cfg.chunk
-    height, width, channels = jobs[0].target.shape
-    return auto_chunk(device, height, width, channels, formulation_for(cfg, device),
-                      8 if cfg.dtype == "float64" else 4)
-
-
 class _Queue:
     """The loop over one queue of jobs: a stack of slots (:class:`Slots`) steps; every
     ``sync_every`` iterations it is looked at: new scores, the callback, finished networks out
@@ -291,7 +280,7 @@ class _Queue:
         self.watch = any(j.clean is not None or j.snapshot is not None for j in jobs)
         every = cfg.sync_every or auto_sync(self.device)
         self.every = min(every, cfg.eval_every) if self.watch else every
-        size = min(len(jobs), _chunk(jobs, self.device))
+        size = min(len(jobs), chunk_for(cfg, self.device, *jobs[0].target.shape))
         self.waiting = deque(jobs[size:])
         self.held: list[_Job | None] = list(jobs[:size])  # the job in each slot (None: empty)
         first = self.held

@@ -120,7 +120,7 @@ class SlotAdam(SlotOptimizer):
 
     def _leave_uniform(self) -> None:
         """From now on one step count per network (each the shared one so far)."""
-        for i, s in enumerate(self.slot_steps):
+        for s in self.slot_steps:
             s.copy_(self.shared_step)
         self.uniform = False
         self.version += 1

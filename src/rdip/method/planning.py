@@ -16,8 +16,8 @@ import torch
 from ..config import MEMORY_TILE, FitConfig
 from .devices import (
     MEMORY_SHARE,
-    auto_chunk,
     available_memory_mb,
+    chunk_for,
     lanes_for,
     network_bytes,
     resolve_device,
@@ -56,14 +56,13 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
     ``gflop_total`` (for ``config.iters`` iterations), ``seconds`` (at :data:`RATES`, for
     :func:`expected_iters`), ``seconds_max`` (for all ``config.iters``) and ``memory_mb`` for one
     network (:func:`rdip.method.devices.network_bytes`: its activations and parameters). A fit
-    of ``n`` stacked networks needs ``n`` times the memory; the time is the same per network. Order-of-magnitude figures, not measurements:
-    on 2 CPU cores the peak resident memory of one fit grew by 23 MB (64×64 RGB) and 93 MB
+    of ``n`` stacked networks needs ``n`` times the memory; the time is the same per network.
+    Order-of-magnitude figures, not measurements: on 2 CPU cores the peak resident memory of one fit grew by 23 MB (64×64 RGB) and 93 MB
     (128×128) against 54 and 138 MB estimated; on the H200 the Table II workload peaked at 2.6 GB
     (docs/performance.md) against 1.2 GB estimated for its largest group (30 × 40×40, cuDNN
     workspaces come on top).
     """
-    if config.padding != "none":
-        height, width = height + 2 * config.pad_width, width + 2 * config.pad_width
+    height, width = _padded(height, width, config)
     flop = flops_per_iteration(height, width, channels)
     kind = resolve_device("auto").type if device == "auto" else torch.device(device).type
     memory = network_bytes(height, width, channels)
@@ -71,6 +70,12 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
     return {"gflop_per_iter": flop / 1e9, "gflop_total": flop * config.iters / 1e9,
             "seconds": flop * expected_iters(config) / rate, "seconds_max": flop * config.iters / rate,
             "memory_mb": memory / 2**20}
+
+
+def _padded(height: int, width: int, config: FitConfig) -> tuple[int, int]:
+    """The size of the target a ``height×width`` image is fitted as: with its padding."""
+    pads = 2 * config.pad_width if config.padding != "none" else 0
+    return height + pads, width + pads
 
 
 def expected_iters(config: FitConfig) -> int:
@@ -115,10 +120,8 @@ def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: boo
     part = whole if tile is None else estimate(min(tile, height), min(tile, width), channels, config, device)
     count = (config.ensemble if tile is None else
              sum(len(g) for g in grids(height, width, tile, overlap, config.ensemble)))
-    side = (min(tile, height), min(tile, width)) if tile else (height, width)
-    pads = 2 * config.pad_width if config.padding != "none" else 0
-    slots = config.chunk or auto_chunk(device, side[0] + pads, side[1] + pads, channels,
-                                       available_mb=available_mb)
+    side = _padded(min(tile or height, height), min(tile or width, width), config)
+    slots = chunk_for(config, device, *side, channels, available_mb=available_mb)
     memory = min(count, slots * lanes_for(device, count, slots)) * part["memory_mb"]  # the networks in memory
     seconds, most = count * part["seconds"], count * part["seconds_max"]
     how = "whole" if tile is None else f"as {count} tiles of {tile} (overlap {overlap})"

@@ -23,17 +23,12 @@ import numpy as np
 import torch
 
 from ..config import FitConfig
+from .devices import formulation_for
 from .inputs import from_range
 from .model import RecurrentDIP, State, _per_channel
 from .optim import slot_optimizer
 from .padding import crop
 from .stopping import rule_for
-
-
-def formulation_for(cfg: FitConfig, device: torch.device) -> str:
-    """``cfg.formulation``, or for ``auto`` the one measured faster on the device's kind:
-    grouped convolutions on the CPU (docs/performance.md) and, until measured there, on CUDA."""
-    return "grouped" if cfg.formulation == "auto" else cfg.formulation
 
 
 def torch_dtype(cfg: FitConfig) -> torch.dtype:
