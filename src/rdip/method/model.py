@@ -324,15 +324,7 @@ def flops_per_iteration(height: int, width: int, channels: int = 3) -> float:
     convolution's output, the transposed convolution's input). The backward pass costs about twice
     the forward (gradients of inputs and of weights), so an iteration costs ≈ 3× the forward.
     """
-    forward = 0.0
-    h, w = height, width
-    for cin, cout, k in _with_channels(ENCODER_LAYERS, channels, first=True):
-        h, w = h - k + 1, w - k + 1
-        forward += 2.0 * cin * cout * k * k * h * w
-    for cin, cout, k in _with_channels(DECODER_LAYERS, channels, first=False):
-        forward += 2.0 * cin * cout * k * k * h * w
-        h, w = h + k - 1, w + k - 1
-    return 3.0 * forward
+    return 3.0 * 2.0 * footprint(height, width, channels)["products"]
 
 
 def footprint(height: int, width: int, channels: int = 3, formulation: str = "grouped") -> dict:
@@ -340,16 +332,21 @@ def footprint(height: int, width: int, channels: int = 3, formulation: str = "gr
     :func:`flops_per_iteration`): ``activations`` (the ten layers' outputs), ``parameters``
     (weights and biases), ``patches`` (what ``bmm`` unfolds for all ten layers: ``cin·k²`` values
     per output pixel; 0 for ``grouped``) and ``largest`` (the largest of one layer's weight,
-    output or patches: a stack of ``n`` networks holds tensors ``n`` times that)."""
-    counts = {"activations": 0, "parameters": 0, "patches": 0, "largest": channels * height * width}
+    output or patches: a stack of ``n`` networks holds tensors ``n`` times that) and ``products``
+    (the forward pass's multiply-adds: ``cin·cout·k²`` per pixel of each layer's smaller side, the
+    convolution's output, the transposed convolution's input; :func:`flops_per_iteration`)."""
+    counts = {"activations": 0, "parameters": 0, "patches": 0, "products": 0,
+              "largest": channels * height * width}
     h, w = height, width
     layers = ([(c, False) for c in _with_channels(ENCODER_LAYERS, channels, first=True)]
               + [(c, True) for c in _with_channels(DECODER_LAYERS, channels, first=False)])
     for (cin, cout, k), transposed in layers:
+        smaller = h * w if transposed else (h - k + 1) * (w - k + 1)
         h, w = (h + k - 1, w + k - 1) if transposed else (h - k + 1, w - k + 1)
         patches = cin * k * k * h * w if formulation == "bmm" else 0
         counts["activations"] += cout * h * w
         counts["parameters"] += cin * cout * k * k + cout
         counts["patches"] += patches
+        counts["products"] += cin * cout * k * k * smaller
         counts["largest"] = max(counts["largest"], cin * cout * k * k, cout * h * w, patches)
     return counts
