@@ -45,14 +45,15 @@ sys.path.insert(0, str(ROOT / "src"))
 import numpy as np
 import torch
 
-#: name: (FitConfig changes, TF32: True, False, or None for PyTorch's default: in cuDNN only).
-VARIANTS: dict[str, tuple[dict, bool | None]] = {
-    "fp32": ({}, False),
-    "tf32": ({}, True),
-    "bf16": ({"dtype": "bfloat16"}, None),
-    "bmm-fp32": ({"formulation": "bmm"}, False),
-    "bmm-tf32": ({"formulation": "bmm"}, True),
-    "bmm-bf16": ({"formulation": "bmm", "dtype": "bfloat16"}, None),
+#: name: (FitConfig changes, TF32 :func:`set_tf32`: ``on``, ``off`` or ``default``, PyTorch's: in
+#: cuDNN's convolutions only).
+VARIANTS: dict[str, tuple[dict, str]] = {
+    "fp32": ({}, "off"),
+    "tf32": ({}, "on"),
+    "bf16": ({"dtype": "bfloat16"}, "default"),
+    "bmm-fp32": ({"formulation": "bmm"}, "off"),
+    "bmm-tf32": ({"formulation": "bmm"}, "on"),
+    "bmm-bf16": ({"formulation": "bmm", "dtype": "bfloat16"}, "default"),
 }
 #: The variants also run with ``capture="graph"`` (in a process of their own: a failed capture
 #: can leave CUDA unusable).
@@ -95,8 +96,7 @@ class Session:
             f.write(line + "\n")
 
     def record(self, name: str, data: dict) -> None:
-        with open(self.out / name, "a") as f:
-            f.write(json.dumps(data, default=str) + "\n")
+        append(self.out / name, data)
 
     def left(self) -> float:
         return self.budget - (time.monotonic() - self.started)
@@ -121,60 +121,57 @@ class Session:
             done = subprocess.run(command, capture_output=True, text=True, timeout=limit, check=False,
                                   start_new_session=True)
             rc, tail = done.returncode, (done.stdout + done.stderr)[-2000:]
-        except subprocess.TimeoutExpired as e:
-            rc, tail = "timeout", ((e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or ""))[-2000:]
+        except subprocess.TimeoutExpired as e:  # its output so far comes as bytes
+            rc, tail = "timeout", (e.stdout or b"").decode(errors="replace")[-2000:]
         wall = time.monotonic() - started
         with open(self.out / "log.txt", "a") as f:
             f.write(tail + "\n")
         return {"rc": rc, "wall_s": round(wall, 2)}
 
 
-def _tf32_name(tf32: bool | None) -> str:
-    return "default" if tf32 is None else "on" if tf32 else "off"
+def append(path: Path, data: dict) -> None:
+    """One JSON record as a line of ``path`` (written as soon as it is measured)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(data, default=str) + "\n")
 
 
 def set_tf32(name: str) -> None:
-    """``on``: TF32 in convolutions and matrix products; ``off``: in neither; ``default``: PyTorch's."""
-    if name != "default":
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = name == "on"
+    """``on``: TF32 in convolutions and matrix products; ``off``: in neither; ``default``:
+    PyTorch's defaults (in cuDNN's convolutions, not in matrix products)."""
+    conv, matmul = {"on": (True, True), "off": (False, False), "default": (True, False)}[name]
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, matmul
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def median_seconds(work, device: torch.device, repeats: int = 5, warmup: int = 2) -> float:
+    """The median time of ``work()`` over ``repeats`` runs after ``warmup``, the device synchronised."""
+    from rdip.experiments.bench import _sync
+
+    times = []
+    for i in range(warmup + repeats):
+        _sync(device)
+        started = time.perf_counter()
+        work()
+        _sync(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - started)
+    return float(np.median(times))
 
 
-def gemm_tflops(device: torch.device, size: int, dtype: torch.dtype, tf32: bool) -> float:
-    """A ``size``² matrix product's rate, TFLOP/s (median of 5)."""
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = tf32
+def gemm_tflops(device: torch.device, size: int, dtype: torch.dtype, tf32: str) -> float:
+    """A ``size``² matrix product's rate, TFLOP/s (TF32 as :func:`set_tf32`; left ``default``)."""
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
-    times = []
-    for i in range(7):
-        _sync(device)
-        t = time.perf_counter()
-        a @ b
-        _sync(device)
-        if i >= 2:
-            times.append(time.perf_counter() - t)
-    torch.backends.cuda.matmul.allow_tf32 = old
-    return 2 * size**3 / float(np.median(times)) / 1e12
+    set_tf32(tf32)
+    seconds = median_seconds(lambda: a @ b, device)
+    set_tf32("default")
+    return 2 * size**3 / seconds / 1e12
 
 
 def copy_gbs(device: torch.device, megabytes: int) -> float:
     """Memory bandwidth from a device-to-device copy, GB/s (read and write counted)."""
     x = torch.empty(megabytes * 2**18, device=device)
     y = torch.empty_like(x)
-    times = []
-    for i in range(7):
-        _sync(device)
-        t = time.perf_counter()
-        y.copy_(x)
-        _sync(device)
-        if i >= 2:
-            times.append(time.perf_counter() - t)
-    return 2 * x.numel() * 4 / float(np.median(times)) / 1e9
+    return 2 * x.numel() * 4 / median_seconds(lambda: y.copy_(x), device) / 1e9
 
 
 def weight_bound(bandwidth_gbs: float, height: int = 32, width: int = 32) -> float:
@@ -196,9 +193,9 @@ def phase_environment(s: Session) -> None:
         rec.update({"name": props.name, "memory_gb": props.total_memory / 1e9,
                     "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()})
     n = s.size["gemm"]
-    rec["fp32_tflops"] = gemm_tflops(dev, n, torch.float32, False)
-    rec["tf32_tflops"] = gemm_tflops(dev, n, torch.float32, True)
-    rec["bf16_tflops"] = gemm_tflops(dev, n, torch.bfloat16, False)
+    rec["fp32_tflops"] = gemm_tflops(dev, n, torch.float32, "off")
+    rec["tf32_tflops"] = gemm_tflops(dev, n, torch.float32, "on")
+    rec["bf16_tflops"] = gemm_tflops(dev, n, torch.bfloat16, "off")
     rec["copy_gbs"] = copy_gbs(dev, s.size["copy_mb"])
     rec["weight_bound_tflops_32"] = weight_bound(rec["copy_gbs"])
     rec["weight_bound_fraction_of_bf16"] = rec["weight_bound_tflops_32"] / rec["bf16_tflops"]
@@ -255,16 +252,13 @@ def variants_main(group: str, out: Path, scratch: Path, size: dict, device: str)
         for name in names:
             changes, tf32 = VARIANTS[name.removesuffix("+graph")]
             changes = {**changes, **({"capture": "graph"} if name.endswith("+graph") else {})}
-            set_tf32(_tf32_name(tf32))  # each variant sets both flags (or PyTorch's defaults, below)
-            if tf32 is None:
-                torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = True, False
-            rec = {"workload": workload, "variant": name, "changes": changes, "tf32": _tf32_name(tf32)}
+            set_tf32(tf32)
+            rec = {"workload": workload, "variant": name, "changes": changes, "tf32": tf32}
             try:
                 m = _measure(images, [c.replace(**changes) for c in configs], dev)
             except Exception as e:  # noqa: BLE001  (recorded; the next variant runs)
                 rec["error"] = f"{type(e).__name__}: {e}"[:500]
-                with open(out / "k.jsonl", "a") as f:
-                    f.write(json.dumps(rec) + "\n")
+                append(out / "k.jsonl", rec)
                 continue
             ref_path = scratch / f"ref-{workload}.npy"
             if name == "fp32":
@@ -274,8 +268,7 @@ def variants_main(group: str, out: Path, scratch: Path, size: dict, device: str)
                 rec.update({"mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()),
                             "ok": bool(diff.mean() <= TOLERANCE)})
             rec.update({k: v for k, v in m.items() if k != "images"})
-            with open(out / "k.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
+            append(out / "k.jsonl", rec)
             print(json.dumps(rec), flush=True)
 
 
@@ -284,7 +277,7 @@ def _chunks(out: Path, size: dict, device: str) -> None:
     automatic one, recorded), with the best tiles variant; peak memory per network against the
     estimate."""
     from rdip import preset
-    from rdip.method.devices import auto_chunk, network_bytes
+    from rdip.method.devices import chunk_for, network_bytes
 
     dev = torch.device(device)
     best = json.loads((out / "best.json").read_text()).get("tiles", {}) if (out / "best.json").exists() else {}
@@ -294,7 +287,7 @@ def _chunks(out: Path, size: dict, device: str) -> None:
     tiles = [rng.random((32, 32, 3)) for _ in range(size["chunk_tiles"])]
     base = preset("default", iters=size["tile_iters"], stop="none", device=device, **changes)
     for chunk in size["chunks"]:
-        slots = chunk or min(len(tiles), auto_chunk(dev, 32, 32, 3, changes.get("formulation", "grouped")))
+        slots = min(len(tiles), chunk_for(base.replace(chunk=chunk), dev, 32, 32, 3))
         rec = {"phase": "C", "chunk": chunk, "slots": slots, "changes": changes,
                "estimate_mb_per_network": network_bytes(32, 32, 3, changes.get("formulation", "grouped")) / 2**20}
         try:
@@ -305,8 +298,7 @@ def _chunks(out: Path, size: dict, device: str) -> None:
                 rec["peak_mb_per_network"] = m["peak_gpu_mb"] / slots
         except Exception as e:  # noqa: BLE001
             rec["error"] = f"{type(e).__name__}: {e}"[:500]
-        with open(out / "runs.jsonl", "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        append(out / "runs.jsonl", rec)
         print(json.dumps(rec), flush=True)
 
 
