@@ -11,7 +11,8 @@ sizes with ``--tiny`` (the test suite runs it so, tests/test_gpu_session.py). Ph
   at one seed, T = 50, stacks of 15 and 30) and ``tiles`` (one stack of 512 tiles 32×32, the
   photograph's shape, T = 20); per run the steady rate, the model's TFLOP/s, the peak memory and
   the outputs' distance to the fp32 eager run's (``ok``: mean |Δ| ≤ :data:`TOLERANCE`, within one
-  bf16 rounding). ``best.json``: the fastest ``ok`` variant of each workload.
+  bf16 rounding); the bf16 variants are recorded as skipped on a device without native bf16
+  (:func:`rdip.method.devices.native_bf16`, which rdip refuses them on). ``best.json``: the fastest ``ok`` variant of each workload.
 - ``T``: ``rdip reproduce --preset paper --seeds 0`` end to end with the best ``table2`` variant.
 - ``D``: ``rdip denoise`` of a 768×512 colour photograph (scikit-image's coffee, resized; σ 25
   added) with ``default`` and with ``quality``, the best ``tiles`` variant.
@@ -83,8 +84,9 @@ LIMITS = {"E": 30, "K": 110, "G": 70, "T": 60, "D": 60, "Q": 100, "P": 60, "R": 
 class Session:
     """The output folder, the log, the budget and the records."""
 
-    def __init__(self, out: Path, scratch: Path, budget: float, tiny: bool, device: str):
+    def __init__(self, out: Path, scratch: Path, budget: float, tiny: bool, device: str, limit_scale: float = 1.0):
         self.out, self.scratch, self.budget, self.tiny, self.device = out, scratch, budget, tiny, device
+        self.limit_scale = limit_scale
         self.size = SIZES["tiny" if tiny else "full"]
         self.started = time.monotonic()
         self.scratch.mkdir(parents=True, exist_ok=True)
@@ -103,7 +105,7 @@ class Session:
 
     def limit(self, phase: str) -> float | None:
         """The phase's time box, or None (skip it: too little budget left)."""
-        limit = min(LIMITS[phase] * (0.5 if self.tiny else 1.0), self.left() - 5)
+        limit = min(LIMITS[phase] * (0.5 if self.tiny else 1.0) * self.limit_scale, self.left() - 5)
         if limit < (5 if self.tiny else MIN_PHASE):
             self.log(f"{phase}: skipped ({self.left():.0f} s of the budget left)")
             self.record("runs.jsonl", {"phase": phase, "skipped": True, "left_s": self.left()})
@@ -244,6 +246,8 @@ def variants_main(group: str, out: Path, scratch: Path, size: dict, device: str)
     """``eager``: every variant of :data:`VARIANTS` on both workloads (fp32 first: the reference,
     saved in ``scratch``); ``graph``: :data:`CAPTURED` with ``capture="graph"``; ``chunks``: slots
     per stack."""
+    from rdip.method.devices import native_bf16
+
     dev = torch.device(device)
     if group == "chunks":
         return _chunks(out, size, device)
@@ -254,6 +258,10 @@ def variants_main(group: str, out: Path, scratch: Path, size: dict, device: str)
             changes = {**changes, **({"capture": "graph"} if name.endswith("+graph") else {})}
             set_tf32(tf32)
             rec = {"workload": workload, "variant": name, "changes": changes, "tf32": tf32}
+            if changes.get("dtype") == "bfloat16" and not native_bf16(dev):  # rdip refuses it there
+                rec["skipped"] = f"{device} has no native bf16"
+                append(out / "k.jsonl", rec)
+                continue
             try:
                 m = _measure(images, [c.replace(**changes) for c in configs], dev)
             except Exception as e:  # noqa: BLE001  (recorded; the next variant runs)
@@ -424,6 +432,8 @@ def main(argv: list[str] | None = None) -> None:
                              "default a new temporary folder")
     parser.add_argument("--device", default=None)
     parser.add_argument("--budget", type=float, default=450, help="seconds for all phases")
+    parser.add_argument("--limit-scale", type=float, default=1.0,
+                        help="each phase's own time box times this (a test on a slow CPU: large)")
     parser.add_argument("--phases", default="EKGTDQPRC", help="which phases, in this order")
     parser.add_argument("--tf32", default="default", choices=("on", "off", "default"))
     parser.add_argument("--variants", choices=("eager", "graph", "chunks"), default=None)
@@ -455,7 +465,7 @@ def main(argv: list[str] | None = None) -> None:
         args.scratch = Path(tempfile.mkdtemp(prefix="rdip-gpu-session-"))
     elif args.scratch.exists() and any(args.scratch.iterdir()):
         sys.exit(f"--scratch {args.scratch} is not empty: a resumed reproduce would time nothing; give a new folder")
-    s = Session(args.out, args.scratch, args.budget, args.tiny, device)
+    s = Session(args.out, args.scratch, args.budget, args.tiny, device, args.limit_scale)
     flags = (["--tiny"] if args.tiny else []) + ["--device", device, "--scratch", str(args.scratch)]
     best = {w: {"variant": "engine defaults", "changes": {}, "tf32": "default"} for w in ("table2", "tiles")}
     table2s: dict = {}

@@ -62,3 +62,21 @@ def test_the_memory_estimate_covers_what_a_step_keeps(rng, formulation, side):
     measured = (sum(saved.values()) + parameters * 4 * 4) / 2
     assert measured <= network_bytes(side, side, 3, formulation) <= 2 * measured
     assert parameters == 2 * footprint(side, side)["parameters"]
+
+
+def test_native_bf16_follows_the_cpu_flags_and_the_override(monkeypatch):
+    from rdip.method import devices
+
+    cpu = torch.device("cpu")
+    monkeypatch.delenv(devices.NATIVE_BF16_ENV, raising=False)
+    devices._cpu_bf16.cache_clear()
+    flags = open("/proc/cpuinfo").read().split() if __import__("os").path.exists("/proc/cpuinfo") else None
+    if flags is not None:
+        assert devices.native_bf16(cpu) == bool(devices.BF16_FLAGS & set(flags))
+    for told, expected in (("0", False), ("1", True)):
+        monkeypatch.setenv(devices.NATIVE_BF16_ENV, told)
+        assert devices.native_bf16(cpu) is expected
+    devices.check_dtype("float32", cpu)  # float32 is never refused
+    with pytest.raises(ValueError, match="float32"):
+        monkeypatch.setenv(devices.NATIVE_BF16_ENV, "0")
+        devices.check_dtype("bfloat16", cpu)

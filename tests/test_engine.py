@@ -69,10 +69,17 @@ def test_padding_output_is_cropped_back(rng):
     assert res.image.shape == (30, 27, 3)
 
 
-def test_float64_and_bfloat16(rng):
+def test_float64_and_bfloat16(rng, monkeypatch):
     noisy = rng.random((25, 25))
     assert fit(noisy, TINY.replace(dtype="float64")).image.dtype == np.float64
+    monkeypatch.setenv("RDIP_NATIVE_BF16", "1")  # a 25×25 fit is quick on any CPU, bf16 or not
     assert np.isfinite(fit(noisy, TINY.replace(dtype="bfloat16")).loss).all()
+
+
+def test_bfloat16_is_refused_before_fitting_where_the_cpu_has_no_bf16(rng, monkeypatch):
+    monkeypatch.setenv("RDIP_NATIVE_BF16", "0")
+    with pytest.raises(ValueError, match="no bf16 instructions.*RDIP_NATIVE_BF16=1"):
+        fit(rng.random((25, 25)), TINY.replace(dtype="bfloat16", device="cpu"))
 
 
 def test_denoise_api_presets_and_overrides(rng):

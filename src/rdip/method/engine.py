@@ -33,7 +33,7 @@ from ..config import ENSEMBLE_SEED_STEP, PRESETS, FitConfig, preset
 from ..images.metrics import scores
 from ..images.noise import check_sigma, noise_sigma
 from . import tensors
-from .devices import auto_sync, chunk_for, lanes_for, resolve_device, shrink_floor
+from .devices import auto_sync, check_dtype, chunk_for, lanes_for, resolve_device, shrink_floor
 from .inputs import check_image, check_padding, to_range
 from .outcome import (
     LANES_PER_QUEUE,
@@ -86,6 +86,8 @@ def _arguments(noisy, config, clean, sigma) -> tuple:
     configs = tensors.on_device(_configs(config, len(noisy)), forms)
     if len(configs) != len(noisy) or len(cleans) != len(noisy):
         raise ValueError("give one config (or one for each image) and one clean image per image")
+    for dtype, device in {(c.dtype, c.device) for c in configs}:
+        check_dtype(dtype, resolve_device(device))
     sigmas = _sigmas(sigma, len(noisy))
     images = [check_image(x, f"image {i}", s) for i, (x, s) in enumerate(zip(noisy, sigmas))]
     cleans = [None if c is None else check_image(c, f"clean image {i}") for i, c in enumerate(cleans)]
