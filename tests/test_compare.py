@@ -114,6 +114,10 @@ def test_compare_crop_and_cifar(cli, tmp_path):
     (["--set", "dip.iters=5"], "'dip' is not among the methods"),
     (["--set", "tv.strength=1"], "tv has no option 'strength'"),
     (["--set", "tv.weight=high"], "tv.weight needs a float"),
+    (["--set", "tv.weight=0"], "tv.weight must be > 0"),  # was a division by zero after runs/tv
+    (["--methods", "tv,nlmeans", "--set", "nlmeans.patch_size=-1"], "nlmeans.patch_size must be between 1"),
+    (["--methods", "wavelet", "--set", "wavelet.wavelet=nope"], "wavelet.wavelet 'nope' is not"),
+    (["--methods", "dip", "--set", "dip.iters=0"], "dip.iters must be between 1"),
     (["--sigma", "0.1", "--sigma-255", "25"], "either --sigma or --sigma-255"),
     (["--sigma", "0.1,x"], "give numbers separated by commas"),
     (["--crop", "8"], "8 is not in the range x>=16"),

@@ -144,6 +144,8 @@ def test_batches_stack_an_rdip_variant_by_shape_and_chunk(tmp_path, rng):
     (("iters = 2", "iters = -2"), "tiny.toml, line 11, variants.rdip.iters: iters must be between"),
     (('"cifar:0-1"', '["../../absent/01.png"]'), "absent/01.png: no such file or folder"),
     (('method = "tv"', 'method = "tv"\nweight = "x"'), "line 16, variants.tv.weight: tv.weight needs a float"),
+    (('method = "nlmeans"', 'method = "nlmeans"\npatch_size = -1'),  # the last variant: before the first
+     "line 19, variants.nlmeans.patch_size: nlmeans.patch_size must be between 1 and 100"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(cli, tmp_path, change, words):
     path = study_file(tmp_path, TINY.replace(*change))

@@ -4,6 +4,7 @@ file, the line and the key."""
 import os
 import re
 import textwrap
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -121,6 +122,20 @@ BAD = [  # (what is changed in GOOD, the key named, words of the message)
     ('title = "tiny"', 'scores = ["ssim"]', 2, "scores", "a list of scores from"),
     ('weight = 0.1', 'sets = ["photos"]', 19, "variants.tv.sets", "a list of the study's sets"),
     ('weight = 0.1', 'sigma = "known"', 19, "variants.tv.sigma", 'must be "given" or "estimated"'),
+    # a value the method refuses: found here, not when the variant runs after the others
+    ("weight = 0.1", "weight = 0", 19, "variants.tv.weight", "tv.weight must be > 0"),
+    ("weight = 0.1", "weight = true", 19, "variants.tv.weight", "tv.weight needs a float"),
+    ('method = "tv"\nweight = 0.1', 'method = "wavelet"\nwavelet = "nope"', 19, "variants.tv.wavelet",
+     "'nope' is not a discrete wavelet"),
+    ('method = "tv"\nweight = 0.1', 'method = "nlmeans"\npatch_distance = -2', 19,
+     "variants.tv.patch_distance", "nlmeans.patch_distance must be between 1 and 100, got -2"),
+    ('method = "tv"\nweight = 0.1', 'method = "nlmeans"\nsweep = { patch_size = [3, -1] }', 19,
+     "variants.tv.patch_size", "nlmeans.patch_size must be between 1 and 100, got -1"),
+    ('method = "tv"\nweight = 0.1', 'method = "dip"\niters = 0', 19, "variants.tv.iters",
+     "dip.iters must be between 1 and"),
+    ('method = "tv"\nweight = 0.1', 'method = "zsn2n"\nlr = -1e-3', 19, "variants.tv.lr", "zsn2n.lr must be > 0"),
+    ('method = "tv"\nweight = 0.1', 'method = "dip"\ndevice = "tpu"', 19, "variants.tv.device",
+     "dip.device must be auto, cpu, cuda or cuda:N"),
 ]
 
 
@@ -207,3 +222,21 @@ def test_a_prefix_tells_apart_files_of_one_name_and_keeps_their_noise(tmp_path, 
     runs = [r for r in Plan(study).runs.values() if r.variant == "a"]
     assert {r.image for r in runs} == {"a", "q-a"}
     assert {r.noise for r in runs} == {noise_seed("a", 0.1, 0)}  # the same seed, other images
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ('method = "tv"\nweight = 0.1', 'method = "dip"\ndevice = "cuda"', "variants.tv.device"),
+    ("iters = 2", 'iters = 2\ndevice = "cuda"', "variants.a.device"),
+])
+def test_a_cuda_device_is_refused_at_its_line_on_a_machine_without_cuda(tmp_path, monkeypatch, old, new, key):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(StudyError, match=rf"line \d+, {re.escape(key)}: .*'cuda': CUDA is not available"):
+        read_study(path)
+
+
+@pytest.mark.skipif(find_spec("bm3d") is None, reason="bm3d (an optional extra) is not installed")
+def test_an_unknown_bm3d_profile_is_refused_at_its_line(tmp_path):
+    path = write(tmp_path, GOOD.replace('method = "tv"\nweight = 0.1', 'method = "bm3d"\nprofile = "fast"'))
+    with pytest.raises(StudyError, match=r"line 19, variants.tv.profile: bm3d.profile must be one of np"):
+        read_study(path)

@@ -73,7 +73,7 @@ from ..config import MIN_SIZE, PRESETS, FitConfig, preset
 from ..images.files import SUFFIXES, read_image
 from ..images.metrics import centre
 from ..images.noise import check_sigma, unit_image
-from .baselines import METHODS
+from .baselines import CHECKS, METHODS, check_device
 
 #: The side of the centre square that SSIM centre scores (the paper's 16×16 of a 32×32 image).
 CENTRE = 16
@@ -483,7 +483,9 @@ def _config(name, fields: dict, keys: tuple, lines: Lines) -> FitConfig:
             raise lines.error(keys + (key,), f"unknown key: not a FitConfig field nor one of "
                                              f"{', '.join(COMMON_KEYS)}")
     try:
-        return PRESETS[name].replace(**fields)
+        config = PRESETS[name].replace(**fields)
+        check_device(config.device)  # cuda on a machine without it: refused here, not at its run
+        return config
     except (TypeError, ValueError) as e:
         message = str(e)
         blamed = [k for k in fields if re.search(rf"\b{k}\b", message)
@@ -598,8 +600,8 @@ def check_options(method: str, options: dict) -> dict:
         if key not in known:
             raise ValueError(f"{method} has no option {key!r}; its options: {', '.join(known) or 'none'}")
         kind = type(known[key])
-        value = float(value) if kind is float and isinstance(value, int) else value
-        if not isinstance(value, kind):
+        value = float(value) if kind is float and type(value) is int else value
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ValueError(f"{method}.{key} needs a {kind.__name__}, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{method}.{key} must be a finite number, got {value}")
@@ -609,4 +611,8 @@ def check_options(method: str, options: dict) -> dict:
             preset(method[len("rdip-"):], **checked)
         except (ValueError, TypeError) as e:
             raise ValueError(f"{method}: {e}") from None
+        if "device" in checked:
+            check_device(checked["device"], f"{method}.device")
+    elif method in CHECKS:  # the method's own checks of its values (ranges, names, devices)
+        CHECKS[method](**checked)
     return checked
