@@ -240,3 +240,34 @@ def test_an_unknown_bm3d_profile_is_refused_at_its_line(tmp_path):
     path = write(tmp_path, GOOD.replace('method = "tv"\nweight = 0.1', 'method = "bm3d"\nprofile = "fast"'))
     with pytest.raises(StudyError, match=r"line 19, variants.tv.profile: bm3d.profile must be one of np"):
         read_study(path)
+
+
+def test_a_sweep_of_too_many_variants_is_refused_before_it_is_expanded(tmp_path):
+    """10^6 combinations: refused at the sweep's line from the product of its sizes (expanding
+    them would take minutes; the keys x1…x5 are not even tv options)."""
+    ten = "[" + ", ".join(str(i) for i in range(1, 11)) + "]"
+    sweep = "sweep = { weight = " + ten + "".join(f", x{k} = {ten}" for k in range(1, 6)) + " }"
+    path = write(tmp_path, GOOD.replace("weight = 0.1", sweep))
+    with pytest.raises(StudyError) as e:
+        read_study(path)
+    assert str(e.value) == (f"{path}, line 19, variants.tv.sweep: makes 1,000,000 variants (10 × 10 × 10 × "
+                            "10 × 10 × 10, after 2 above), more than the 10,000 a study may hold; sweep "
+                            "fewer values, or split the study")
+
+
+def test_the_variants_and_runs_of_a_study_are_bounded(tmp_path, monkeypatch):
+    from rdip.experiments import studyfile
+
+    monkeypatch.setattr(studyfile, "MAX_VARIANTS", 3)
+    path = write(tmp_path, GOOD + '\n[variants.more]\nmethod = "tv"\n')
+    with pytest.raises(StudyError, match=r"line 21, variants.more: is variant 4, more than the 3 a study"):
+        read_study(path)
+    path = write(tmp_path, GOOD.replace("weight = 0.1", "sweep = { weight = [0.1, 0.2] }"))
+    with pytest.raises(StudyError, match=r"line 19, variants.tv.sweep: makes 2 variants \(2, after 2 above\)"):
+        read_study(path)
+    monkeypatch.setattr(studyfile, "MAX_RUNS", 5)  # GOOD: 3 variants × 2 images × 1 σ × 1 seed
+    with pytest.raises(StudyError, match=r"s.toml: makes 6 runs \(variants × images × σ × seeds\), more "
+                                         r"than the 5 a study may hold"):
+        read_study(write(tmp_path, GOOD))
+    monkeypatch.setattr(studyfile, "MAX_RUNS", 6)
+    assert len(read_study(write(tmp_path, GOOD)).variants) == 3

@@ -49,7 +49,8 @@ TOML when they hold spaces or dots: ``[variants."adam 1e-3"]``).
 
 Every key is checked: an unknown key or a bad value is refused naming the file, the line and the
 key (:class:`StudyError`), before anything is run or written; so is an image path that does not
-exist (with the folder it was looked for in).
+exist (with the folder it was looked for in). A study holds at most :data:`MAX_VARIANTS` variants
+and :data:`MAX_RUNS` runs.
 """
 
 from __future__ import annotations
@@ -97,6 +98,11 @@ TOP_KEYS = ("title", "description", "data", "output", "seeds", "seeding", "refer
 SET_KEYS = ("images", "cifar_data", "crop", "sigma", "sigma_255", "prefix")
 #: Keys every variant may have besides its configuration or its method's options.
 COMMON_KEYS = ("sigma", "clip_noise", "sets", "reference", "sweep")
+#: The most variants a study file may define (its sweeps expanded) and runs it may hold (variants
+#: × images × σ × seeds): counted before any sweep is expanded or run planned, so that a file of
+#: a million combinations is refused at once instead of checked for minutes.
+MAX_VARIANTS = 10_000
+MAX_RUNS = 100_000
 _NOT_SWEPT = ("sweep", "base", "preset", "method", "sets", "reference")
 _KEY = r'[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|\'[^\']*\''
 _DOTTED = rf"(?:{_KEY})(?:\s*\.\s*(?:{_KEY}))*"
@@ -382,13 +388,17 @@ def _files(spec: str, where: tuple, lines: Lines, data_dir: Path) -> list[tuple[
         raise lines.error(where, str(e)) from None
 
 
-def _expand(name: str, table: dict, lines: Lines) -> list[tuple[str, dict]]:
-    """A variant table as ``(name, table)`` pairs: itself, or one per combination of its sweep."""
+def _expand(name: str, table: dict, lines: Lines, before: int = 0) -> list[tuple[str, dict]]:
+    """A variant table as ``(name, table)`` pairs: itself, or one per combination of its sweep;
+    ``before`` variants come before it (with its own, at most :data:`MAX_VARIANTS`)."""
     keys = ("variants", name)
     if re.search(r'[][/\\<>:"|?*\x00-\x1f]', name) or not name.strip() or name != name.strip():
         raise lines.error(keys, "a variant's name (a folder name for its images) must be text without "
                                 "spaces at either end and without any of / \\ [ ] < > : \" | ? *")
     if "sweep" not in table:
+        if before >= MAX_VARIANTS:
+            raise lines.error(keys, f"is variant {before + 1:,}, more than the {MAX_VARIANTS:,} a study "
+                                    "may hold; split the study")
         return [(name, table)]
     sweep = table["sweep"]
     if not (isinstance(sweep, dict) and sweep and all(isinstance(v, list) and v for v in sweep.values())):
@@ -398,6 +408,10 @@ def _expand(name: str, table: dict, lines: Lines) -> list[tuple[str, dict]]:
         if key in _NOT_SWEPT or key in table:
             raise lines.error(keys + ("sweep", key), "cannot be swept" if key in _NOT_SWEPT else
                               "is also set outside the sweep; set it in one place")
+    if (count := math.prod(len(v) for v in sweep.values())) + before > MAX_VARIANTS:
+        raise lines.error(keys + ("sweep",), f"makes {count:,} variants ({' × '.join(str(len(v)) for v in sweep.values())}"
+                                             f"{f', after {before:,} above' if before else ''}), more than the "
+                                             f"{MAX_VARIANTS:,} a study may hold; sweep fewer values, or split the study")
     for key in sweep:  # a swept key's errors point at the sweep's line
         if keys + ("sweep",) in lines.lines:
             lines.lines.setdefault(keys + (key,), lines.lines[keys + ("sweep",)])
@@ -418,7 +432,7 @@ def _variants(tables: dict, lines: Lines, sets: dict) -> dict[str, Variant]:
     specs: dict[str, dict] = {}
     out: dict[str, Variant] = {}
     for name, table in tables.items():
-        for full, own in _expand(name, table, lines):
+        for full, own in _expand(name, table, lines, len(out)):
             if full in out:
                 raise lines.error(("variants", name), f"variant {full!r} is defined twice")
             keys = ("variants", name)
@@ -528,6 +542,11 @@ def _check_study(study: Study, raw: dict, lines: Lines) -> None:
                               f"{v.reference!r} is not one of the variants")
         v.reference = None if v.reference == v.name else v.reference
     _check_names(study, lines)
+    runs = sum(len(study.sets[s].images) * len(study.sets[s].sigmas) for v in study.variants.values()
+               for s in v.sets) * len(study.seeds)
+    if runs > MAX_RUNS:
+        raise StudyError(f"{study.path}: makes {runs:,} runs (variants × images × σ × seeds), more than "
+                         f"the {MAX_RUNS:,} a study may hold; split it into several study files")
     if study.seeding == "reproduce" and (bad := [s for s in study.sets.values() if not s.indices]):
         raise lines.error(("seeding",), f'"reproduce" seeds by CIFAR-10 index: set {bad[0].name!r} '
                                         'is not images = "cifar:INDICES"')
