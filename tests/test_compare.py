@@ -229,3 +229,24 @@ def test_a_method_that_gives_nan_is_refused_and_its_run_not_saved(cli, folder, t
     assert code == 2 and err.count("\n") == 1
     assert "tv on disc-s0.1-r0 gave NaN or infinite values" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_settings_or_runs_that_are_fifos_are_never_opened(cli, folder, tmp_path):
+    """A FIFO is no saved run (run again, and replaced) and no settings (refused): opening
+    either would wait forever for a writer."""
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    out = tmp_path / "out"
+    (out / "runs" / "tv").mkdir(parents=True)
+    os.mkfifo(out / "runs" / "tv" / "disc-s0.1.json")
+    os.mkfifo(out / "runs" / "tv" / "ramp-s0.1.npy")
+    args = ["compare", "--images", folder, "--methods", "tv", "--out", out, "--quiet"]
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert json.loads((out / "runs" / "tv" / "disc-s0.1.json").read_text())["method"] == "tv"
+    (out / "compare.json").unlink()
+    os.mkfifo(out / "compare.json")
+    code, _, err = cli(*args)
+    assert code == 2 and "compare.json: is not a regular file" in err and err.count("\n") == 1, err

@@ -239,3 +239,16 @@ def test_workers_end_when_the_study_is_killed(tmp_path):
     for p in alive:
         os.kill(p, signal.SIGKILL)
     assert alive == [], "workers kept running after their study was killed"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_runs_file_that_is_a_fifo_is_refused_not_waited_on(cli, tmp_path):
+    path = study_file(tmp_path)
+    (tmp_path / "out").mkdir()
+    os.mkfifo(tmp_path / "out" / "runs.jsonl")
+    before = sorted(tmp_path.rglob("*"))  # (names only: snapshot would open the FIFO)
+    for extra in (["--check"], []):
+        code, out, err = cli("study", path, "-o", tmp_path / "out", *extra)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert "runs.jsonl: is not a regular file (a FIFO, socket or device)" in err
+    assert sorted(tmp_path.rglob("*")) == before and (tmp_path / "out" / "runs.jsonl").is_fifo()

@@ -271,3 +271,10 @@ def test_the_variants_and_runs_of_a_study_are_bounded(tmp_path, monkeypatch):
         read_study(write(tmp_path, GOOD))
     monkeypatch.setattr(studyfile, "MAX_RUNS", 6)
     assert len(read_study(write(tmp_path, GOOD)).variants) == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_study_file_that_is_a_fifo_is_refused_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / "pipe.toml")  # reading it would wait forever for a writer
+    with pytest.raises(StudyError, match=r"pipe.toml: is not a regular file \(a FIFO, socket or device\)"):
+        read_study(tmp_path / "pipe.toml")

@@ -63,6 +63,7 @@ import json
 import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -210,6 +211,14 @@ def read_study(path: str | os.PathLike) -> Study:
     path = Path(path)
     if path.is_dir():
         raise StudyError(f"{path}: is a folder, not a study file (a TOML file)")
+    try:  # stat'ed, not opened: reading a FIFO would wait forever
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise StudyError(f"{path}: is not a regular file (a FIFO, socket or device), so not a "
+                             "study file (a TOML file)")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such study file") from None
+    except OSError:
+        pass  # (the read below says why)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
