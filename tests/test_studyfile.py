@@ -119,6 +119,7 @@ BAD = [  # (what is changed in GOOD, the key named, words of the message)
     ("iters = 2", "iters = 2\nsweep = { seed = [1, 2] }", 12, "variants.a.seed", "the seeds are the study's"),
     ("iters = 2", "sweep = { iters = [2, -1] }", 11, "variants.a.iters", "iters must be between"),
     ('title = "tiny"', 'seeding = "reproduce"\nseeds = [0, 0]', 3, "seeds", "distinct integers"),
+    ('title = "tiny"', 'seeds = [0, 4294967296]', 2, "seeds", "distinct integers from 0 to 4294967295 (2**32 - 1)"),
     ('title = "tiny"', 'scores = ["ssim"]', 2, "scores", "a list of scores from"),
     ('weight = 0.1', 'sets = ["photos"]', 19, "variants.tv.sets", "a list of the study's sets"),
     ('weight = 0.1', 'sigma = "known"', 19, "variants.tv.sigma", 'must be "given" or "estimated"'),
@@ -278,3 +279,7 @@ def test_a_study_file_that_is_a_fifo_is_refused_without_opening_it(tmp_path):
     os.mkfifo(tmp_path / "pipe.toml")  # reading it would wait forever for a writer
     with pytest.raises(StudyError, match=r"pipe.toml: is not a regular file \(a FIFO, socket or device\)"):
         read_study(tmp_path / "pipe.toml")
+
+
+def test_the_largest_seed_is_2_to_the_32_minus_1_as_on_the_command_line(tmp_path):
+    assert read_study(write(tmp_path, 'seeds = [0, 4294967295]' + GOOD)).seeds == (0, 2**32 - 1)

@@ -71,7 +71,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import MIN_SIZE, PRESETS, FitConfig, preset
+from ..config import MIN_SIZE, PRESETS, SEED_LIMIT, FitConfig, preset
 from ..images.files import SUFFIXES, read_image
 from ..images.metrics import centre
 from ..images.noise import check_sigma, unit_image
@@ -276,9 +276,10 @@ def _top(raw: dict, lines: Lines, path: Path) -> dict:
         out["output"] = Path(os.path.normpath(here / Path(out["output"]).expanduser()))
     if "seeds" in raw:
         seeds = raw["seeds"]
-        if not (isinstance(seeds, list) and seeds and all(type(s) is int and s >= 0 for s in seeds)
-                and len(set(seeds)) == len(seeds)):
-            raise lines.error(("seeds",), f"must be a list of distinct integers >= 0, got {seeds!r}")
+        if not (isinstance(seeds, list) and seeds and all(type(s) is int and 0 <= s <= SEED_LIMIT for s in seeds)
+                and len(set(seeds)) == len(seeds)):  # the command line's seeds (rdip compare's noise: seed × 2³² + …)
+            raise lines.error(("seeds",), f"must be a list of distinct integers from 0 to {SEED_LIMIT} "
+                                          f"(2**32 - 1), got {seeds!r}")
         out["seeds"] = tuple(seeds)
     if "seeding" in raw:
         if raw["seeding"] not in SEEDINGS:
