@@ -606,6 +606,12 @@ def clean_image(name: str, image: np.ndarray, crop: int | None) -> np.ndarray:
     return np.ascontiguousarray(centre(image, crop)) if crop else image
 
 
+def run_name(variant: str, image: str, crop: int | None, sigma: float, seed: int) -> str:
+    """The name of a run of a study: ``<variant>/<image>[-c<crop>]-s<σ>-r<seed>``, σ in [0, 1]
+    units (here, below the runner and its report, which both name runs by it)."""
+    return f"{variant}/{image}{f'-c{crop}' if crop else ''}-s{sigma:.6g}-r{seed}"
+
+
 def digest(image: np.ndarray) -> str:
     """The SHA-1 of an image's shape and pixels: what tells two clean images apart."""
     return hashlib.sha1(str(image.shape).encode() + image.tobytes()).hexdigest()
