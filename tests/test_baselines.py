@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rdip import add_noise
-from rdip.experiments.baselines import METHODS, run_method
+from rdip.experiments.baselines import CHECKS, METHODS, run_method
 from rdip.method.engine import denoise as fit_denoise
 
 SIGMA = 0.1
@@ -136,3 +136,47 @@ def test_bm3d_missing_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "bm3d", None)  # makes `import bm3d` raise ImportError
     with pytest.raises(ImportError, match=r"pip install 'rdip\[bm3d\]'"):
         run_method("bm3d", CASES["grey"], sigma=SIGMA)
+
+
+BAD_OPTIONS = [
+    ("nlmeans", {"patch_size": -3}, "nlmeans.patch_size must be between 1 and 100, got -3"),
+    ("nlmeans", {"patch_distance": -1}, "nlmeans.patch_distance must be between 1 and 100"),
+    ("nlmeans", {"h_factor": 0.0}, "nlmeans.h_factor must be > 0"),
+    ("tv", {"weight": 0.0}, "tv.weight must be > 0, got 0.0"),
+    ("wavelet", {"wavelet": "nope"}, "wavelet.wavelet 'nope' is not a discrete wavelet"),
+    ("wavelet", {"method": "Shrink"}, "wavelet.method must be one of BayesShrink, VisuShrink"),
+    ("bm3d", {"profile": "fast"}, "bm3d.profile must be one of np, refilter"),
+    ("dip", {"iters": 0}, "dip.iters must be between 1 and"),
+    ("dip", {"lr": -0.1}, "dip.lr must be > 0"),
+    ("dip", {"ema": 1.0}, "dip.ema must be in [0, 1)"),
+    ("zsn2n", {"lr": 0.0}, "zsn2n.lr must be > 0"),
+    ("zsn2n", {"device": "gpu"}, "zsn2n.device must be auto, cpu, cuda or cuda:N"),
+]
+
+
+@pytest.mark.parametrize("method, options, words", BAD_OPTIONS, ids=[f"{m}-{next(iter(o))}" for m, o, _ in BAD_OPTIONS])
+def test_each_method_refuses_values_it_cannot_use_before_any_work(method, options, words):
+    """Its check (CHECKS) and the method itself: a ValueError naming the option, never a crash
+    (a negative patch_size killed the process in scikit-image), a division by zero or a NaN."""
+    with pytest.raises(ValueError) as e:
+        CHECKS[method](**options)
+    assert words in str(e.value)
+    with pytest.raises(ValueError) as e:
+        run_method(method, CASES["grey"], sigma=SIGMA, **options)
+    assert words in str(e.value)
+
+
+def test_defaults_pass_their_checks_and_a_cuda_device_needs_cuda(monkeypatch):
+    for check in CHECKS.values():
+        check()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for method in ("dip", "zsn2n"):
+        with pytest.raises(ValueError, match=f"{method}.device 'cuda': CUDA is not available"):
+            CHECKS[method](device="cuda")
+
+
+def test_the_wavelet_option_named_method_reaches_the_method():
+    """run_method's own ``method`` is positional only, so wavelet's ``method`` option is an option."""
+    noisy = add_noise(CASES["grey"], SIGMA, seed=0)
+    visu = run_method("wavelet", noisy, sigma=SIGMA, method="VisuShrink")
+    assert not np.array_equal(visu, run_method("wavelet", noisy, sigma=SIGMA))

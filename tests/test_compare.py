@@ -114,6 +114,10 @@ def test_compare_crop_and_cifar(cli, tmp_path):
     (["--set", "dip.iters=5"], "'dip' is not among the methods"),
     (["--set", "tv.strength=1"], "tv has no option 'strength'"),
     (["--set", "tv.weight=high"], "tv.weight needs a float"),
+    (["--set", "tv.weight=0"], "tv.weight must be > 0"),  # was a division by zero after runs/tv
+    (["--methods", "tv,nlmeans", "--set", "nlmeans.patch_size=-1"], "nlmeans.patch_size must be between 1"),
+    (["--methods", "wavelet", "--set", "wavelet.wavelet=nope"], "wavelet.wavelet 'nope' is not"),
+    (["--methods", "dip", "--set", "dip.iters=0"], "dip.iters must be between 1"),
     (["--sigma", "0.1", "--sigma-255", "25"], "either --sigma or --sigma-255"),
     (["--sigma", "0.1,x"], "give numbers separated by commas"),
     (["--crop", "8"], "8 is not in the range x>=16"),
@@ -225,3 +229,24 @@ def test_a_method_that_gives_nan_is_refused_and_its_run_not_saved(cli, folder, t
     assert code == 2 and err.count("\n") == 1
     assert "tv on disc-s0.1-r0 gave NaN or infinite values" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_settings_or_runs_that_are_fifos_are_never_opened(cli, folder, tmp_path):
+    """A FIFO is no saved run (run again, and replaced) and no settings (refused): opening
+    either would wait forever for a writer."""
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    out = tmp_path / "out"
+    (out / "runs" / "tv").mkdir(parents=True)
+    os.mkfifo(out / "runs" / "tv" / "disc-s0.1.json")
+    os.mkfifo(out / "runs" / "tv" / "ramp-s0.1.npy")
+    args = ["compare", "--images", folder, "--methods", "tv", "--out", out, "--quiet"]
+    code, _, err = cli(*args)
+    assert code == 0, err
+    assert json.loads((out / "runs" / "tv" / "disc-s0.1.json").read_text())["method"] == "tv"
+    (out / "compare.json").unlink()
+    os.mkfifo(out / "compare.json")
+    code, _, err = cli(*args)
+    assert code == 2 and "compare.json: is not a regular file" in err and err.count("\n") == 1, err

@@ -60,3 +60,15 @@ def test_tiles_below_the_network_minimum_or_overlapping_whole_are_refused():
     with pytest.raises(ValueError, match="smaller than the tile"):
         preset("default", tile=32, tile_overlap=32)
     assert preset("default", tile=0, tile_overlap=40).tile_overlap == 40  # kept for later tiling
+
+
+def test_a_configuration_takes_seeds_to_2_to_the_62_the_command_line_to_2_to_the_32_minus_1():
+    """The command line's and a study file's seeds stop at SEED_LIMIT (rdip compare's noise seed
+    ``seed × 2³² + crc32`` stays below 2⁶⁴); a configuration takes the seeds derived from them."""
+    from rdip.config import MAX_SEED, SEED_LIMIT
+
+    assert SEED_LIMIT == 2**32 - 1 and SEED_LIMIT * 2**32 + 2**32 - 1 < 2**64
+    assert FitConfig(seed=SEED_LIMIT + 1).seed == 2**32 and FitConfig(seed=MAX_SEED).seed == 2**62
+    for seed in (-1, MAX_SEED + 1):
+        with pytest.raises(ValueError, match="seed must be between 0 and 2\\*\\*62"):
+            FitConfig(seed=seed)

@@ -144,6 +144,8 @@ def test_batches_stack_an_rdip_variant_by_shape_and_chunk(tmp_path, rng):
     (("iters = 2", "iters = -2"), "tiny.toml, line 11, variants.rdip.iters: iters must be between"),
     (('"cifar:0-1"', '["../../absent/01.png"]'), "absent/01.png: no such file or folder"),
     (('method = "tv"', 'method = "tv"\nweight = "x"'), "line 16, variants.tv.weight: tv.weight needs a float"),
+    (('method = "nlmeans"', 'method = "nlmeans"\npatch_size = -1'),  # the last variant: before the first
+     "line 19, variants.nlmeans.patch_size: nlmeans.patch_size must be between 1 and 100"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(cli, tmp_path, change, words):
     path = study_file(tmp_path, TINY.replace(*change))
@@ -237,3 +239,16 @@ def test_workers_end_when_the_study_is_killed(tmp_path):
     for p in alive:
         os.kill(p, signal.SIGKILL)
     assert alive == [], "workers kept running after their study was killed"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_runs_file_that_is_a_fifo_is_refused_not_waited_on(cli, tmp_path):
+    path = study_file(tmp_path)
+    (tmp_path / "out").mkdir()
+    os.mkfifo(tmp_path / "out" / "runs.jsonl")
+    before = sorted(tmp_path.rglob("*"))  # (names only: snapshot would open the FIFO)
+    for extra in (["--check"], []):
+        code, out, err = cli("study", path, "-o", tmp_path / "out", *extra)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert "runs.jsonl: is not a regular file (a FIFO, socket or device)" in err
+    assert sorted(tmp_path.rglob("*")) == before and (tmp_path / "out" / "runs.jsonl").is_fifo()

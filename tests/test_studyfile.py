@@ -4,6 +4,7 @@ file, the line and the key."""
 import os
 import re
 import textwrap
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -118,9 +119,24 @@ BAD = [  # (what is changed in GOOD, the key named, words of the message)
     ("iters = 2", "iters = 2\nsweep = { seed = [1, 2] }", 12, "variants.a.seed", "the seeds are the study's"),
     ("iters = 2", "sweep = { iters = [2, -1] }", 11, "variants.a.iters", "iters must be between"),
     ('title = "tiny"', 'seeding = "reproduce"\nseeds = [0, 0]', 3, "seeds", "distinct integers"),
+    ('title = "tiny"', 'seeds = [0, 4294967296]', 2, "seeds", "distinct integers from 0 to 4294967295 (2**32 - 1)"),
     ('title = "tiny"', 'scores = ["ssim"]', 2, "scores", "a list of scores from"),
     ('weight = 0.1', 'sets = ["photos"]', 19, "variants.tv.sets", "a list of the study's sets"),
     ('weight = 0.1', 'sigma = "known"', 19, "variants.tv.sigma", 'must be "given" or "estimated"'),
+    # a value the method refuses: found here, not when the variant runs after the others
+    ("weight = 0.1", "weight = 0", 19, "variants.tv.weight", "tv.weight must be > 0"),
+    ("weight = 0.1", "weight = true", 19, "variants.tv.weight", "tv.weight needs a float"),
+    ('method = "tv"\nweight = 0.1', 'method = "wavelet"\nwavelet = "nope"', 19, "variants.tv.wavelet",
+     "'nope' is not a discrete wavelet"),
+    ('method = "tv"\nweight = 0.1', 'method = "nlmeans"\npatch_distance = -2', 19,
+     "variants.tv.patch_distance", "nlmeans.patch_distance must be between 1 and 100, got -2"),
+    ('method = "tv"\nweight = 0.1', 'method = "nlmeans"\nsweep = { patch_size = [3, -1] }', 19,
+     "variants.tv.patch_size", "nlmeans.patch_size must be between 1 and 100, got -1"),
+    ('method = "tv"\nweight = 0.1', 'method = "dip"\niters = 0', 19, "variants.tv.iters",
+     "dip.iters must be between 1 and"),
+    ('method = "tv"\nweight = 0.1', 'method = "zsn2n"\nlr = -1e-3', 19, "variants.tv.lr", "zsn2n.lr must be > 0"),
+    ('method = "tv"\nweight = 0.1', 'method = "dip"\ndevice = "tpu"', 19, "variants.tv.device",
+     "dip.device must be auto, cpu, cuda or cuda:N"),
 ]
 
 
@@ -207,3 +223,63 @@ def test_a_prefix_tells_apart_files_of_one_name_and_keeps_their_noise(tmp_path, 
     runs = [r for r in Plan(study).runs.values() if r.variant == "a"]
     assert {r.image for r in runs} == {"a", "q-a"}
     assert {r.noise for r in runs} == {noise_seed("a", 0.1, 0)}  # the same seed, other images
+
+
+@pytest.mark.parametrize("old, new, key", [
+    ('method = "tv"\nweight = 0.1', 'method = "dip"\ndevice = "cuda"', "variants.tv.device"),
+    ("iters = 2", 'iters = 2\ndevice = "cuda"', "variants.a.device"),
+])
+def test_a_cuda_device_is_refused_at_its_line_on_a_machine_without_cuda(tmp_path, monkeypatch, old, new, key):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(StudyError, match=rf"line \d+, {re.escape(key)}: .*'cuda': CUDA is not available"):
+        read_study(path)
+
+
+@pytest.mark.skipif(find_spec("bm3d") is None, reason="bm3d (an optional extra) is not installed")
+def test_an_unknown_bm3d_profile_is_refused_at_its_line(tmp_path):
+    path = write(tmp_path, GOOD.replace('method = "tv"\nweight = 0.1', 'method = "bm3d"\nprofile = "fast"'))
+    with pytest.raises(StudyError, match=r"line 19, variants.tv.profile: bm3d.profile must be one of np"):
+        read_study(path)
+
+
+def test_a_sweep_of_too_many_variants_is_refused_before_it_is_expanded(tmp_path):
+    """10^6 combinations: refused at the sweep's line from the product of its sizes (expanding
+    them would take minutes; the keys x1…x5 are not even tv options)."""
+    ten = "[" + ", ".join(str(i) for i in range(1, 11)) + "]"
+    sweep = "sweep = { weight = " + ten + "".join(f", x{k} = {ten}" for k in range(1, 6)) + " }"
+    path = write(tmp_path, GOOD.replace("weight = 0.1", sweep))
+    with pytest.raises(StudyError) as e:
+        read_study(path)
+    assert str(e.value) == (f"{path}, line 19, variants.tv.sweep: makes 1,000,000 variants (10 × 10 × 10 × "
+                            "10 × 10 × 10, after 2 above), more than the 10,000 a study may hold; sweep "
+                            "fewer values, or split the study")
+
+
+def test_the_variants_and_runs_of_a_study_are_bounded(tmp_path, monkeypatch):
+    from rdip.experiments import studyfile
+
+    monkeypatch.setattr(studyfile, "MAX_VARIANTS", 3)
+    path = write(tmp_path, GOOD + '\n[variants.more]\nmethod = "tv"\n')
+    with pytest.raises(StudyError, match=r"line 21, variants.more: is variant 4, more than the 3 a study"):
+        read_study(path)
+    path = write(tmp_path, GOOD.replace("weight = 0.1", "sweep = { weight = [0.1, 0.2] }"))
+    with pytest.raises(StudyError, match=r"line 19, variants.tv.sweep: makes 2 variants \(2, after 2 above\)"):
+        read_study(path)
+    monkeypatch.setattr(studyfile, "MAX_RUNS", 5)  # GOOD: 3 variants × 2 images × 1 σ × 1 seed
+    with pytest.raises(StudyError, match=r"s.toml: makes 6 runs \(variants × images × σ × seeds\), more "
+                                         r"than the 5 a study may hold"):
+        read_study(write(tmp_path, GOOD))
+    monkeypatch.setattr(studyfile, "MAX_RUNS", 6)
+    assert len(read_study(write(tmp_path, GOOD)).variants) == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+def test_a_study_file_that_is_a_fifo_is_refused_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / "pipe.toml")  # reading it would wait forever for a writer
+    with pytest.raises(StudyError, match=r"pipe.toml: is not a regular file \(a FIFO, socket or device\)"):
+        read_study(tmp_path / "pipe.toml")
+
+
+def test_the_largest_seed_is_2_to_the_32_minus_1_as_on_the_command_line(tmp_path):
+    assert read_study(write(tmp_path, 'seeds = [0, 4294967295]' + GOOD)).seeds == (0, 2**32 - 1)

@@ -39,3 +39,20 @@ def test_cells_show_a_confidence_interval_for_quality_scores_only():
     assert _cell((5.784, 1.0, 15), "seconds") == "5.78"
     assert _cell((1543.7, 1.0, 3), "seconds") == "1544" and _cell((0.00464, 0.1, 3), "seconds") == "0.00464"
     assert _cell(None, "psnr") == ""
+
+
+def test_the_study_modules_import_downwards_only():
+    """study (the runner) uses studyreport and studyfile; neither of them imports study, not even
+    inside a function (they imported each other: run_name lives in studyfile now)."""
+    import ast
+    from pathlib import Path
+
+    import rdip.experiments as package
+    from rdip.experiments import study, studyfile
+
+    for name in ("studyreport", "studyfile"):
+        tree = ast.parse((Path(package.__file__).parent / f"{name}.py").read_text(encoding="utf-8"))
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 1}
+        assert "study" not in imported, name
+    assert study.run_name is studyfile.run_name  # still importable from the runner
+    assert studyfile.run_name("v", "img", 32, 0.1, 2) == "v/img-c32-s0.1-r2"

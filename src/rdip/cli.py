@@ -398,6 +398,8 @@ def _parse_sets(values: tuple[str, ...]) -> dict:
             out[name] = int(value) if kind == "int" else float(value) if kind == "float" else value
         except ValueError:
             raise UserError(f"--set {item!r}: {name} needs a {kind}") from None
+        if name == "seed" and not 0 <= out[name] <= SEED_LIMIT:  # as --seed: the command line's seeds
+            raise UserError(f"--set {item!r}: seed must be an integer from 0 to {SEED_LIMIT} (2**32 - 1)")
     return out
 
 

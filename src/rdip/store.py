@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +30,14 @@ from .images.files import atomic_write, atomic_write_all, json_text, json_writer
 
 #: Opens a path itself, never the file a symbolic link there points to (0 where the OS lacks it).
 NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def regular(path: str | Path) -> bool:
+    """Whether ``path`` is a regular file: stat'ed, never opened (opening a FIFO waits forever)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def differences(saved: dict, config: dict) -> dict[str, tuple]:
@@ -65,8 +74,11 @@ class RunStore:
 
     def record(self, name: str) -> dict | None:
         """The saved record of ``name``, or None when there is none (or it cannot be read)."""
+        path = self.path(name, ".json")
+        if not regular(path):  # none, or a FIFO or device: not a saved run (and never opened)
+            return None
         try:
-            return json.loads(self.path(name, ".json").read_text())
+            return json.loads(path.read_text())
         except (OSError, ValueError):
             return None
 
@@ -104,6 +116,8 @@ class RunStore:
 def whole_array(path: Path, shape: tuple | None = None) -> bool:
     """Whether ``path`` is a whole ``.npy`` array (mapped, not read: a file cut short does not
     map), of ``shape`` when given."""
+    if not regular(path):
+        return False
     try:
         saved = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError):
@@ -168,6 +182,9 @@ class RunLog:
         """Every saved record by name (read once, then kept up to date by :meth:`save`)."""
         if self._records is None:
             self._records = {}
+            if self.path.exists() and not regular(self.path):
+                raise ValueError(f"{self.path}: is not a regular file (a FIFO, socket or device); "
+                                 "nothing was written (move it away, or choose another folder)")
             try:
                 lines = self.path.read_bytes().splitlines()
             except FileNotFoundError:

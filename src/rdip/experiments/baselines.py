@@ -7,7 +7,10 @@ standard deviation; methods that need it estimate it when it is None (:func:`noi
 others ignore it. ``seed`` matters only to the fitted networks (``dip``, ``zsn2n``, ``rdip-*``); they
 seed their own generators inside :func:`torch.random.fork_rng`, so equal seeds give equal outputs
 on one device and the caller's random state is left untouched. An option a method does not know
-raises :class:`TypeError`. :data:`METHODS` names them all; :func:`denoise` dispatches by name.
+raises :class:`TypeError`; a value it cannot use (a range, a name, a device this machine lacks)
+raises :class:`ValueError` before any work: :data:`CHECKS` holds each method's check, which
+:func:`rdip.experiments.studyfile.check_options` runs before a study's or a comparison's first run.
+:data:`METHODS` names them all; :func:`denoise` dispatches by name.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch.nn.functional as F
 from skimage import restoration
 from torch import nn
 
-from ..config import PRESETS
+from ..config import MAX_ITERS, PRESETS
 from ..images.metrics import channel_axis
 from ..images.noise import noise_sigma
 from ..method.devices import resolve_device
@@ -40,9 +43,75 @@ def _image(noisy: np.ndarray) -> np.ndarray:
     return a
 
 
+#: The largest ``patch_size`` and ``patch_distance`` NL-means takes (scikit-image pads the image
+#: by both: larger ones only cost memory and time; negative ones crash the process).
+MAX_PATCH = 100
+#: The wavelet shrinkage rules of :func:`denoise_wavelet`.
+WAVELET_METHODS = ("BayesShrink", "VisuShrink")
+#: The profiles of the ``bm3d`` package (``bm3d._select_profile``).
+BM3D_PROFILES = ("np", "refilter", "vn", "vn_old", "high", "deb")
+
+
+def _need(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def check_device(device, where: str = "device") -> None:
+    """``device`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` and, for CUDA, one this machine has."""
+    _need(isinstance(device, str) and (device in ("auto", "cpu", "cuda") or
+                                       (device.startswith("cuda:") and device[5:].isdigit())),
+          f"{where} must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if device.startswith("cuda"):
+        _need(torch.cuda.is_available(), f"{where} {device!r}: CUDA is not available on this "
+                                         "machine; use device 'cpu' or 'auto'")
+        _need(device == "cuda" or int(device[5:]) < torch.cuda.device_count(),
+              f"{where} {device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+
+
+def check_nlmeans(h_factor: float = 0.8, patch_size: int = 3, patch_distance: int = 5) -> None:
+    """The options of :func:`denoise_nlmeans`, checked (a :class:`ValueError` names the bad one)."""
+    _need(h_factor > 0, f"nlmeans.h_factor must be > 0, got {h_factor}")
+    for key, value in (("patch_size", patch_size), ("patch_distance", patch_distance)):
+        _need(1 <= value <= MAX_PATCH, f"nlmeans.{key} must be between 1 and {MAX_PATCH}, got {value}")
+
+
+def check_tv(weight: float = 0.08) -> None:
+    _need(weight > 0, f"tv.weight must be > 0, got {weight}")
+
+
+def check_wavelet(method: str = "BayesShrink", wavelet: str = "db1") -> None:
+    import pywt
+
+    _need(method in WAVELET_METHODS, f"wavelet.method must be one of {', '.join(WAVELET_METHODS)}, "
+                                     f"got {method!r}")
+    _need(wavelet in pywt.wavelist(kind="discrete"), f"wavelet.wavelet {wavelet!r} is not a discrete "
+          "wavelet of PyWavelets; use e.g. db1, db4, sym8, coif2 (pywt.wavelist(kind='discrete'))")
+
+
+def check_bm3d(profile: str = "np") -> None:
+    _need(profile in BM3D_PROFILES, f"bm3d.profile must be one of {', '.join(BM3D_PROFILES)}, got {profile!r}")
+
+
+def _check_fitted(method: str, iters: int, lr: float, device: str) -> None:
+    _need(1 <= iters <= MAX_ITERS, f"{method}.iters must be between 1 and {MAX_ITERS}, got {iters}")
+    _need(lr > 0, f"{method}.lr must be > 0, got {lr}")
+    check_device(device, f"{method}.device")
+
+
+def check_dip(iters: int = 1800, lr: float = 0.01, ema: float = 0.99, device: str = "cpu") -> None:
+    _check_fitted("dip", iters, lr, device)
+    _need(0 <= ema < 1, f"dip.ema must be in [0, 1), got {ema}")
+
+
+def check_zsn2n(iters: int = 2000, lr: float = 0.001, device: str = "cpu") -> None:
+    _check_fitted("zsn2n", iters, lr, device)
+
+
 def denoise_nlmeans(noisy: np.ndarray, sigma: float | None = None, seed: int = 0, *,
                     h_factor: float = 0.8, patch_size: int = 3, patch_distance: int = 5) -> np.ndarray:
     """Non-local means (Buades, Coll & Morel, CVPR 2005), scikit-image's fast mode, h = 0.8·σ."""
+    check_nlmeans(h_factor, patch_size, patch_distance)
     x = _image(noisy)
     s = noise_sigma(x, sigma)
     out = restoration.denoise_nl_means(x, h=h_factor * s, sigma=s, patch_size=patch_size,
@@ -55,6 +124,7 @@ def denoise_tv(noisy: np.ndarray, sigma: float | None = None, seed: int = 0, *,
                weight: float = 0.08) -> np.ndarray:
     """Total-variation denoising (Rudin, Osher & Fatemi 1992) by Chambolle's projection (2004).
     ``weight`` sets the smoothing; ``sigma`` is not used."""
+    check_tv(weight)
     x = _image(noisy)
     out = restoration.denoise_tv_chambolle(x, weight=weight, channel_axis=channel_axis(x))
     return np.clip(out, 0.0, 1.0)
@@ -64,6 +134,7 @@ def denoise_wavelet(noisy: np.ndarray, sigma: float | None = None, seed: int = 0
                     method: str = "BayesShrink", wavelet: str = "db1") -> np.ndarray:
     """Wavelet shrinkage: BayesShrink (Chang, Yu & Vetterli 2000) or VisuShrink (Donoho &
     Johnstone 1994); colour images are shrunk in YCbCr."""
+    check_wavelet(method, wavelet)
     x = _image(noisy)
     out = restoration.denoise_wavelet(x, sigma=noise_sigma(x, sigma), wavelet=wavelet, method=method,
                                       rescale_sigma=True, convert2ycbcr=x.ndim == 3,
@@ -75,6 +146,7 @@ def denoise_bm3d(noisy: np.ndarray, sigma: float | None = None, seed: int = 0, *
                  profile: str = "np") -> np.ndarray:
     """BM3D (Dabov, Foi, Katkovnik & Egiazarian, IEEE TIP 2007; CBM3D for colour, in the opponent
     colour space) through the ``bm3d`` package, an optional extra under a non-commercial licence."""
+    check_bm3d(profile)
     try:
         import bm3d
     except ImportError as e:
@@ -138,8 +210,7 @@ def denoise_dip(noisy: np.ndarray, sigma: float | None = None, seed: int = 0, *,
     ``device``: ``cpu``, ``cuda`` or ``auto``; CUDA results may vary run to run (non-deterministic
     kernels).
     """
-    if iters < 1 or not 0 <= ema < 1:
-        raise ValueError(f"need iters >= 1 and 0 <= ema < 1, got iters={iters}, ema={ema}")
+    check_dip(iters, lr, ema, device)
     x = _image(noisy)
     dev = resolve_device(device)
     (h, w), channels = x.shape[:2], 1 if x.ndim == 2 else 3
@@ -185,8 +256,7 @@ def denoise_zsn2n(noisy: np.ndarray, sigma: float | None = None, seed: int = 0, 
     ``½(‖f(D1(y)) − D1(f(y))‖² + ‖f(D2(y)) − D2(f(y))‖²)`` (squared norms as means), by Adam at
     ``lr`` halved every 1000 iterations. The result is ``f(y)``. ``sigma`` is not used.
     """
-    if iters < 1:
-        raise ValueError(f"iters must be >= 1, got {iters}")
+    check_zsn2n(iters, lr, device)
     x = _image(noisy)
     dev = resolve_device(device)
     channels = 1 if x.ndim == 2 else 3
@@ -241,9 +311,17 @@ METHODS: dict[str, Denoiser] = {
 }
 
 
-def run_method(method: str, noisy: np.ndarray, sigma: float | None = None, seed: int = 0,
-            **options) -> np.ndarray:
-    """Denoise ``noisy`` with the method named ``method`` (a key of :data:`METHODS`)."""
+#: Each classical method's check of its options (keywords of its ``denoise_*``; the rdip presets
+#: are checked by :class:`~rdip.config.FitConfig`): a :class:`ValueError` names the bad value.
+CHECKS: dict[str, Callable[..., None]] = {"nlmeans": check_nlmeans, "tv": check_tv,
+                                          "wavelet": check_wavelet, "bm3d": check_bm3d,
+                                          "dip": check_dip, "zsn2n": check_zsn2n}
+
+
+def run_method(method: str, noisy: np.ndarray, /, sigma: float | None = None, seed: int = 0,
+               **options) -> np.ndarray:
+    """Denoise ``noisy`` with the method named ``method`` (a key of :data:`METHODS`); ``method``
+    and ``noisy`` are positional, so that an option may be named ``method`` (wavelet's)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     return METHODS[method](noisy, sigma, seed, **options)

@@ -30,7 +30,7 @@ from ..images.metrics import panel_scores, scores
 from ..images.noise import check_sigma, unit_image
 from ..method.model import MIN_SIZE
 from ..progress import progress_bar
-from ..store import RunStore
+from ..store import RunStore, regular
 from .baselines import METHODS
 from .figures import panel_grid
 from .study import Plan, batches, identity, run_batches
@@ -209,6 +209,9 @@ def _check_sizes(methods: list[str], clean: dict, crop: int | None) -> None:
 
 def _saved_settings(path: Path) -> dict:
     """A folder's ``compare.json``, or a ``ValueError`` that names it when it is not one."""
+    if not regular(path):  # (stat'ed, not opened: reading a FIFO would wait forever)
+        raise ValueError(f"{path}: is not a regular file (a FIFO, socket, device or folder); choose another "
+                         "--out or move it away")
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as e:

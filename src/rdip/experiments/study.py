@@ -42,7 +42,7 @@ from ..images.metrics import scores as image_scores
 from ..images.noise import add_noise
 from ..progress import progress_bar
 from ..store import RunLog, folder_lock
-from .studyfile import CENTRE, Study, Variant, digest, known_options
+from .studyfile import CENTRE, Study, Variant, digest, known_options, run_name
 
 RUNS, IMAGES, LOCK, COPY = "runs.jsonl", "images", ".rdip-study.lock", "study.toml"
 OUTPUTS = (RUNS, "summary.csv", "summary.md", "report.html", COPY)
@@ -65,11 +65,6 @@ class Run:
     @property
     def name(self) -> str:
         return run_name(self.variant, self.image, self.crop, self.sigma, self.seed)
-
-
-def run_name(variant: str, image: str, crop: int | None, sigma: float, seed: int) -> str:
-    """``<variant>/<image>[-c<crop>]-s<σ>-r<seed>``, σ in [0, 1] units."""
-    return f"{variant}/{image}{f'-c{crop}' if crop else ''}-s{sigma:.6g}-r{seed}"
 
 
 def noise_seed(name: str, sigma: float, seed: int) -> int:

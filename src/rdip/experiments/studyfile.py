@@ -49,7 +49,8 @@ TOML when they hold spaces or dots: ``[variants."adam 1e-3"]``).
 
 Every key is checked: an unknown key or a bad value is refused naming the file, the line and the
 key (:class:`StudyError`), before anything is run or written; so is an image path that does not
-exist (with the folder it was looked for in).
+exist (with the folder it was looked for in). A study holds at most :data:`MAX_VARIANTS` variants
+and :data:`MAX_RUNS` runs.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ import json
 import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -69,11 +71,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import MIN_SIZE, PRESETS, FitConfig, preset
+from ..config import MIN_SIZE, PRESETS, SEED_LIMIT, FitConfig, preset
 from ..images.files import SUFFIXES, read_image
 from ..images.metrics import centre
 from ..images.noise import check_sigma, unit_image
-from .baselines import METHODS
+from .baselines import CHECKS, METHODS, check_device
 
 #: The side of the centre square that SSIM centre scores (the paper's 16×16 of a 32×32 image).
 CENTRE = 16
@@ -97,6 +99,11 @@ TOP_KEYS = ("title", "description", "data", "output", "seeds", "seeding", "refer
 SET_KEYS = ("images", "cifar_data", "crop", "sigma", "sigma_255", "prefix")
 #: Keys every variant may have besides its configuration or its method's options.
 COMMON_KEYS = ("sigma", "clip_noise", "sets", "reference", "sweep")
+#: The most variants a study file may define (its sweeps expanded) and runs it may hold (variants
+#: × images × σ × seeds): counted before any sweep is expanded or run planned, so that a file of
+#: a million combinations is refused at once instead of checked for minutes.
+MAX_VARIANTS = 10_000
+MAX_RUNS = 100_000
 _NOT_SWEPT = ("sweep", "base", "preset", "method", "sets", "reference")
 _KEY = r'[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|\'[^\']*\''
 _DOTTED = rf"(?:{_KEY})(?:\s*\.\s*(?:{_KEY}))*"
@@ -204,6 +211,14 @@ def read_study(path: str | os.PathLike) -> Study:
     path = Path(path)
     if path.is_dir():
         raise StudyError(f"{path}: is a folder, not a study file (a TOML file)")
+    try:  # stat'ed, not opened: reading a FIFO would wait forever
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise StudyError(f"{path}: is not a regular file (a FIFO, socket or device), so not a "
+                             "study file (a TOML file)")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such study file") from None
+    except OSError:
+        pass  # (the read below says why)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -261,9 +276,10 @@ def _top(raw: dict, lines: Lines, path: Path) -> dict:
         out["output"] = Path(os.path.normpath(here / Path(out["output"]).expanduser()))
     if "seeds" in raw:
         seeds = raw["seeds"]
-        if not (isinstance(seeds, list) and seeds and all(type(s) is int and s >= 0 for s in seeds)
-                and len(set(seeds)) == len(seeds)):
-            raise lines.error(("seeds",), f"must be a list of distinct integers >= 0, got {seeds!r}")
+        if not (isinstance(seeds, list) and seeds and all(type(s) is int and 0 <= s <= SEED_LIMIT for s in seeds)
+                and len(set(seeds)) == len(seeds)):  # the command line's seeds (rdip compare's noise: seed × 2³² + …)
+            raise lines.error(("seeds",), f"must be a list of distinct integers from 0 to {SEED_LIMIT} "
+                                          f"(2**32 - 1), got {seeds!r}")
         out["seeds"] = tuple(seeds)
     if "seeding" in raw:
         if raw["seeding"] not in SEEDINGS:
@@ -382,13 +398,17 @@ def _files(spec: str, where: tuple, lines: Lines, data_dir: Path) -> list[tuple[
         raise lines.error(where, str(e)) from None
 
 
-def _expand(name: str, table: dict, lines: Lines) -> list[tuple[str, dict]]:
-    """A variant table as ``(name, table)`` pairs: itself, or one per combination of its sweep."""
+def _expand(name: str, table: dict, lines: Lines, before: int = 0) -> list[tuple[str, dict]]:
+    """A variant table as ``(name, table)`` pairs: itself, or one per combination of its sweep;
+    ``before`` variants come before it (with its own, at most :data:`MAX_VARIANTS`)."""
     keys = ("variants", name)
     if re.search(r'[][/\\<>:"|?*\x00-\x1f]', name) or not name.strip() or name != name.strip():
         raise lines.error(keys, "a variant's name (a folder name for its images) must be text without "
                                 "spaces at either end and without any of / \\ [ ] < > : \" | ? *")
     if "sweep" not in table:
+        if before >= MAX_VARIANTS:
+            raise lines.error(keys, f"is variant {before + 1:,}, more than the {MAX_VARIANTS:,} a study "
+                                    "may hold; split the study")
         return [(name, table)]
     sweep = table["sweep"]
     if not (isinstance(sweep, dict) and sweep and all(isinstance(v, list) and v for v in sweep.values())):
@@ -398,6 +418,10 @@ def _expand(name: str, table: dict, lines: Lines) -> list[tuple[str, dict]]:
         if key in _NOT_SWEPT or key in table:
             raise lines.error(keys + ("sweep", key), "cannot be swept" if key in _NOT_SWEPT else
                               "is also set outside the sweep; set it in one place")
+    if (count := math.prod(len(v) for v in sweep.values())) + before > MAX_VARIANTS:
+        raise lines.error(keys + ("sweep",), f"makes {count:,} variants ({' × '.join(str(len(v)) for v in sweep.values())}"
+                                             f"{f', after {before:,} above' if before else ''}), more than the "
+                                             f"{MAX_VARIANTS:,} a study may hold; sweep fewer values, or split the study")
     for key in sweep:  # a swept key's errors point at the sweep's line
         if keys + ("sweep",) in lines.lines:
             lines.lines.setdefault(keys + (key,), lines.lines[keys + ("sweep",)])
@@ -418,7 +442,7 @@ def _variants(tables: dict, lines: Lines, sets: dict) -> dict[str, Variant]:
     specs: dict[str, dict] = {}
     out: dict[str, Variant] = {}
     for name, table in tables.items():
-        for full, own in _expand(name, table, lines):
+        for full, own in _expand(name, table, lines, len(out)):
             if full in out:
                 raise lines.error(("variants", name), f"variant {full!r} is defined twice")
             keys = ("variants", name)
@@ -483,7 +507,9 @@ def _config(name, fields: dict, keys: tuple, lines: Lines) -> FitConfig:
             raise lines.error(keys + (key,), f"unknown key: not a FitConfig field nor one of "
                                              f"{', '.join(COMMON_KEYS)}")
     try:
-        return PRESETS[name].replace(**fields)
+        config = PRESETS[name].replace(**fields)
+        check_device(config.device)  # cuda on a machine without it: refused here, not at its run
+        return config
     except (TypeError, ValueError) as e:
         message = str(e)
         blamed = [k for k in fields if re.search(rf"\b{k}\b", message)
@@ -526,6 +552,11 @@ def _check_study(study: Study, raw: dict, lines: Lines) -> None:
                               f"{v.reference!r} is not one of the variants")
         v.reference = None if v.reference == v.name else v.reference
     _check_names(study, lines)
+    runs = sum(len(study.sets[s].images) * len(study.sets[s].sigmas) for v in study.variants.values()
+               for s in v.sets) * len(study.seeds)
+    if runs > MAX_RUNS:
+        raise StudyError(f"{study.path}: makes {runs:,} runs (variants × images × σ × seeds), more than "
+                         f"the {MAX_RUNS:,} a study may hold; split it into several study files")
     if study.seeding == "reproduce" and (bad := [s for s in study.sets.values() if not s.indices]):
         raise lines.error(("seeding",), f'"reproduce" seeds by CIFAR-10 index: set {bad[0].name!r} '
                                         'is not images = "cifar:INDICES"')
@@ -575,6 +606,12 @@ def clean_image(name: str, image: np.ndarray, crop: int | None) -> np.ndarray:
     return np.ascontiguousarray(centre(image, crop)) if crop else image
 
 
+def run_name(variant: str, image: str, crop: int | None, sigma: float, seed: int) -> str:
+    """The name of a run of a study: ``<variant>/<image>[-c<crop>]-s<σ>-r<seed>``, σ in [0, 1]
+    units (here, below the runner and its report, which both name runs by it)."""
+    return f"{variant}/{image}{f'-c{crop}' if crop else ''}-s{sigma:.6g}-r{seed}"
+
+
 def digest(image: np.ndarray) -> str:
     """The SHA-1 of an image's shape and pixels: what tells two clean images apart."""
     return hashlib.sha1(str(image.shape).encode() + image.tobytes()).hexdigest()
@@ -598,8 +635,8 @@ def check_options(method: str, options: dict) -> dict:
         if key not in known:
             raise ValueError(f"{method} has no option {key!r}; its options: {', '.join(known) or 'none'}")
         kind = type(known[key])
-        value = float(value) if kind is float and isinstance(value, int) else value
-        if not isinstance(value, kind):
+        value = float(value) if kind is float and type(value) is int else value
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ValueError(f"{method}.{key} needs a {kind.__name__}, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{method}.{key} must be a finite number, got {value}")
@@ -609,4 +646,8 @@ def check_options(method: str, options: dict) -> dict:
             preset(method[len("rdip-"):], **checked)
         except (ValueError, TypeError) as e:
             raise ValueError(f"{method}: {e}") from None
+        if "device" in checked:
+            check_device(checked["device"], f"{method}.device")
+    elif method in CHECKS:  # the method's own checks of its values (ranges, names, devices)
+        CHECKS[method](**checked)
     return checked

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..images.files import atomic_write
 from ..images.metrics import panel_scores, scores
-from .studyfile import CENTRE, QUALITY, SCORES, Study
+from .studyfile import CENTRE, QUALITY, SCORES, Study, run_name
 from .tables import markdown_table, write_csv
 
 #: Decimals of each score in summary.md (None: about 3 significant digits).
@@ -65,8 +65,6 @@ def per_image(records: list[dict], score: str) -> dict[str, float]:
 def tables(study: Study, plan, store) -> list[dict]:
     """One dict per set × σ: ``set``, ``sigma``, ``images``, ``rows`` (variant → ``{score: (mean,
     ci95, n)}``, the noisy input first), ``pairs`` (variant → reference, ``{score: paired}``)."""
-    from .study import run_name
-
     out = []
     for s in study.sets.values():
         for sigma in s.sigmas:
@@ -219,7 +217,6 @@ def _report(study: Study, plan, store, found: list[dict], out: Path) -> None:
     """report.html: the summary's tables and, for the first ``report_images`` images of each set
     (first seed, every σ), the noisy image, every variant's result that was kept, and the clean one."""
     from ..report import Comparison, Panel, Table, write_report
-    from .study import run_name
 
     tabs = []
     for table in found:
