@@ -91,6 +91,8 @@ def arena(tmp_path, rng):
     (d / "locked").mkdir()
     (d / "locked" / LOCK).write_text("4242\n")
     (d / "a-file").write_text("a file, not a folder")
+    (d / "dangling.png").symlink_to(victim / "gone.png")  # an output's name taken by links
+    (d / "linked.png").symlink_to(victim / "precious.txt")
     (d / "other-run").mkdir()
     (d / "other-run" / "experiment.json").write_text('{"config": {"iters": 5}, "sigma": 0.3}')
     np.save(d / "sym.npy", smooth_image((30, 30, 3)) * 2 - 1)  # a photograph in [-1, 1]
@@ -151,6 +153,9 @@ CASES = [
     ("denoise {d}/good.png -o {d}/out.gif", "unsupported format '.gif'"),
     ("denoise {d}/good.png -o {d}/existing.png", "already exists; use --force"),
     ("denoise {d}/good.png -o {d}/nofolder/out.png", "does not exist; create it first"),
+    ("denoise {d}/good.png -o {d}/dangling.png", "is a symbolic link"),
+    ("denoise {d}/good.png -o {d}/dangling.png --force", "is a symbolic link"),
+    ("denoise {d}/good.png -o {d}/linked.png --force", "is a symbolic link"),
     ("denoise {d}/good.png -o {d}/folder.png --force", "is a folder"),
     ("denoise {d}/good.png -o {d}/record.png --force", "record.json: is a folder"),
     # rdip denoise: the options

@@ -60,7 +60,7 @@ def load_input(path: str | Path, clean_path: str | Path | None = None) -> Input:
 
 
 def write_output(output: Path, result: FitResult, info: ImageInfo, record: dict | None = None, *,
-                 report: str | None = None, force: bool = False, allow_symlink: bool = True) -> None:
+                 report: str | None = None, force: bool = False, allow_symlink: bool = False) -> None:
     """Write ``result.image`` to ``output`` in the input's sample type (``info``) and, with a
     ``record``, ``output``'s ``.json`` beside it (with a ``report``, its HTML as ``.html``); all
     complete before any replaces a file."""

@@ -271,26 +271,27 @@ def check_name(path: Path) -> Path:
     return path
 
 
-def check_target(path: Path, force: bool, allow_symlink: bool = True) -> Path:
+def check_target(path: Path, force: bool, allow_symlink: bool = False) -> Path:
     """Check that ``path`` (any file) can be written: an existing folder, a name the file system
-    takes, not a folder itself, no existing file unless ``force``, and no symbolic link unless
-    ``allow_symlink``."""
+    takes, not a folder itself, nothing there (any entry: a dangling symbolic link too) unless
+    ``force``, and no symbolic link, even with ``force`` (rdip neither writes through a link nor
+    replaces one), unless ``allow_symlink`` (a caller that replaces the link itself)."""
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path}: the folder {path.parent} does not exist; create it first")
     check_name(path)
     if path.is_symlink() and not allow_symlink:
-        raise ValueError(f"{path}: is a symbolic link; give the path of a regular file")
+        raise ValueError(f"{path}: is a symbolic link; rdip does not write through or replace one "
+                         "(remove it, or give the path of a regular file)")
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; give a file name")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:
         raise FileExistsError(f"{path}: already exists; use --force to overwrite it")
     return path
 
 
-def check_output(path: str | os.PathLike, force: bool = False, allow_symlink: bool = True) -> Path:
+def check_output(path: str | os.PathLike, force: bool = False, allow_symlink: bool = False) -> Path:
     """Check that ``path`` can be written as an image: a known format, an existing folder, not a
-    folder itself, no existing file unless ``force``, and no symbolic link unless ``allow_symlink``
-    (writing replaces the link itself, not the file it points to)."""
+    folder itself, nothing there unless ``force``, and no symbolic link (:func:`check_target`)."""
     path = Path(path)
     _check_suffix(path)
     return check_target(path, force, allow_symlink)
@@ -426,7 +427,7 @@ def _write_jpeg(tmp: str, data: np.ndarray) -> None:
 
 
 def image_writer(path: str | os.PathLike, image: np.ndarray, dtype: str = "uint8",
-                 force: bool = False, allow_symlink: bool = True):
+                 force: bool = False, allow_symlink: bool = False):
     """Check ``path`` (:func:`check_output`) and ``image`` (finite: NaN or infinity is a
     ``ValueError``) and convert it; return ``(path, write)`` for :func:`atomic_write_all`, which
     writes it. See :func:`write_image` for the sample types."""
