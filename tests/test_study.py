@@ -178,6 +178,27 @@ def test_a_runs_file_rdip_did_not_write_is_never_taken_for_a_study_s(cli, tmp_pa
     assert snapshot(tmp_path) == before
 
 
+def test_no_image_is_written_through_a_symbolic_link_under_images(cli, tmp_path):
+    """A study's images/NAME (or an image file) that is a link elsewhere: refused before anything
+    is run, the folder it points to untouched."""
+    path, out = study_file(tmp_path, TINY.split("[variants.rdip]")[0].replace('reference = "nlmeans"', "")
+                           + '[variants.tv]\nmethod = "tv"\n'), tmp_path / "out"
+    run_study(read_study(path), out, progress=False, log=quiet)
+    elsewhere = tmp_path / "elsewhere"
+    (out / "images" / "tv").rename(elsewhere)
+    (out / "images" / "tv").symlink_to(elsewhere, target_is_directory=True)
+    (out / "runs.jsonl").write_text("")  # every run to do again
+    before = snapshot(tmp_path)
+    code, _, err = cli("study", path, "-o", out, "-q")
+    assert code == 2 and err.count("\n") == 1 and "images/tv is a symbolic link" in err, err
+    assert snapshot(tmp_path) == before
+    (out / "images" / "tv").unlink()
+    (out / "images" / "tv").mkdir()
+    (out / "images" / "tv" / "cifar-0000-s0.1-r0.npy").symlink_to(elsewhere / "cifar-0000-s0.1-r0.npy")
+    code, _, err = cli("study", path, "-o", out, "-q")
+    assert code == 2 and "cifar-0000-s0.1-r0.npy is a symbolic link" in err, err
+
+
 def test_the_lock_is_taken_before_the_runs_are_read(tmp_path, monkeypatch):
     """Runs another study process saves while this one waits to start are kept, not dropped when
     runs.jsonl is rewritten: it is read under the lock."""

@@ -70,7 +70,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import MIN_SIZE, PRESETS, FitConfig, preset
-from ..images.files import SUFFIXES, read_image
+from ..images.files import SUFFIXES, plain_name, read_image
 from ..images.metrics import centre
 from ..images.noise import check_sigma, unit_image
 from .baselines import METHODS
@@ -337,6 +337,10 @@ def _image_set(name: str, table: dict, lines: Lines, data_dir: Path) -> ImageSet
     prefix = _typed(table, "prefix", str, keys, lines, "a string") if "prefix" in table else ""
     stems = {prefix + n: n for n, _ in images} if prefix else {}
     images = [(prefix + n, x) for n, x in images]
+    for n, _ in images:  # a run's image is saved under its name: one plain file name
+        if bad := plain_name(n):
+            raise lines.error(keys + ("prefix",) if prefix else where, f"image name {n!r} {bad}; "
+                              "an image's name (prefix + file stem) must be a plain file name")
     indices = {prefix + n: i for n, i in indices.items()}
     return ImageSet(name, images, sigmas, scale, crop, indices, stems)
 
@@ -385,9 +389,9 @@ def _files(spec: str, where: tuple, lines: Lines, data_dir: Path) -> list[tuple[
 def _expand(name: str, table: dict, lines: Lines) -> list[tuple[str, dict]]:
     """A variant table as ``(name, table)`` pairs: itself, or one per combination of its sweep."""
     keys = ("variants", name)
-    if re.search(r'[][/\\<>:"|?*\x00-\x1f]', name) or not name.strip() or name != name.strip():
+    if re.search(r'[][/\\<>:"|?*\x00-\x1f]', name) or name.strip() in ("", ".", "..") or name != name.strip():
         raise lines.error(keys, "a variant's name (a folder name for its images) must be text without "
-                                "spaces at either end and without any of / \\ [ ] < > : \" | ? *")
+                                "spaces at either end, not . or .., and without any of / \\ [ ] < > : \" | ? *")
     if "sweep" not in table:
         return [(name, table)]
     sweep = table["sweep"]
@@ -405,6 +409,8 @@ def _expand(name: str, table: dict, lines: Lines) -> list[tuple[str, dict]]:
     out = []
     for values in itertools.product(*sweep.values()):
         label = ", ".join(f"{k}={_show(v)}" for k, v in zip(sweep, values))
+        if bad := plain_name(f"{name}[{label}]"):  # the name of its images' folder
+            raise lines.error(keys + ("sweep",), f"the variant name {name}[{label}] {bad}; sweep other values")
         out.append((f"{name}[{label}]", {**rest, **dict(zip(sweep, values))}))
     return out
 

@@ -271,6 +271,21 @@ def check_name(path: Path) -> Path:
     return path
 
 
+def plain_name(name: str) -> str | None:
+    """Why ``name`` cannot be one file or folder name that rdip makes from it (a name of a study
+    file's variant or image), or None where it can: not empty, not ``.`` or ``..``, no path
+    separator (``/``, ``\\``), no control character."""
+    if not name:
+        return "is empty"
+    if name in (".", ".."):
+        return f"is {name!r}, which names a folder, not a file"
+    if "/" in name or "\\" in name:
+        return "holds a path separator (/ or \\)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "holds a control character"
+    return None
+
+
 def check_target(path: Path, force: bool, allow_symlink: bool = False) -> Path:
     """Check that ``path`` (any file) can be written: an existing folder, a name the file system
     takes, not a folder itself, nothing there (any entry: a dangling symbolic link too) unless
