@@ -348,12 +348,15 @@ def temp_prefix(path: Path, suffix: str) -> str:
     return f".{start}~{digest}."
 
 
-def _write_temp(path: Path, write, suffix: str = "") -> str:
+def _write_temp(path: Path, write, suffix: str = "", made=None) -> str:
     """Call ``write(tmp)`` on a new temporary file beside ``path`` and give it ``path``'s future
-    mode; return its name. On failure remove it and let the exception go on."""
+    mode; return its name. On failure remove it and let the exception go on. ``made(tmp)``, when
+    given, hears of the file as soon as it exists (empty), before it is written."""
     suffix = suffix or path.suffix
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path, suffix), suffix=suffix, dir=path.parent)
     os.close(fd)
+    if made is not None:
+        made(tmp)
     try:
         write(tmp)
         os.chmod(tmp, _output_mode(path))
@@ -363,8 +366,10 @@ def _write_temp(path: Path, write, suffix: str = "") -> str:
     return tmp
 
 
-def atomic_write_all(items) -> None:
-    """Write several files together: ``items`` is a list of ``(path, write)`` pairs.
+def atomic_write_all(items, made=None) -> None:
+    """Write several files together: ``items`` is a list of ``(path, write)`` pairs; ``made``,
+    when given, gets each temporary file's name as it is made (:func:`_write_temp`), so that a
+    caller can record which files are its own.
 
     Each ``write(tmp_path)`` writes a temporary file beside its ``path`` (the temporary name
     ends in the same extension); only when every one is complete are they renamed into place, one
@@ -378,7 +383,7 @@ def atomic_write_all(items) -> None:
     temps: list[str] = []
     try:
         for path, write in items:
-            temps.append(_write_temp(path, write))
+            temps.append(_write_temp(path, write, made=made))
         for (path, _), tmp in zip(items, list(temps)):
             os.replace(tmp, path)
             temps.remove(tmp)  # renamed: nothing left to remove
