@@ -93,6 +93,8 @@ def arena(tmp_path, rng):
     (d / "a-file").write_text("a file, not a folder")
     (d / "dangling.png").symlink_to(victim / "gone.png")  # an output's name taken by links
     (d / "linked.png").symlink_to(victim / "precious.txt")
+    (d / "demo-linked").mkdir()
+    (d / "demo-linked" / "demo.md").symlink_to(victim / "gone.md")
     (d / "other-run").mkdir()
     (d / "other-run" / "experiment.json").write_text('{"config": {"iters": 5}, "sigma": 0.3}')
     np.save(d / "sym.npy", smooth_image((30, 30, 3)) * 2 - 1)  # a photograph in [-1, 1]
@@ -226,6 +228,8 @@ CASES = [
     ("reproduce --set seed=" + "9" * 30 + " --out {d}/r", "seed must be between 0 and 2**62"),
     ("reproduce --paddings none,edge --set pad_width=40 --out {d}/r", "pad width 40 exceeds"),
     ("reproduce --out {d}/theirs", "holds table2.md, report.html but no experiment.json"),
+    ("demo --out {d}/demo-linked", "demo.md is a symbolic link"),
+    ("demo --out {d}/demo-linked --force", "demo.md is a symbolic link"),
     ("demo --seed 18446744073709551616 --out {d}/demo", "not in the range 0<=x<=4294967295"),
     ("demo --iters 0 --out {d}/demo", "0 is not in the range x>=1"),
     # rdip compare
