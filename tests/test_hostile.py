@@ -95,6 +95,7 @@ def arena(tmp_path, rng):
     (d / "linked.png").symlink_to(victim / "precious.txt")
     (d / "demo-linked").mkdir()
     (d / "demo-linked" / "demo.md").symlink_to(victim / "gone.md")
+    (d / "demo-linked" / "summary.md").symlink_to(victim / "precious.txt")
     (d / "other-run").mkdir()
     (d / "other-run" / "experiment.json").write_text('{"config": {"iters": 5}, "sigma": 0.3}')
     np.save(d / "sym.npy", smooth_image((30, 30, 3)) * 2 - 1)  # a photograph in [-1, 1]
@@ -251,6 +252,7 @@ CASES = [
     ("compare --methods tv --set tv.weight=1e999 --out {d}/c", "tv.weight must be a finite number"),
     ("compare --methods tv --out {d}/list-compare", "is not the settings of a comparison"),
     ("compare --methods tv --out {d}/theirs", "holds report.html but no runs of rdip compare"),
+    ("compare --methods tv --out {d}/demo-linked --force", "summary.md is a symbolic link"),
     ("compare --methods tv,rdip-default --images cifar:0 --crop 16 --out {d}/c", "rdip-default needs at least 25×25"),
     ("compare --methods rdip-default --set rdip-default.iters=0 --out {d}/c", "rdip-default: iters must be"),
     ("compare --methods tv --images cifar:" + "9" * 5000 + " --out {d}/c", "CIFAR-10 has 10000 test images"),
