@@ -133,7 +133,8 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
     clean = _clean_images(exp, download)
     noisy = {(i, s): exp.noisy(clean[i], i, s) for i in exp.indices for s in exp.seeds}
     jobs = [(p, i, s) for s in exp.seeds for p in exp.paddings for i in exp.indices]
-    mine = [key_path, *(out / n for n in OUTPUTS), store.folder] + [store.path(fit_name(*j), x) for j in jobs for x in (".json", ".npy")]
+    mine = [key_path, *(out / n for n in OUTPUTS), store.folder]
+    mine += [store.path(fit_name(*j), x) for j in jobs for x in (".json", ".npy")]
     if link := next((p for p in mine if p.is_symlink()), None):  # never written through, nor deleted
         raise ValueError(f"{link} is a symbolic link; nothing was written (remove it)")
     todo = [j for j in jobs if force or not store.done(fit_name(*j), shape=clean[j[1]].shape,
