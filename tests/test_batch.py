@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import manifest_rows, quiet, write_png
+from test_hostile import snapshot
 
 from rdip.cli import batch_command
 from rdip.config import preset
@@ -128,7 +129,10 @@ def test_resume_after_kill_9(tmp_path, rng):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert len(manifest_rows(out)) < 4, "the run finished before it was killed: raise --iters"
-    (out / ".i3_denoised.png.k9x2z1.png").write_bytes(b"\x89PNG half")  # as a kill mid-write leaves
+    half = out / ".i3_denoised.png.k9x2z1.png"
+    half.write_bytes(b"\x89PNG half")  # as a kill mid-write leaves, recorded in the lock file
+    with open(out / LOCK, "a") as f:
+        f.write(json.dumps({"temp": str(half.resolve())}) + "\n")
 
     result = CliRunner().invoke(batch_command, [*args, "--iters", "2"])  # the rest, quickly
     assert result.exit_code == 0, result.output
@@ -238,7 +242,7 @@ def test_a_second_run_on_one_folder_fails_at_once(pair, tmp_path, cli):
     stale = out / ".a_denoised.png.k9x2z1.png"
     stale.write_bytes(b"\x89PNG half")  # the other run's file being written
     with open(out / LOCK, "w") as held:  # the other run
-        held.write("4242\n")  # its pid
+        held.write(f"4242\n{json.dumps({'temp': str(stale.resolve())})}\n")  # its pid, its temporary file
         held.flush()
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         message = (f"{out} is in use by another rdip batch (pid 4242); wait for it to finish "
@@ -326,6 +330,63 @@ def test_a_file_rdip_did_not_write_is_never_replaced_without_force(pair, tmp_pat
     _append(out / MANIFEST, {"input": str((pair / "a.png").resolve()), "status": "error", "output": None})
     rows = run_batch([str(pair)], out, CFG, progress=False, log=quiet)
     assert [(Path(r["input"]).name, r["status"]) for r in rows] == [("a.png", "done")]
+
+
+def test_an_output_never_replaces_an_input_even_with_force(pair, tmp_path, cli):
+    """`rdip batch in -o in --force` with a.png and a_denoised.png of the user's: a.png's output
+    would be the other input; refused, every file kept."""
+    (pair / "b.png").rename(pair / "a_denoised.png")
+    before = snapshot(pair)
+    with pytest.raises(ValueError, match="a_denoised.png is another input of this run"):
+        run_batch([str(pair)], pair, CFG, force=True, progress=False, log=quiet)
+    code, _, err = cli("batch", pair, "-o", pair, "--force", "--iters", "2", "--device", "cpu", "--quiet")
+    assert code == 2 and err.count("\n") == 1 and "which rdip never replaces, not even with --force" in err
+    assert snapshot(pair) == before
+
+
+def test_two_folders_into_one_output_folder_never_replace_each_other(pair, tmp_path, rng, cli):
+    """x/a.png then y/a.png into one folder: y's output would replace x's finished one; refused
+    (--force too), and x's output stays x's (its rerun has nothing to do)."""
+    other = tmp_path / "y"
+    other.mkdir()
+    write_png(other / "a.png", (rng.random((26, 26)) * 255).astype(np.uint8))
+    out = tmp_path / "out"
+    run_batch([str(pair / "a.png")], out, CFG, progress=False, log=quiet)
+    before = snapshot(out)
+    for force in (False, True):
+        with pytest.raises(FileExistsError, match=r"a_denoised.png: is the finished output of .*in/a.png"):
+            run_batch([str(other / "a.png")], out, CFG, force=force, progress=False, log=quiet)
+    code, _, err = cli("batch", other, "-o", out, "--force", "--iters", "2", "--device", "cpu", "--quiet")
+    assert code == 2 and "use another --suffix or output folder" in err
+    assert snapshot(out) == before
+    assert run_batch([str(pair / "a.png")], out, CFG, progress=False, log=quiet) == []
+    rows = run_batch([str(other / "a.png")], out, CFG, suffix="_y", progress=False, log=quiet)
+    assert [r["status"] for r in rows] == ["done"] and (out / "a_y.png").is_file()
+
+
+def test_only_rdip_s_own_temporary_files_are_removed(pair, tmp_path, monkeypatch):
+    """A user's file named as rdip names its temporary files stays; one a killed run recorded in
+    the lock file is removed; each temporary file is recorded there before it is written."""
+    out, seen, real = tmp_path / "out", [], batch.write_output
+
+    def spy(*args, made, **kwargs):
+        def record(tmp):
+            made(tmp)
+            seen.append((tmp, (out / LOCK).read_text(), os.path.getsize(tmp)))
+        return real(*args, made=record, **kwargs)
+
+    monkeypatch.setattr(batch, "write_output", spy)
+    out.mkdir()
+    mine = out / ".a_denoised.png.mine1234.png"
+    mine.write_bytes(b"the user's own hidden file")
+    theirs = out / ".b_denoised.png.k9x2z1ab.png"
+    theirs.write_bytes(b"\x89PNG half")
+    (out / LOCK).write_text(f"4242\n{json.dumps({'temp': str(theirs.resolve())})}\n")
+    rows = run_batch([str(pair)], out, CFG, progress=False, log=quiet)
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert mine.read_bytes() == b"the user's own hidden file" and not theirs.exists()
+    assert len(seen) == 2 and all(json.dumps({"temp": tmp}) in lock and size == 0 for tmp, lock, size in seen)
+    assert (out / LOCK).read_text() == f"{os.getpid()}\n"
 
 
 def test_an_output_a_killed_run_was_writing_is_still_rdip_s(pair, tmp_path):

@@ -15,6 +15,7 @@ from rdip.images.files import (
     MAX_PIXELS,
     atomic_write_all,
     check_output,
+    check_target,
     image_writer,
     json_writer,
     output_dtype,
@@ -304,7 +305,7 @@ def test_atomic_write_all_writes_all_or_nothing(tmp_path):
         atomic_write_all([(tmp_path / "b.json", fail), (tmp_path / "b.json", fail)])
 
 
-def test_check_output_refuses_a_folder_and_optionally_a_link(tmp_path):
+def test_check_output_refuses_a_folder_and_a_link(tmp_path):
     (tmp_path / "dir.png").mkdir()
     with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
         check_output(tmp_path / "dir.png", force=True)
@@ -316,10 +317,19 @@ def test_check_output_refuses_a_folder_and_optionally_a_link(tmp_path):
         (tmp_path / "dangling.png").symlink_to(tmp_path / "nothing.png")
     except OSError:
         pytest.skip("cannot make symbolic links here")
-    assert check_output(tmp_path / "link.png", force=True) == tmp_path / "link.png"
-    for name in ("link.png", "dangling.png"):
-        with pytest.raises(ValueError, match="is a symbolic link"):
-            check_output(tmp_path / name, force=True, allow_symlink=False)
+    for name in ("link.png", "dangling.png"):  # never written through or replaced, even with force
+        for force in (False, True):
+            with pytest.raises(ValueError, match="is a symbolic link"):
+                check_output(tmp_path / name, force=force)
+    (tmp_path / "gone.json").symlink_to(tmp_path / "nowhere.json")
+    with pytest.raises(ValueError, match="is a symbolic link"):
+        write_json(tmp_path / "gone.json", {}, force=True)
+    # a dangling link is an entry that exists, though Path.exists() says it does not
+    with pytest.raises(FileExistsError, match="already exists"):
+        check_target(tmp_path / "gone.json", False, allow_symlink=True)
+    assert check_output(tmp_path / "link.png", force=True, allow_symlink=True) == tmp_path / "link.png"
+    assert (tmp_path / "target.png").read_bytes() == b"x" and (tmp_path / "dangling.png").is_symlink()
+    assert not (tmp_path / "nowhere.json").exists()
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

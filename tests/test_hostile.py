@@ -91,6 +91,11 @@ def arena(tmp_path, rng):
     (d / "locked").mkdir()
     (d / "locked" / LOCK).write_text("4242\n")
     (d / "a-file").write_text("a file, not a folder")
+    (d / "dangling.png").symlink_to(victim / "gone.png")  # an output's name taken by links
+    (d / "linked.png").symlink_to(victim / "precious.txt")
+    (d / "demo-linked").mkdir()
+    (d / "demo-linked" / "demo.md").symlink_to(victim / "gone.md")
+    (d / "demo-linked" / "summary.md").symlink_to(victim / "precious.txt")
     (d / "other-run").mkdir()
     (d / "other-run" / "experiment.json").write_text('{"config": {"iters": 5}, "sigma": 0.3}')
     np.save(d / "sym.npy", smooth_image((30, 30, 3)) * 2 - 1)  # a photograph in [-1, 1]
@@ -152,6 +157,9 @@ CASES = [
     ("denoise {d}/good.png -o {d}/existing.png", "already exists; use --force"),
     ("denoise {d}/good.png -o {d}/out.png --set seed=4294967296", "seed must be an integer from 0 to 4294967295"),
     ("denoise {d}/good.png -o {d}/nofolder/out.png", "does not exist; create it first"),
+    ("denoise {d}/good.png -o {d}/dangling.png", "is a symbolic link"),
+    ("denoise {d}/good.png -o {d}/dangling.png --force", "is a symbolic link"),
+    ("denoise {d}/good.png -o {d}/linked.png --force", "is a symbolic link"),
     ("denoise {d}/good.png -o {d}/folder.png --force", "is a folder"),
     ("denoise {d}/good.png -o {d}/record.png --force", "record.json: is a folder"),
     # rdip denoise: the options
@@ -223,6 +231,8 @@ CASES = [
     ("reproduce --set seed=4294967296 --out {d}/r", "seed must be an integer from 0 to 4294967295"),
     ("reproduce --paddings none,edge --set pad_width=40 --out {d}/r", "pad width 40 exceeds"),
     ("reproduce --out {d}/theirs", "holds table2.md, report.html but no experiment.json"),
+    ("demo --out {d}/demo-linked", "demo.md is a symbolic link"),
+    ("demo --out {d}/demo-linked --force", "demo.md is a symbolic link"),
     ("demo --seed 18446744073709551616 --out {d}/demo", "not in the range 0<=x<=4294967295"),
     ("demo --iters 0 --out {d}/demo", "0 is not in the range x>=1"),
     # rdip compare
@@ -244,6 +254,7 @@ CASES = [
     ("compare --methods tv --set tv.weight=1e999 --out {d}/c", "tv.weight must be a finite number"),
     ("compare --methods tv --out {d}/list-compare", "is not the settings of a comparison"),
     ("compare --methods tv --out {d}/theirs", "holds report.html but no runs of rdip compare"),
+    ("compare --methods tv --out {d}/demo-linked --force", "summary.md is a symbolic link"),
     ("compare --methods tv,rdip-default --images cifar:0 --crop 16 --out {d}/c", "rdip-default needs at least 25×25"),
     ("compare --methods rdip-default --set rdip-default.iters=0 --out {d}/c", "rdip-default: iters must be"),
     ("compare --methods tv --images cifar:" + "9" * 5000 + " --out {d}/c", "CIFAR-10 has 10000 test images"),

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -113,6 +114,39 @@ def test_force_deletes_the_fits_it_replaces_before_fitting(tmp_path, monkeypatch
     assert "0 already done" in logs[0]
     saved = json.loads(next((tmp_path / "fits").glob("*.json")).read_text())
     assert saved["config"]["iters"] == 3 and saved["iters_run"] == 3
+
+
+def test_force_deletes_only_rdip_s_fits(tmp_path):
+    """--force deletes the fits rdip saved, by their names, and no file of the user's in fits/:
+    other names, files in a sub-folder, links (nor what they point to)."""
+    exp = Experiment(config=preset("paper", iters=2, device="cpu"), indices=(0,), paddings=("none",), seeds=(0,))
+    run_reproduce(exp, tmp_path, progress=False, log=lambda *_: None)
+    fits = tmp_path / "fits"
+    theirs = {"notes.json": "mine", "none-0000-s0-backup.npy": "mine too", "old/none-0000-s1.json": "kept"}
+    for name, text in theirs.items():
+        (fits / name).parent.mkdir(exist_ok=True)
+        (fits / name).write_text(text)
+    (fits / "edge-0000-s0.json").symlink_to(tmp_path / "victim.json")
+    (tmp_path / "victim.json").write_text("not rdip's")
+    fitted = (fits / "none-0000-s0.json").stat().st_mtime_ns
+    again = dataclasses.replace(exp, config=exp.config.replace(iters=3))
+    run_reproduce(again, tmp_path, force=True, progress=False, log=lambda *_: None)
+    assert {n: (fits / n).read_text() for n in theirs} == theirs
+    assert (fits / "edge-0000-s0.json").is_symlink() and (tmp_path / "victim.json").read_text() == "not rdip's"
+    assert json.loads((fits / "none-0000-s0.json").read_text())["config"]["iters"] == 3
+    assert (fits / "none-0000-s0.json").stat().st_mtime_ns != fitted
+
+
+def test_a_fit_s_file_that_is_a_symbolic_link_is_refused_first(tmp_path):
+    exp = Experiment(config=preset("paper", iters=2, device="cpu"), indices=(0,), paddings=("none",), seeds=(0,))
+    (tmp_path / "out" / "fits").mkdir(parents=True)
+    (tmp_path / "victim.npy").write_bytes(b"not rdip's")
+    (tmp_path / "out" / "fits" / "none-0000-s0.npy").symlink_to(tmp_path / "victim.npy")
+    for force in (False, True):
+        with pytest.raises(ValueError, match="none-0000-s0.npy is a symbolic link; nothing was written"):
+            run_reproduce(exp, tmp_path / "out", force=force, progress=False, log=lambda *_: None)
+    assert (tmp_path / "victim.npy").read_bytes() == b"not rdip's"
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["fits", "none-0000-s0.npy"]
 
 
 def test_set_device_in_reproduce(cli, tmp_path):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,59 @@ def test_a_folder_that_is_not_a_study_is_refused_and_check_writes_nothing(cli, t
     assert code == 2 and "holds files but no runs.jsonl" in err
     code, out, _ = cli("study", path, "-o", tmp_path / "new", "--check")
     assert code == 0 and "6 to run" in out and snapshot(tmp_path) == before
+
+
+def test_a_runs_file_rdip_did_not_write_is_never_taken_for_a_study_s(cli, tmp_path):
+    """A user's folder holding a runs.jsonl (and a summary.md) of their own: refused, both kept."""
+    path, theirs = study_file(tmp_path), tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "runs.jsonl").write_text('{"name": "mine", "scores": {}}\n{"name": "also mine"}\n')
+    (theirs / "summary.md").write_text("my own summary")
+    before = snapshot(tmp_path)
+    code, out, err = cli("study", path, "-o", theirs, "-q")
+    assert code == 2 and err.count("\n") == 1 and "holds a runs.jsonl that rdip study did not write" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_no_image_is_written_through_a_symbolic_link_under_images(cli, tmp_path):
+    """A study's images/NAME (or an image file) that is a link elsewhere: refused before anything
+    is run, the folder it points to untouched."""
+    path, out = study_file(tmp_path, TINY.split("[variants.rdip]")[0].replace('reference = "nlmeans"', "")
+                           + '[variants.tv]\nmethod = "tv"\n'), tmp_path / "out"
+    run_study(read_study(path), out, progress=False, log=quiet)
+    elsewhere = tmp_path / "elsewhere"
+    (out / "images" / "tv").rename(elsewhere)
+    (out / "images" / "tv").symlink_to(elsewhere, target_is_directory=True)
+    (out / "runs.jsonl").write_text("")  # every run to do again
+    before = snapshot(tmp_path)
+    code, _, err = cli("study", path, "-o", out, "-q")
+    assert code == 2 and err.count("\n") == 1 and "images/tv is a symbolic link" in err, err
+    assert snapshot(tmp_path) == before
+    (out / "images" / "tv").unlink()
+    (out / "images" / "tv").mkdir()
+    (out / "images" / "tv" / "cifar-0000-s0.1-r0.npy").symlink_to(elsewhere / "cifar-0000-s0.1-r0.npy")
+    code, _, err = cli("study", path, "-o", out, "-q")
+    assert code == 2 and "cifar-0000-s0.1-r0.npy is a symbolic link" in err, err
+
+
+def test_the_lock_is_taken_before_the_runs_are_read(tmp_path, monkeypatch):
+    """Runs another study process saves while this one waits to start are kept, not dropped when
+    runs.jsonl is rewritten: it is read under the lock."""
+    path, out = study_file(tmp_path, TINY.split("[variants.rdip]")[0].replace('reference = "nlmeans"', "")
+                           + '[variants.tv]\nmethod = "tv"\n'), tmp_path / "out"
+    run_study(read_study(path), out, progress=False, log=quiet)
+    real = study_module.folder_lock
+
+    @contextmanager
+    def after_another(lock, busy):
+        with real(lock, busy):  # the other process saved its run just before it let go
+            with (out / "runs.jsonl").open("a") as f:
+                f.write('{"name": "other/run", "scores": {}}\n')
+            yield
+
+    monkeypatch.setattr(study_module, "folder_lock", after_another)
+    run_study(read_study(path), out, progress=False, log=quiet)
+    assert list(rows(out)) == ["tv/cifar-0000-s0.1-r0", "tv/cifar-0001-s0.1-r0", "other/run"]
 
 
 def test_a_damaged_runs_file_resumes_and_runs_again_only_what_it_lost(tmp_path, monkeypatch):

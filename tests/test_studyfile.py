@@ -199,7 +199,7 @@ def test_lines_finds_headers_dotted_and_quoted_keys(tmp_path):
     assert dotted(("variants", "sym-o16")) == "variants.sym-o16"
 
 
-@pytest.mark.parametrize("name", ['"a/b"', '"a:b"', '"x[1]"', '" padded"'])
+@pytest.mark.parametrize("name", ['"a/b"', '"a:b"', '"x[1]"', '" padded"', '".."', '"."', '"a\\u0007b"'])
 def test_variant_names_that_cannot_be_folder_names_are_refused(tmp_path, name):
     with pytest.raises(StudyError, match=r"line 17, variants.*a variant's name"):
         read_study(write(tmp_path, GOOD.replace("[variants.tv]", f"[variants.{name}]")))
@@ -283,3 +283,19 @@ def test_a_study_file_that_is_a_fifo_is_refused_without_opening_it(tmp_path):
 
 def test_the_largest_seed_is_2_to_the_32_minus_1_as_on_the_command_line(tmp_path):
     assert read_study(write(tmp_path, 'seeds = [0, 4294967295]' + GOOD)).seeds == (0, 2**32 - 1)
+
+
+@pytest.mark.parametrize("prefix, words", [("../", "holds a path separator"), ("../../x-", "holds a path separator"),
+                                           ("a\\nb-", "holds a control character")])
+def test_a_prefix_must_keep_image_names_plain_file_names(tmp_path, prefix, words):
+    """An image's name is a file name under OUT/images/VARIANT: a prefix that would make it a path
+    (out of the output folder) is refused, naming the file, the line and the key."""
+    text = GOOD.replace('sigma = [0.1]\n', f'sigma = [0.1]\nprefix = "{prefix}"\n', 1)
+    with pytest.raises(StudyError, match=rf"s.toml, line 8, sets.cifar.prefix: image name .* {words}"):
+        read_study(write(tmp_path, text))
+
+
+def test_a_swept_value_must_keep_the_variant_name_a_folder_name(tmp_path):
+    text = GOOD + '\n[variants.w]\nmethod = "wavelet"\nsweep = { wavelet = ["../../x"] }\n'
+    with pytest.raises(StudyError, match=r"line \d+, variants.w.sweep: the variant name .* holds a path separator"):
+        read_study(write(tmp_path, text))

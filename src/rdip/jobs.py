@@ -60,17 +60,18 @@ def load_input(path: str | Path, clean_path: str | Path | None = None) -> Input:
 
 
 def write_output(output: Path, result: FitResult, info: ImageInfo, record: dict | None = None, *,
-                 report: str | None = None, force: bool = False, allow_symlink: bool = True) -> None:
+                 report: str | None = None, force: bool = False, allow_symlink: bool = False,
+                 made=None) -> None:
     """Write ``result.image`` to ``output`` in the input's sample type (``info``) and, with a
     ``record``, ``output``'s ``.json`` beside it (with a ``report``, its HTML as ``.html``); all
-    complete before any replaces a file."""
+    complete before any replaces a file. ``made``: see :func:`rdip.images.files.atomic_write_all`."""
     items = [image_writer(output, result.image, dtype=info.dtype, force=force, allow_symlink=allow_symlink)]
     if record is not None:
         items.append(json_writer(Path(output).with_suffix(".json"), record, force=force))
     if report is not None:
         html = check_target(Path(output).with_suffix(".html"), force)
         items.append((html, lambda tmp: Path(tmp).write_text(report, encoding="utf-8")))
-    atomic_write_all(items)
+    atomic_write_all(items, made=made)
 
 
 def check_outputs(input_path: Path, output: Path, force: bool, report: bool = False) -> None:

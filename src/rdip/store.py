@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -106,11 +107,20 @@ class RunStore:
         atomic_write_all([(self.path(name, ".npy"), lambda tmp: np.save(tmp, data)),
                           json_writer(self.path(name, ".json"), record, force=True)])
 
-    def clear(self) -> None:
-        """Delete every saved run (records and images) under the folder."""
-        if self.folder.is_dir():
-            for old in [*self.folder.rglob("*.json"), *self.folder.rglob("*.npy")]:
-                old.unlink()
+    def clear(self, pattern: str) -> None:
+        """Delete the saved runs (records and images) under the folder whose names (``/`` for a
+        sub-folder) match ``pattern``, a regular expression of the names its caller gives runs,
+        and nothing else: no file of another name, no folder, no symbolic link, nothing through
+        a linked folder."""
+        if not self.folder.is_dir() or self.folder.is_symlink():
+            return
+        for root, _, files in os.walk(self.folder):  # (into no linked folder)
+            for file in files:
+                old = Path(root) / file
+                name = old.relative_to(self.folder).with_suffix("").as_posix()
+                if old.suffix in (".json", ".npy") and re.fullmatch(pattern, name) \
+                        and not old.is_symlink() and old.is_file():
+                    old.unlink()
 
 
 def whole_array(path: Path, shape: tuple | None = None) -> bool:

@@ -183,6 +183,8 @@ def _check_folder(out: Path, methods: list[str], seed: int, crop: int | None, op
     (unless ``force``) a comparison of another seed, crop or options of a method compared again."""
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another --out")
+    if link := next((out / n for n in (*OUTPUTS, "runs") if (out / n).is_symlink()), None):
+        raise ValueError(f"{link} is a symbolic link; nothing was written (remove it)")  # even with force
     settings_path = out / "compare.json"
     ours = settings_path.exists() or (out / "runs").is_dir()  # runs are saved first, settings last
     if not ours and not force and (theirs := [n for n in OUTPUTS if (out / n).exists()]):

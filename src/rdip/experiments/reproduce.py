@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import RANGES, SEED_LIMIT, FitConfig, range_width
+from ..config import PADDINGS, RANGES, SEED_LIMIT, FitConfig, range_width
 from ..images.files import atomic_write, write_json
 from ..images.metrics import panel_scores, scores, ssim, ssim_centre
 from ..images.noise import add_noise
@@ -101,6 +101,10 @@ def fit_name(padding: str, index: int, seed: int) -> str:
     return f"{padding}-{index:04d}-s{seed}"
 
 
+#: Every name :func:`fit_name` gives: ``--force`` deletes these files of ``OUT/fits`` and no other.
+FIT_NAME = rf"(?:{'|'.join(PADDINGS)})-\d{{4,}}-s\d+"
+
+
 def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: bool = True,
                   environment: dict | None = None, log=print, download: bool = False) -> list[dict]:
     """Run (or resume) the experiment into ``out``; write the five outputs; return table2 rows.
@@ -111,7 +115,8 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
     outputs' names but no ``experiment.json`` (written first) is someone else's: refused unless
     ``force``. Fits are saved as they finish in a :class:`rdip.store.RunStore` (``out/fits``);
     ``force`` deletes the saved fits and redoes them all, so a run that fails half-way never
-    leaves fits of another configuration to be resumed. ``download``: fetch the official CIFAR-10
+    leaves fits of another configuration to be resumed (only rdip's fits, :data:`FIT_NAME`: a file
+    of another name in ``out/fits`` is left alone). ``download``: fetch the official CIFAR-10
     archive into the cache when indices beyond the bundled 0–14 are asked for without ``exp.data``.
     """
     out = Path(out)
@@ -128,12 +133,16 @@ def run_reproduce(exp: Experiment, out: Path, *, force: bool = False, progress: 
     clean = _clean_images(exp, download)
     noisy = {(i, s): exp.noisy(clean[i], i, s) for i in exp.indices for s in exp.seeds}
     jobs = [(p, i, s) for s in exp.seeds for p in exp.paddings for i in exp.indices]
+    mine = [key_path, *(out / n for n in OUTPUTS), store.folder]
+    mine += [store.path(fit_name(*j), x) for j in jobs for x in (".json", ".npy")]
+    if link := next((p for p in mine if p.is_symlink()), None):  # never written through, nor deleted
+        raise ValueError(f"{link} is a symbolic link; nothing was written (remove it)")
     todo = [j for j in jobs if force or not store.done(fit_name(*j), shape=clean[j[1]].shape,
                                                        fields=("metrics", "history"))]
 
     out.mkdir(parents=True, exist_ok=True)  # the first write: everything above is checked
     if force:  # the key changes below: no fit of the old one may survive to be resumed
-        store.clear()
+        store.clear(FIT_NAME)
     write_json(key_path, exp.key(), force=True)
     log(f"rdip reproduce: {len(jobs)} fits ({len(exp.indices)} images × {len(exp.paddings)} paddings × "
         f"{len(exp.seeds)} seeds), T = {exp.config.iters}, preset {exp.config.preset}; "

@@ -8,8 +8,10 @@ network, whether σ is given and the noise clipped, and the variant's configurat
 that decide a result, :meth:`FitConfig.settings`) or its method and options (``device`` aside),
 and its kept image, where there is one, is whole. So a rerun computes only what is missing (a
 damaged line of runs.jsonl, or image, is missing), and a changed variant recomputes only its own
-runs. :func:`check_output` refuses a folder that is not a study's, or where an output would
-replace a folder or write through a link, before anything is run or written.
+runs. :func:`check_output` refuses a folder that is not a study's (a study's holds rdip's lock
+file, :data:`LOCK`), or where an output would replace a folder or write through a link, before
+anything is run or written; the lock is taken before runs.jsonl is read, so runs that another
+study process saved are in what is rewritten.
 
 Noise: Gaussian, not clipped unless the variant says, seeded as the study's ``seeding`` says
 (:data:`rdip.experiments.studyfile.SEEDINGS`; by default as ``rdip compare``), so every variant
@@ -296,17 +298,14 @@ def run_batches(todo: list[Batch], save, workers: int = 1, bar=None, *, threads:
 
 
 def check_output(out: Path, study_file: Path | None = None) -> None:
-    """``out`` may be a new folder, an empty one (but for the study file itself) or a study's
-    (holding runs.jsonl), where each output is a file, the images a folder, none a link."""
+    """``out`` may be a new folder, an empty one (but for the study file itself) or a study's:
+    one holding :data:`LOCK`, which rdip study makes before it writes anything else there (a
+    ``runs.jsonl`` without it is not rdip's, and is never rewritten). Each output must be a file,
+    the images a folder, none a symbolic link, nor anything under the images."""
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"{out}: exists and is not a folder; choose another -o")
     if not out.is_dir():
         return
-    if not (out / RUNS).exists():
-        mine = [LOCK] + ([COPY] if study_file is not None and _same_file(out / COPY, study_file) else [])
-        if [p for p in out.iterdir() if p.name not in mine]:
-            raise FileExistsError(f"{out}: holds files but no {RUNS}, so it is not a study's folder; "
-                                  "choose a new or empty folder")
     for name in (*OUTPUTS, IMAGES):  # (the lock: folder_lock)
         path = out / name
         if path.is_symlink():
@@ -314,6 +313,19 @@ def check_output(out: Path, study_file: Path | None = None) -> None:
         if path.exists() and path.is_dir() != (name == IMAGES):
             raise ValueError(f"{path}: is {'not ' if name == IMAGES else ''}a folder; nothing was "
                              "written (move it away, or choose another -o)")
+    if (out / IMAGES).is_dir():  # (rglob does not descend into a linked folder; it names it)
+        if link := next((p for p in (out / IMAGES).rglob("*") if p.is_symlink()), None):
+            raise ValueError(f"{link} is a symbolic link; rdip study writes no image through one, "
+                             "nothing was written (remove it)")
+    if os.path.lexists(out / RUNS):
+        if (out / LOCK).is_symlink() or not (out / LOCK).is_file():
+            raise FileExistsError(f"{out}: holds a {RUNS} that rdip study did not write (no {LOCK} "
+                                  "beside it), so it is not a study's folder; choose a new or empty folder")
+        return
+    mine = [LOCK] + ([COPY] if study_file is not None and _same_file(out / COPY, study_file) else [])
+    if [p for p in out.iterdir() if p.name not in mine]:
+        raise FileExistsError(f"{out}: holds files but no {RUNS}, so it is not a study's folder; "
+                              "choose a new or empty folder")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -335,16 +347,14 @@ def run_study(study: Study, out: Path, *, workers: int = 1, progress: bool = Tru
     out = Path(out)
     check_output(out, study.path)
     plan = Plan(study)
-    store = RunLog(out / RUNS, out / IMAGES if study.keep_images else None)
-    todo = [name for name, run in plan.runs.items() if not store.done(name, plan.key(run))]
-    work = batches(plan, todo)
-    log(f"rdip study: {_count(len(plan.runs), 'run')} ({_count(len(study.variants), 'variant')}, "
-        f"{_count(len(study.sets), 'image set')}); {len(plan.runs) - len(todo)} already done in {out}/, "
-        f"{len(todo)} to run ({_count(len(work), 'batch')}, {_count(workers, 'worker')})")
-    if check_only:
+    if check_only:  # read only: nothing is rewritten, so no lock is needed
+        _todo(study, plan, out, workers, log)
         return []
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out / LOCK, f"{out} is in use by another rdip study"):
+        check_output(out, study.path)  # again, under the lock: then read what will be rewritten
+        store, todo, work = _todo(study, plan, out, workers, log)
+
         def save(name: str, fields: dict, image: np.ndarray) -> None:
             store.save(name, {**plan.key(plan.runs[name]), **fields}, image)
 
@@ -357,6 +367,18 @@ def run_study(study: Study, out: Path, *, workers: int = 1, progress: bool = Tru
         atomic_write(out / COPY, lambda tmp: shutil.copyfile(study.path, tmp))
     log(f"wrote {', '.join(str(out / n) for n in OUTPUTS)}")
     return rows
+
+
+def _todo(study: Study, plan: Plan, out: Path, workers: int, log) -> tuple[RunLog, list[str], list[Batch]]:
+    """The saved runs of ``out`` (read now), the runs still to do and their batches; ``log`` says
+    how many."""
+    store = RunLog(out / RUNS, out / IMAGES if study.keep_images else None)
+    todo = [name for name, run in plan.runs.items() if not store.done(name, plan.key(run))]
+    work = batches(plan, todo)
+    log(f"rdip study: {_count(len(plan.runs), 'run')} ({_count(len(study.variants), 'variant')}, "
+        f"{_count(len(study.sets), 'image set')}); {len(plan.runs) - len(todo)} already done in {out}/, "
+        f"{len(todo)} to run ({_count(len(work), 'batch')}, {_count(workers, 'worker')})")
+    return store, todo, work
 
 
 def _count(n: int, what: str) -> str:

@@ -72,7 +72,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import MIN_SIZE, PRESETS, SEED_LIMIT, FitConfig, preset
-from ..images.files import SUFFIXES, read_image
+from ..images.files import SUFFIXES, plain_name, read_image
 from ..images.metrics import centre
 from ..images.noise import check_sigma, unit_image
 from .baselines import CHECKS, METHODS, check_device
@@ -353,6 +353,10 @@ def _image_set(name: str, table: dict, lines: Lines, data_dir: Path) -> ImageSet
     prefix = _typed(table, "prefix", str, keys, lines, "a string") if "prefix" in table else ""
     stems = {prefix + n: n for n, _ in images} if prefix else {}
     images = [(prefix + n, x) for n, x in images]
+    for n, _ in images:  # a run's image is saved under its name: one plain file name
+        if bad := plain_name(n):
+            raise lines.error(keys + ("prefix",) if prefix else where, f"image name {n!r} {bad}; "
+                              "an image's name (prefix + file stem) must be a plain file name")
     indices = {prefix + n: i for n, i in indices.items()}
     return ImageSet(name, images, sigmas, scale, crop, indices, stems)
 
@@ -402,9 +406,9 @@ def _expand(name: str, table: dict, lines: Lines, before: int = 0) -> list[tuple
     """A variant table as ``(name, table)`` pairs: itself, or one per combination of its sweep;
     ``before`` variants come before it (with its own, at most :data:`MAX_VARIANTS`)."""
     keys = ("variants", name)
-    if re.search(r'[][/\\<>:"|?*\x00-\x1f]', name) or not name.strip() or name != name.strip():
+    if re.search(r'[][/\\<>:"|?*\x00-\x1f]', name) or name.strip() in ("", ".", "..") or name != name.strip():
         raise lines.error(keys, "a variant's name (a folder name for its images) must be text without "
-                                "spaces at either end and without any of / \\ [ ] < > : \" | ? *")
+                                "spaces at either end, not . or .., and without any of / \\ [ ] < > : \" | ? *")
     if "sweep" not in table:
         if before >= MAX_VARIANTS:
             raise lines.error(keys, f"is variant {before + 1:,}, more than the {MAX_VARIANTS:,} a study "
@@ -429,6 +433,8 @@ def _expand(name: str, table: dict, lines: Lines, before: int = 0) -> list[tuple
     out = []
     for values in itertools.product(*sweep.values()):
         label = ", ".join(f"{k}={_show(v)}" for k, v in zip(sweep, values))
+        if bad := plain_name(f"{name}[{label}]"):  # the name of its images' folder
+            raise lines.error(keys + ("sweep",), f"the variant name {name}[{label}] {bad}; sweep other values")
         out.append((f"{name}[{label}]", {**rest, **dict(zip(sweep, values))}))
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import os
 from pathlib import Path
 
 from ..images.files import atomic_write
@@ -11,11 +12,14 @@ from ..images.files import atomic_write
 
 def check_out_dir(out_dir: Path, names: list[str], force: bool) -> Path:
     """``out_dir`` if ``names`` can be written there (it need not exist yet; the caller creates it
-    when it writes): refuse a file in its place, or any of ``names`` there unless ``force``."""
+    when it writes): refuse a file in its place, any of ``names`` there unless ``force``, and a
+    symbolic link by any of ``names`` even with ``force`` (never written through or replaced)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"{out_dir}: exists and is not a folder; choose another --out")
-    existing = [n for n in names if (out_dir / n).exists()]
+    if link := next((out_dir / n for n in names if (out_dir / n).is_symlink()), None):
+        raise ValueError(f"{link} is a symbolic link; nothing was written (remove it)")
+    existing = [n for n in names if os.path.lexists(out_dir / n)]
     if existing and not force:
         raise FileExistsError(f"{out_dir}: already holds {', '.join(existing)}; "
                               "use --force to overwrite or choose another --out")

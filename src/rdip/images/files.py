@@ -271,26 +271,42 @@ def check_name(path: Path) -> Path:
     return path
 
 
-def check_target(path: Path, force: bool, allow_symlink: bool = True) -> Path:
+def plain_name(name: str) -> str | None:
+    """Why ``name`` cannot be one file or folder name that rdip makes from it (a name of a study
+    file's variant or image), or None where it can: not empty, not ``.`` or ``..``, no path
+    separator (``/``, ``\\``), no control character."""
+    if not name:
+        return "is empty"
+    if name in (".", ".."):
+        return f"is {name!r}, which names a folder, not a file"
+    if "/" in name or "\\" in name:
+        return "holds a path separator (/ or \\)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "holds a control character"
+    return None
+
+
+def check_target(path: Path, force: bool, allow_symlink: bool = False) -> Path:
     """Check that ``path`` (any file) can be written: an existing folder, a name the file system
-    takes, not a folder itself, no existing file unless ``force``, and no symbolic link unless
-    ``allow_symlink``."""
+    takes, not a folder itself, nothing there (any entry: a dangling symbolic link too) unless
+    ``force``, and no symbolic link, even with ``force`` (rdip neither writes through a link nor
+    replaces one), unless ``allow_symlink`` (a caller that replaces the link itself)."""
     if not path.parent.is_dir():
         raise FileNotFoundError(f"{path}: the folder {path.parent} does not exist; create it first")
     check_name(path)
     if path.is_symlink() and not allow_symlink:
-        raise ValueError(f"{path}: is a symbolic link; give the path of a regular file")
+        raise ValueError(f"{path}: is a symbolic link; rdip does not write through or replace one "
+                         "(remove it, or give the path of a regular file)")
     if path.is_dir():
         raise IsADirectoryError(f"{path}: is a folder; give a file name")
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:
         raise FileExistsError(f"{path}: already exists; use --force to overwrite it")
     return path
 
 
-def check_output(path: str | os.PathLike, force: bool = False, allow_symlink: bool = True) -> Path:
+def check_output(path: str | os.PathLike, force: bool = False, allow_symlink: bool = False) -> Path:
     """Check that ``path`` can be written as an image: a known format, an existing folder, not a
-    folder itself, no existing file unless ``force``, and no symbolic link unless ``allow_symlink``
-    (writing replaces the link itself, not the file it points to)."""
+    folder itself, nothing there unless ``force``, and no symbolic link (:func:`check_target`)."""
     path = Path(path)
     _check_suffix(path)
     return check_target(path, force, allow_symlink)
@@ -332,12 +348,15 @@ def temp_prefix(path: Path, suffix: str) -> str:
     return f".{start}~{digest}."
 
 
-def _write_temp(path: Path, write, suffix: str = "") -> str:
+def _write_temp(path: Path, write, suffix: str = "", made=None) -> str:
     """Call ``write(tmp)`` on a new temporary file beside ``path`` and give it ``path``'s future
-    mode; return its name. On failure remove it and let the exception go on."""
+    mode; return its name. On failure remove it and let the exception go on. ``made(tmp)``, when
+    given, hears of the file as soon as it exists (empty), before it is written."""
     suffix = suffix or path.suffix
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path, suffix), suffix=suffix, dir=path.parent)
     os.close(fd)
+    if made is not None:
+        made(tmp)
     try:
         write(tmp)
         os.chmod(tmp, _output_mode(path))
@@ -347,8 +366,10 @@ def _write_temp(path: Path, write, suffix: str = "") -> str:
     return tmp
 
 
-def atomic_write_all(items) -> None:
-    """Write several files together: ``items`` is a list of ``(path, write)`` pairs.
+def atomic_write_all(items, made=None) -> None:
+    """Write several files together: ``items`` is a list of ``(path, write)`` pairs; ``made``,
+    when given, gets each temporary file's name as it is made (:func:`_write_temp`), so that a
+    caller can record which files are its own.
 
     Each ``write(tmp_path)`` writes a temporary file beside its ``path`` (the temporary name
     ends in the same extension); only when every one is complete are they renamed into place, one
@@ -362,7 +383,7 @@ def atomic_write_all(items) -> None:
     temps: list[str] = []
     try:
         for path, write in items:
-            temps.append(_write_temp(path, write))
+            temps.append(_write_temp(path, write, made=made))
         for (path, _), tmp in zip(items, list(temps)):
             os.replace(tmp, path)
             temps.remove(tmp)  # renamed: nothing left to remove
@@ -426,7 +447,7 @@ def _write_jpeg(tmp: str, data: np.ndarray) -> None:
 
 
 def image_writer(path: str | os.PathLike, image: np.ndarray, dtype: str = "uint8",
-                 force: bool = False, allow_symlink: bool = True):
+                 force: bool = False, allow_symlink: bool = False):
     """Check ``path`` (:func:`check_output`) and ``image`` (finite: NaN or infinity is a
     ``ValueError``) and convert it; return ``(path, write)`` for :func:`atomic_write_all`, which
     writes it. See :func:`write_image` for the sample types."""

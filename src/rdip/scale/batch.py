@@ -4,9 +4,10 @@ Images of one shape are fitted together (one :func:`~rdip.method.engine.fit_many
 of at most ``chunk`` images, :data:`CHUNK` by default), each output is written atomically in its
 input's bit depth, and then one JSON line per image is appended to ``OUT/manifest.jsonl`` and
 synced to disk. The manifest is the record of what is finished: a rerun skips every input whose
-latest row is ``done`` and whose output exists, and redoes the rest (error rows included). A run
+latest row is ``done`` and whose output exists (and is still its own), and redoes the rest (error rows included). A run
 killed at any moment (even ``kill -9``) loses only the chunks in flight; a half-written manifest
-line is ignored and stale temporary files are removed. Manifest lines that are not rows (edited
+line is ignored and its temporary files (each recorded in the lock file as it is made, so no
+file of the user's is taken for one) are removed. Manifest lines that are not rows (edited
 or damaged) are skipped with one warning. A rerun with other settings keeps the outputs already
 done (it says which, and how to refit them).
 A file at an output's name that rdip batch did not write (no manifest row names it, and no run
@@ -22,7 +23,9 @@ second run on the same folder fails at once instead of removing the first one's 
 and a run killed while writing an output leaves it known as rdip's.
 Outputs are named ``stem + suffix + extension`` of their input, always inside ``OUT``; nothing is
 written through a symbolic link: an output that is one gets an error row, a manifest that is one
-refuses the run. Every image gets the same seed, so an output does not depend on which other
+refuses the run. An output never replaces an input of the run, nor the finished output of another
+input (the manifest records each output's input: two folders' ``a.png`` into one folder), not
+even with ``force``: such a run is refused. Every image gets the same seed, so an output does not depend on which other
 images shared its batch.
 """
 
@@ -41,7 +44,7 @@ from functools import partial
 from pathlib import Path
 
 from ..config import FitConfig
-from ..images.files import SUFFIXES, name_max, temp_prefix
+from ..images.files import SUFFIXES, name_max
 from ..jobs import Input, load_input, write_output
 from ..method.devices import resolve_device
 from ..method.engine import fit_many
@@ -188,6 +191,20 @@ def _lock_lines(data: bytes) -> tuple[str, list[str]]:
     return (lines[0].strip() if lines else ""), pending
 
 
+def _lock_temps(data: bytes) -> list[str]:
+    """The temporary files a run was writing, held in a lock file's ``data`` (``{"temp": path}``
+    lines): the only ones a later run removes."""
+    temps = []
+    for line in data.decode("utf-8", "replace").splitlines()[1:]:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("temp"), str):
+            temps.append(entry["temp"])
+    return temps
+
+
 def pending_outputs(out_dir: Path) -> list[str]:
     """The outputs a run on ``out_dir`` was writing when it ended (killed), from its lock file."""
     path = out_dir / LOCK
@@ -198,25 +215,36 @@ def pending_outputs(out_dir: Path) -> list[str]:
 
 class _Held:
     """The lock of a run (an open, locked :data:`LOCK`): its file holds this run's pid, then, one
-    JSON string a line, the outputs being written (and those a killed run left unfinished)."""
+    JSON string a line, the outputs being written (and those a killed run left unfinished), then
+    the temporary files being written (``{"temp": path}``; a killed run's, until removed)."""
 
     def __init__(self, fd: int):
         self.fd, self.used = fd, False  # used: a row appended or an output being written
-        self.carried = _lock_lines(os.pread(fd, 1 << 20, 0))[1]
+        data = os.pread(fd, 1 << 20, 0)
+        self.carried, self.temps, self.writing = _lock_lines(data)[1], _lock_temps(data), []
         self.mark([])
 
     def mark(self, outputs: list[str]) -> None:
         """Record ``outputs`` as being written (synced), after what a killed run left."""
         self.used = self.used or bool(outputs)
-        text = f"{os.getpid()}\n" + "".join(json.dumps(o) + "\n" for o in [*self.carried, *outputs])
+        self.writing = list(outputs)
+        text = (f"{os.getpid()}\n" + "".join(json.dumps(o) + "\n" for o in [*self.carried, *self.writing])
+                + "".join(json.dumps({"temp": t}) + "\n" for t in self.temps))
         if os.pread(self.fd, 1 << 20, 0) != text.encode():  # (a rerun in the same process: unchanged)
             os.ftruncate(self.fd, 0)
             os.pwrite(self.fd, text.encode(), 0)
             os.fsync(self.fd)
 
+    def temp(self, path: str) -> None:
+        """Record the temporary file ``path`` (just made, still empty) as this run's (synced)."""
+        self.temps.append(path)
+        self.mark(self.writing)
+
     def settle(self, owned: set[str]) -> None:
-        """The outputs written and their rows appended: none is pending any more."""
+        """The outputs written (their temporary files renamed) and their rows appended: none is
+        pending any more."""
         self.carried = [o for o in self.carried if o not in owned]
+        self.temps = []
         self.mark([])
 
 
@@ -379,10 +407,15 @@ class _Batch:
         self.owned = {r["output"] for r in rows if r.get("output")} | set(pending)  # what rdip wrote
         self.paths = [p for p in found  # not our own outputs, nor the lock file
                       if str(p) not in self.owned and p != self.folder / LOCK]
+        latest = [r for r in rows if self.previous[r["input"]] is r]
+        # each finished output's source: the input whose latest row is done and names it (the last)
+        self.finished = {r["output"]: r["input"] for r in latest if r["status"] == "done" and r.get("output")}
         self.outputs = self._outputs(suffix)
         self.todo = [p for p in self.paths if not (self.previous.get(str(p), {}).get("status") == "done"
+                                                   and self.finished.get(str(self.outputs[p])) == str(p)
                                                    and self.outputs[p].is_file()
                                                    and not self.outputs[p].is_symlink())]
+        self._refuse_taken()
         if not force:
             self._refuse_foreign()
         self.rows: list[dict] = []
@@ -395,17 +428,31 @@ class _Batch:
         outputs = {p: self.folder / f"{p.stem}{suffix}{p.suffix}" for p in self.paths}
         limit = name_max(self.folder if self.folder.is_dir() else self.folder.parent)
         owner: dict[Path, Path] = {}
+        inputs = set(self.paths)
         for p, out in outputs.items():
             if out.parent != self.folder:  # check_suffix and file names keep it so; never write elsewhere
                 raise ValueError(f"{p}: its output {out} would be outside {self.out_dir}; use another --suffix")
             if out == p or out in owner:
                 raise ValueError(f"{p}: its output {out} would overwrite "
                                  f"{'the input' if out == p else owner[out]}; use another --suffix")
+            if out in inputs:  # an input of this run, not an output of rdip's: never replaced
+                raise ValueError(f"{p}: its output {out} is another input of this run, which rdip never "
+                                 "replaces, not even with --force; use another --suffix or output folder")
             if (size := len(os.fsencode(out.name))) > limit:
                 raise ValueError(f"{p}: its output name {out.name!r} is {size} bytes long, more than the "
                                  f"{limit} the file system allows; use a shorter --suffix")
             owner[out] = p
         return outputs
+
+    def _refuse_taken(self) -> None:
+        """Refuse the run (``force`` or not) where an output to write is the finished output of
+        another input (an earlier run from another folder, by the manifest)."""
+        for p in self.todo:
+            source = self.finished.get(str(out := self.outputs[p]))
+            if source is not None and source != str(p) and out.is_file() and not out.is_symlink():
+                raise FileExistsError(f"{out}: is the finished output of {source} (a row of "
+                                      f"{self.manifest}), which {p} would replace; use another --suffix "
+                                      "or output folder for these inputs")
 
     def _refuse_foreign(self) -> None:
         """Refuse the run where an output to write would replace a file rdip batch did not write."""
@@ -443,10 +490,12 @@ class _Batch:
                                 self.config)
         if other:
             log(other)
-        for out in self.outputs.values():
-            for stale in self.folder.glob(f"{glob.escape(temp_prefix(out, out.suffix))}*{out.suffix}"):
-                if stale.is_symlink() or stale.is_file():
-                    stale.unlink()  # (a link: the link itself)
+        for stale in map(Path, self.held.temps):  # a killed run's, recorded as made: no other file
+            if stale.parent == self.folder and stale.name.startswith(".") and stale.is_file() \
+                    and not stale.is_symlink():
+                stale.unlink()
+        self.held.temps = []
+        self.held.mark([])
 
     def tiles_of(self, shape) -> dict | None:
         """``{"tile", "overlap"}`` for a shape fitted as tiles, else None."""
@@ -547,8 +596,8 @@ class _Batch:
         for p, info, result in zip(part, infos, outcome):
             if self.blocked(p):  # made a link while it was fitted
                 continue
-            # atomic (os.replace): a link made after this check is replaced, never followed
-            write_output(self.outputs[p], result, info, force=True)
+            # a link made after this check is refused (check_output), never followed
+            write_output(self.outputs[p], result, info, force=True, made=self.held.temp)
             _sync(self.outputs[p])
             self.record(p, "done", result=result, shape=list(shape), orientation=info.orientation)
         self.held.settle(set(outputs))
