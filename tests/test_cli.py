@@ -173,6 +173,19 @@ def test_bench_photo_workload_reports_work_and_rates(cli):
         assert 0 < record[f"{name}_ssim"] <= 1
 
 
+def test_bench_photo_counts_the_flops_of_the_tiles_it_fits(cli):
+    from rdip.method.model import flops_per_iteration
+
+    code, out, err = cli("bench", "--json", "--workload", "photo", "--quick", "--iters", 2, "--set", "tile=40")
+    assert code == 0, err
+    record = json.loads(out)
+    flop = flops_per_iteration(40, 40) / 1e9  # not the default preset's 32×32
+    assert record["photo_gflop_per_iteration"] == pytest.approx(flop)
+    for name in ("default", "ensemble4"):
+        rate = record[f"{name}_model_gflops_per_s"] / record[f"{name}_computed_it_per_s"]
+        assert rate == pytest.approx(flop)
+
+
 def test_denoise_report_shows_the_images_first(cli, tmp_path, rng):
     from conftest import write_png
 

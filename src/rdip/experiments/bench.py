@@ -141,20 +141,30 @@ def run_photo(size: int, dev: torch.device, log, iters: int | None, changes: dic
     preset's), σ given, as it is and with ``ensemble=4``."""
     clean, noisy = photo(size)
     out = {"photo_size": size, "photo_sigma_255": 25, "photo_iters": iters or preset("default").iters}
-    flop = flops_per_iteration(32, 32)
     for name, ensemble in (("default", 1), ("ensemble4", 4)):
         cfg = preset("default", device=str(dev), ensemble=ensemble, **changes)
         cfg = cfg.replace(iters=iters) if iters else cfg
+        flop = network_flops(size, size, cfg)
+        out["photo_gflop_per_iteration"] = flop / 1e9
         log(f"photo, {name}: {size}×{size}, σ = 25/255 given …")
         run = timed([noisy], [cfg], dev, sigma=PHOTO_SIGMA)
         result = run["results"][0]
-        out.update({f"{name}_seconds": run["seconds"], f"{name}_networks": sum(len(g) for g in grids(size, size, cfg.tile, cfg.tile_overlap, ensemble)),
+        out.update({f"{name}_seconds": run["seconds"], f"{name}_networks": sum(len(g) for g in grids(size, size, cfg.tile, cfg.tile_overlap, ensemble)) if cfg.tile and size > cfg.tile else ensemble,
                     f"{name}_needed_it_per_s": run["needed"] / run["seconds"],
                     f"{name}_computed_it_per_s": run["computed"] / run["seconds"],
                     f"{name}_model_gflops_per_s": flop * run["computed"] / run["seconds"] / 1e9,
                     f"{name}_work_ratio": run["computed"] / run["needed"],
                     f"{name}_ssim": ssim(result.image, clean)})
     return out
+
+
+def network_flops(height: int, width: int, cfg, channels: int = 3) -> float:
+    """FLOP of one iteration of one network fitting a ``height×width`` image with ``cfg``: of its
+    tile (``cfg.tile``; the whole image when no larger) with its padding, as the engine fits it."""
+    tiled = bool(cfg.tile) and max(height, width) > cfg.tile
+    h, w = (min(cfg.tile, height), min(cfg.tile, width)) if tiled else (height, width)
+    pads = 2 * cfg.pad_width if cfg.padding != "none" else 0
+    return flops_per_iteration(h + pads, w + pads, channels)
 
 
 def run_bench(quick: bool = False, device: str = "auto", iters: int | None = None,
