@@ -207,3 +207,15 @@ def test_a_prefix_tells_apart_files_of_one_name_and_keeps_their_noise(tmp_path, 
     runs = [r for r in Plan(study).runs.values() if r.variant == "a"]
     assert {r.image for r in runs} == {"a", "q-a"}
     assert {r.noise for r in runs} == {noise_seed("a", 0.1, 0)}  # the same seed, other images
+
+
+@pytest.mark.parametrize("fields, line, key", [
+    ("tile = 32\ntile_overlap = 40", 13, "tile_overlap"),  # its message names the tile too
+    ("tile_overlap = 40\ntile = 32", 12, "tile_overlap"),
+    ('padding = "edge"\ntile = 8', 13, "tile"),  # its message names the padding too
+])
+def test_a_bad_tiling_field_is_blamed_on_its_own_line_not_another_it_names(tmp_path, fields, line, key):
+    path = write(tmp_path, GOOD.replace("iters = 2", "iters = 2\n" + fields, 1))
+    with pytest.raises(StudyError) as e:
+        read_study(path)
+    assert str(e.value).startswith(f"{path}, line {line}, variants.a.{key}: {key} must be"), str(e.value)

@@ -488,6 +488,7 @@ def _config(name, fields: dict, keys: tuple, lines: Lines) -> FitConfig:
         message = str(e)
         blamed = [k for k in fields if re.search(rf"\b{k}\b", message)
                   or (k == "pad_width" and "pad width" in message)]
+        blamed.sort(key=lambda k: re.search(rf"\b{k}\b", message.replace("pad width", "pad_width")).start())
         raise lines.error(keys + (blamed[0],) if blamed else keys, message) from None
 
 
