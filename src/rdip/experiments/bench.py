@@ -149,7 +149,9 @@ def run_photo(size: int, dev: torch.device, log, iters: int | None, changes: dic
         log(f"photo, {name}: {size}×{size}, σ = 25/255 given …")
         run = timed([noisy], [cfg], dev, sigma=PHOTO_SIGMA)
         result = run["results"][0]
-        out.update({f"{name}_seconds": run["seconds"], f"{name}_networks": sum(len(g) for g in grids(size, size, cfg.tile, cfg.tile_overlap, cfg.ensemble)) if cfg.tile and size > cfg.tile else cfg.ensemble,
+        networks = (sum(len(g) for g in grids(size, size, cfg.tile, cfg.tile_overlap, cfg.ensemble))
+                    if cfg.tile and size > cfg.tile else cfg.ensemble)
+        out.update({f"{name}_seconds": run["seconds"], f"{name}_networks": networks,
                     f"{name}_needed_it_per_s": run["needed"] / run["seconds"],
                     f"{name}_computed_it_per_s": run["computed"] / run["seconds"],
                     f"{name}_model_gflops_per_s": flop * run["computed"] / run["seconds"] / 1e9,
