@@ -66,6 +66,16 @@ def test_parse_indices_errors(spec, words):
     assert "\n" not in str(e.value)
 
 
+def test_parse_indices_takes_an_integer_and_refuses_other_types():
+    assert parse_indices(5) == [5] and parse_indices(np.int64(9999)) == [9999]
+    for bad in (-1, 10000):
+        with pytest.raises(ValueError, match="out of range; use 0-9999"):
+            parse_indices(bad)
+    for bad in (1.5, True, None, [1, 2]):
+        with pytest.raises(TypeError, match="not an integer; give integers"):
+            parse_indices(bad)
+
+
 def test_archive_chw_to_hwc(fake):
     path, digest, data, labels = fake
     images, labs = load_cifar10([5, 0, 17, 5], path, md5=digest)
@@ -184,6 +194,19 @@ def test_npz_looks_rows_up_by_indices_array(tmp_path):
     got, labels = load_cifar10([9, 40], path)
     np.testing.assert_array_equal(got, images[[2, 0]])
     assert labels.tolist() == [3, 1]
+
+
+@pytest.mark.parametrize("key", ["images", "labels", "indices"])
+def test_an_npz_of_object_arrays_is_refused_in_rdip_s_words(tmp_path, key):
+    arrays = {"images": np.zeros((1, 32, 32, 3), np.uint8), "labels": np.array([1]), "indices": np.array([0])}
+    arrays[key] = np.array([object()] * len(arrays[key]) if key != "images" else [None], dtype=object)
+    path = tmp_path / "objects.npz"
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError) as e:
+        load_cifar10([0], path)
+    message = str(e.value)
+    assert message.startswith(f"{path}: an array in it holds Python objects") and "save numeric arrays" in message
+    assert "allow_pickle" not in message and "\n" not in message
 
 
 @pytest.mark.skipif(not CIFAR_NPZ.exists(), reason="compares with the development data in ../shared")

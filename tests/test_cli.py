@@ -44,6 +44,28 @@ def test_denoise_set_overrides_any_field_last_and_refuses_unknown_ones(cli, tmp_
     assert not (tmp_path / "bad.npy").exists()
 
 
+def test_denoise_set_applies_to_the_tiling_fields_too(cli, tmp_path, rng):
+    np.save(tmp_path / "noisy.npy", rng.random((30, 30)))
+    code, _, err = cli("denoise", tmp_path / "noisy.npy", "-o", tmp_path / "out.npy", "--iters", 2,
+                       "--set", "tile=26", "--set", "tile_overlap=6", "--device", "cpu")
+    assert code == 0, err
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["tile"] == {"tile": 26, "overlap": 6}
+    code, _, err = cli("denoise", tmp_path / "noisy.npy", "-o", tmp_path / "two.npy", "--iters", 2,
+                       "--tile", 28, "--overlap", 4, "--set", "tile=26", "--set", "tile_overlap=6")
+    assert code == 0, err  # --set is applied last
+    assert json.loads((tmp_path / "two.json").read_text())["tile"] == {"tile": 26, "overlap": 6}
+
+
+def test_bench_set_applies_to_its_own_options_fields(cli):
+    code, out, err = cli("bench", "--json", "--workload", "photo", "--quick", "--set", "iters=2",
+                         "--set", "device=cpu", "--set", "ensemble=2")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["photo_iters"] == 2 and record["device"] == "cpu"
+    assert record["default_networks"] == record["ensemble4_networks"] > 4  # both fits: ensemble 2
+
+
 def test_denoise_with_clean_reference_grey_npy(cli, tmp_path, rng):
     clean = rng.random((30, 30))
     np.save(tmp_path / "clean.npy", clean)
@@ -171,6 +193,19 @@ def test_bench_photo_workload_reports_work_and_rates(cli):
         assert 1.0 <= record[f"{name}_work_ratio"] < 1.5
         assert 0 < record[f"{name}_sgemm_fraction"] < 2 and record[f"{name}_seconds"] > 0
         assert 0 < record[f"{name}_ssim"] <= 1
+
+
+def test_bench_photo_counts_the_flops_of_the_tiles_it_fits(cli):
+    from rdip.method.model import flops_per_iteration
+
+    code, out, err = cli("bench", "--json", "--workload", "photo", "--quick", "--iters", 2, "--set", "tile=40")
+    assert code == 0, err
+    record = json.loads(out)
+    flop = flops_per_iteration(40, 40) / 1e9  # not the default preset's 32×32
+    assert record["photo_gflop_per_iteration"] == pytest.approx(flop)
+    for name in ("default", "ensemble4"):
+        rate = record[f"{name}_model_gflops_per_s"] / record[f"{name}_computed_it_per_s"]
+        assert rate == pytest.approx(flop)
 
 
 def test_denoise_report_shows_the_images_first(cli, tmp_path, rng):

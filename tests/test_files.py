@@ -92,6 +92,14 @@ def test_bad_files(tmp_path):
             read_image(tmp_path / name)
 
 
+def test_reading_a_folder_named_like_an_image_says_it_is_a_folder(tmp_path):
+    (tmp_path / "x.png").mkdir()
+    with pytest.raises(IsADirectoryError) as e:
+        read_image(tmp_path / "x.png")
+    assert str(e.value).startswith(f"{tmp_path / 'x.png'}: is a folder, not an image file")
+    assert "no such file" not in str(e.value)
+
+
 def test_writes_refuse_to_overwrite_and_leave_no_temporary_files(tmp_path):
     image = np.zeros((30, 30))
     write_image(tmp_path / "a.png", image)

@@ -186,7 +186,24 @@ def test_a_missing_image_names_the_path_and_where_it_was_looked_for(tmp_path, mo
         read_study(path)
     missing = tmp_path / "../../shared/data" / "set12/01.png"
     assert f"line 6, sets.cifar.images: {missing}: no such file or folder" in str(e.value)
-    assert "set RDIP_DATA" in str(e.value)
+    assert "given by the study file's data key; set RDIP_DATA" in str(e.value)
+
+
+def test_a_missing_image_without_a_data_key_does_not_blame_rdip_data(tmp_path, monkeypatch):
+    """RDIP_DATA is read only in place of a data key: without one, the paths start from the
+    study file's folder, whatever the environment holds, and the message says so."""
+    monkeypatch.setenv("RDIP_DATA", str(tmp_path / "elsewhere"))
+    path = write(tmp_path, GOOD.replace('images = "cifar:0-1"', 'images = ["set12/01.png"]'))
+    with pytest.raises(StudyError) as e:
+        read_study(path)
+    message = str(e.value)
+    assert f"{tmp_path / 'set12/01.png'}: no such file or folder" in message
+    assert f"(relative paths start from {tmp_path}, the study file's folder: it has no data key" in message
+    assert "given by RDIP_DATA" not in message
+    path = write(tmp_path, GOOD.replace('title = "tiny"', 'data = "data"').replace(
+        'images = "cifar:0-1"', 'images = ["set12/01.png"]'))
+    with pytest.raises(StudyError, match=r"elsewhere, given by RDIP_DATA \(in place of the study file's data key\)"):
+        read_study(path)
 
 
 def test_lines_finds_headers_dotted_and_quoted_keys(tmp_path):
@@ -299,3 +316,15 @@ def test_a_swept_value_must_keep_the_variant_name_a_folder_name(tmp_path):
     text = GOOD + '\n[variants.w]\nmethod = "wavelet"\nsweep = { wavelet = ["../../x"] }\n'
     with pytest.raises(StudyError, match=r"line \d+, variants.w.sweep: the variant name .* holds a path separator"):
         read_study(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("fields, line, key", [
+    ("tile = 32\ntile_overlap = 40", 13, "tile_overlap"),  # its message names the tile too
+    ("tile_overlap = 40\ntile = 32", 12, "tile_overlap"),
+    ('padding = "edge"\ntile = 8', 13, "tile"),  # its message names the padding too
+])
+def test_a_bad_tiling_field_is_blamed_on_its_own_line_not_another_it_names(tmp_path, fields, line, key):
+    path = write(tmp_path, GOOD.replace("iters = 2", "iters = 2\n" + fields, 1))
+    with pytest.raises(StudyError) as e:
+        read_study(path)
+    assert str(e.value).startswith(f"{path}, line {line}, variants.a.{key}: {key} must be"), str(e.value)

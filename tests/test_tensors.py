@@ -62,10 +62,17 @@ def test_auto_means_the_tensor_s_device_and_a_configured_device_is_kept():
     (torch.zeros(0, 3, 26, 26), ValueError, "an empty batch"),
     (torch.zeros(3, 20, 20), ValueError, "at least 25×25"),
     (torch.from_numpy(smooth_image((26, 26))[None]) * 2 - 1, ValueError, "\\(x \\+ 1\\) / 2"),
+    (torch.zeros(3, 26, 26, device="meta"), ValueError, "image 0 is a tensor on the 'meta' device"),
+    (torch.zeros(2, 3, 26, 26, device="meta"), ValueError, "'meta' device: it has a shape but no values"),
 ])
 def test_bad_tensors_are_refused_with_what_to_do(bad, error, message):
     with pytest.raises(error, match=message):
         rdip.denoise(bad, CPU)
+
+
+def test_a_meta_clean_reference_is_refused_too():
+    with pytest.raises(ValueError, match="clean image 0 is a tensor on the 'meta' device"):
+        rdip.fit(torch.rand(3, 26, 26), CPU, clean=torch.zeros(3, 26, 26, device="meta"))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -190,21 +190,22 @@ def _warn(message: str) -> None:
 _PENDING: list[str] = []
 
 
-def _config(preset_name: str, tile="auto", overlap: int | None = None, **changes) -> tuple[FitConfig, bool]:
+def _config(preset_name: str, tile="auto", overlap: int | None = None, /, **changes) -> tuple[FitConfig, bool]:
     """The preset with ``changes`` (None values left out) and the tiling options applied, and
     whether to tile for memory: ``--tile auto`` keeps the preset's tiles and may tile for memory;
-    ``--tile none`` (0) or a size fixes the tiles; ``--overlap`` sets ``tile_overlap``. Warns when
-    ``iters`` is far below the preset's."""
+    ``--tile none`` (0) or a size fixes the tiles; ``--overlap`` sets ``tile_overlap``; ``tile``
+    and ``tile_overlap`` in ``changes`` (``--set``) win over them. Warns when ``iters`` is far
+    below the preset's."""
     changes = {k: v for k, v in changes.items() if v is not None}
     if tile != "auto":
-        changes["tile"] = tile
+        changes.setdefault("tile", tile)
     if overlap is not None:
-        changes["tile_overlap"] = overlap
+        changes.setdefault("tile_overlap", overlap)
     meant = PRESETS[preset_name].iters
     if changes.get("iters", meant) < meant / 4:
         _PENDING.append(f"preset {preset_name} is meant for up to {meant} iterations; --iters "
                         f"{changes['iters']} is far below that, so the result will be under-fitted (blurry)")
-    return preset(preset_name, **changes), tile == "auto"
+    return preset(preset_name, **changes), tile == "auto" and "tile" not in changes
 
 
 def _environment() -> dict:

@@ -110,7 +110,7 @@ def run_table2(iters: int, dev: torch.device, stop: str, log, changes: dict) -> 
     """The Table II workload: the naive loop against the batched engine."""
     rng = np.random.default_rng(0)
     images, paddings = table2_workload(rng)
-    base = preset("paper", iters=iters, device=str(dev), stop=stop, **changes)
+    base = preset("paper", **{"iters": iters, "device": str(dev), "stop": stop, **changes})
     configs = [base.replace(padding=p, seed=k) for k, p in enumerate(paddings)]
     sigma = 0.05 if stop == "noise" else None  # [0, 1] units: some networks stop, at their own time
     flop = {"none": flops_per_iteration(32, 32), "edge": flops_per_iteration(40, 40)}
@@ -141,20 +141,32 @@ def run_photo(size: int, dev: torch.device, log, iters: int | None, changes: dic
     preset's), σ given, as it is and with ``ensemble=4``."""
     clean, noisy = photo(size)
     out = {"photo_size": size, "photo_sigma_255": 25, "photo_iters": iters or preset("default").iters}
-    flop = flops_per_iteration(32, 32)
     for name, ensemble in (("default", 1), ("ensemble4", 4)):
-        cfg = preset("default", device=str(dev), ensemble=ensemble, **changes)
+        cfg = preset("default", **{"device": str(dev), "ensemble": ensemble, **changes})
         cfg = cfg.replace(iters=iters) if iters else cfg
+        flop = network_flops(size, size, cfg)
+        out["photo_gflop_per_iteration"] = flop / 1e9
         log(f"photo, {name}: {size}×{size}, σ = 25/255 given …")
         run = timed([noisy], [cfg], dev, sigma=PHOTO_SIGMA)
         result = run["results"][0]
-        out.update({f"{name}_seconds": run["seconds"], f"{name}_networks": sum(len(g) for g in grids(size, size, cfg.tile, cfg.tile_overlap, ensemble)),
+        networks = (sum(len(g) for g in grids(size, size, cfg.tile, cfg.tile_overlap, cfg.ensemble))
+                    if cfg.tile and size > cfg.tile else cfg.ensemble)
+        out.update({f"{name}_seconds": run["seconds"], f"{name}_networks": networks,
                     f"{name}_needed_it_per_s": run["needed"] / run["seconds"],
                     f"{name}_computed_it_per_s": run["computed"] / run["seconds"],
                     f"{name}_model_gflops_per_s": flop * run["computed"] / run["seconds"] / 1e9,
                     f"{name}_work_ratio": run["computed"] / run["needed"],
                     f"{name}_ssim": ssim(result.image, clean)})
     return out
+
+
+def network_flops(height: int, width: int, cfg, channels: int = 3) -> float:
+    """FLOP of one iteration of one network fitting a ``height×width`` image with ``cfg``: of its
+    tile (``cfg.tile``; the whole image when no larger) with its padding, as the engine fits it."""
+    tiled = bool(cfg.tile) and max(height, width) > cfg.tile
+    h, w = (min(cfg.tile, height), min(cfg.tile, width)) if tiled else (height, width)
+    pads = 2 * cfg.pad_width if cfg.padding != "none" else 0
+    return flops_per_iteration(h + pads, w + pads, channels)
 
 
 def run_bench(quick: bool = False, device: str = "auto", iters: int | None = None,
@@ -165,9 +177,13 @@ def run_bench(quick: bool = False, device: str = "auto", iters: int | None = Non
     ``quick``); a cap on the photograph's (default the preset's 800). ``changes``: fields of
     :class:`rdip.FitConfig` set on every fit (e.g. ``capture``, ``formulation``, ``chunk``).
     ``tf32``: on CUDA, True lets convolutions and matrix products use TF32, False neither; None
-    leaves PyTorch's defaults (TF32 in cuDNN's convolutions, not in matrix products)."""
+    leaves PyTorch's defaults (TF32 in cuDNN's convolutions, not in matrix products).
+    ``device``, ``iters`` and ``stop`` in ``changes`` win over the arguments."""
+    changes = dict(changes or {})
+    device, iters = changes.pop("device", device), changes.pop("iters", iters)
+    stop = changes.get("stop", stop)
     dev = resolve_device(device)
-    changes = {"dtype": dtype, **(changes or {})}
+    changes = {"dtype": dtype, **changes}
     if dev.type == "cuda" and tf32 is not None:
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
     record: dict = {"changes": changes, "tf32": "default" if tf32 is None else tf32}

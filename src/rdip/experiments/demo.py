@@ -12,6 +12,7 @@ from ..images.metrics import scores
 from ..images.values import unit_samples
 from ..method.devices import resolve_device
 from ..method.engine import fit_many
+from ..method.planning import expected_iters
 from ..progress import progress_bar, progress_callback
 from .figures import panel_grid
 from .reproduce import Experiment
@@ -45,7 +46,8 @@ def run_demo(out_dir: Path, config: FitConfig, *, force: bool = False, progress:
     bar = progress_bar(config.iters * len(configs), "demo", enabled=progress)
     with bar:  # two stacks, one after the other: 32×32 unpadded, then 40×40 edge and reflect
         results = fit_many([noisy] * 3, configs, clean=[clean] * 3, sigma=exp.unit_sigma,
-                           callback=progress_callback(bar))
+                           callback=progress_callback(bar, networks=len(configs),
+                                                            typical=expected_iters(config)))
     rows = [{"method": "noisy input", **scores(np.clip(noisy, 0, 1), clean), "seconds": 0.0}]
     rows += [{"method": f"rdip {config.preset}, padding {c.padding}", **r.metrics, "seconds": r.seconds,
               "iterations": r.iters_run} for c, r in zip(configs, results)]

@@ -26,6 +26,7 @@ from ..images.metrics import panel_scores, scores, ssim, ssim_centre
 from ..images.noise import add_noise
 from ..method.devices import resolve_device
 from ..method.engine import fit_many
+from ..method.planning import expected_iters
 from ..method.inputs import check_image, check_padding
 from ..method.padding import check_mode
 from ..progress import progress_bar, progress_callback
@@ -173,6 +174,7 @@ def _clean_images(exp: Experiment, download: bool) -> dict[int, np.ndarray]:
 def _fit(exp: Experiment, store: RunStore, todo, clean, noisy, progress: bool) -> None:
     """Fit the ``(padding, image, seed)`` jobs ``todo``, saving each chunk's fits as it ends."""
     with progress_bar(len(todo) * exp.config.iters, "fits", enabled=progress) as bar:
+        callback = progress_callback(bar, networks=len(todo), typical=expected_iters(exp.config))
         chunk = exp.config.chunk or 64  # fits saved after each chunk: bounded loss on a crash
         by_shape = sorted(todo, key=lambda j: j[0] == "none")  # padded (40×40) and unpadded groups
         for start in range(0, len(by_shape), chunk):
@@ -180,7 +182,7 @@ def _fit(exp: Experiment, store: RunStore, todo, clean, noisy, progress: bool) -
             configs = [exp.config.replace(padding=p, seed=exp.fit_seed(i, s)) for p, i, s in part]
             results = fit_many([noisy[(i, s)] for _, i, s in part], configs,
                                clean=[clean[i] for _, i, _ in part],
-                               callback=progress_callback(bar))
+                               callback=callback)
             for (p, i, s), r in zip(part, results):
                 store.save(fit_name(p, i, s), {"image": i, "seed": s, "padding": p, **r.to_dict()}, r.image)
 

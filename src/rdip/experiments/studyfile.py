@@ -269,8 +269,10 @@ def _top(raw: dict, lines: Lines, path: Path) -> dict:
         if key in raw:
             out[key] = _typed(raw, key, str, (), lines, f"a string ({what})")
     here, data = path.parent, out.pop("data", None)
+    lines.data_from = "data key" if data is not None else ""  # for the hint of a missing path
     if data is not None and os.environ.get("RDIP_DATA"):
         data = os.environ["RDIP_DATA"]  # the environment's copy of the data, not the file's
+        lines.data_from = "RDIP_DATA"
     out["data_dir"] = here / Path(data).expanduser() if data else here
     if "output" in out:
         out["output"] = Path(os.path.normpath(here / Path(out["output"]).expanduser()))
@@ -368,7 +370,7 @@ def _cifar(spec: str, table: dict, keys: tuple, lines: Lines, data_dir: Path):
     if "cifar_data" in table:
         source = data_dir / Path(_typed(table, "cifar_data", str, keys, lines, "a path")).expanduser()
         if not source.exists():
-            raise lines.error(keys + ("cifar_data",), f"{source}: no such file or folder{_data_hint(data_dir)}")
+            raise lines.error(keys + ("cifar_data",), f"{source}: no such file or folder{_data_hint(data_dir, lines)}")
     try:
         indices = parse_indices(spec[len("cifar:"):])
         images, _ = load_cifar10(indices, source=source)
@@ -379,9 +381,16 @@ def _cifar(spec: str, table: dict, keys: tuple, lines: Lines, data_dir: Path):
             dict(zip(names, indices)))
 
 
-def _data_hint(data_dir: Path) -> str:
-    where = "RDIP_DATA" if os.environ.get("RDIP_DATA") else "the study file's data key or folder"
-    return f" (relative paths start from {data_dir}, given by {where}; set RDIP_DATA to the folder that holds the data)"
+def _data_hint(data_dir: Path, lines: Lines) -> str:
+    """Where relative paths start from, and where that folder came from (RDIP_DATA is read only
+    in place of a ``data`` key)."""
+    where = {"RDIP_DATA": "given by RDIP_DATA (in place of the study file's data key); set it to "
+                          "the folder that holds the data",
+             "data key": "given by the study file's data key; set RDIP_DATA to the folder that holds "
+                         "the data to replace it"}.get(
+        getattr(lines, "data_from", ""), "the study file's folder: it has no data key; add data = "
+                                         '"FOLDER" (RDIP_DATA, when set, then replaces it)')
+    return f" (relative paths start from {data_dir}, {where})"
 
 
 def _files(spec: str, where: tuple, lines: Lines, data_dir: Path) -> list[tuple[str, np.ndarray]]:
@@ -395,7 +404,7 @@ def _files(spec: str, where: tuple, lines: Lines, data_dir: Path) -> list[tuple[
     elif path.is_file():
         paths = [path]
     else:
-        raise lines.error(where, f"{path}: no such file or folder{_data_hint(data_dir)}")
+        raise lines.error(where, f"{path}: no such file or folder{_data_hint(data_dir, lines)}")
     try:
         return [(p.stem, read_image(p)[0]) for p in paths]
     except (ValueError, OSError) as e:
@@ -520,6 +529,7 @@ def _config(name, fields: dict, keys: tuple, lines: Lines) -> FitConfig:
         message = str(e)
         blamed = [k for k in fields if re.search(rf"\b{k}\b", message)
                   or (k == "pad_width" and "pad width" in message)]
+        blamed.sort(key=lambda k: re.search(rf"\b{k}\b", message.replace("pad width", "pad_width")).start())
         raise lines.error(keys + (blamed[0],) if blamed else keys, message) from None
 
 

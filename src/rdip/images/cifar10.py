@@ -41,8 +41,14 @@ LABEL_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
 SAMPLE_LABELS = (3, 8, 8, 0, 6, 6, 1, 6, 3, 1, 0, 9, 5, 7, 9)  # bundled test images 0–14
 
 
-def parse_indices(spec: str) -> list[int]:
-    """Parse ``"0-14"``, ``"0,3,5-7"`` or ``"7"`` into a list of indices (ranges inclusive)."""
+def parse_indices(spec: str | int) -> list[int]:
+    """Parse ``"0-14"``, ``"0,3,5-7"`` or ``"7"`` into a list of indices (ranges inclusive); an
+    integer ``7`` is ``[7]``."""
+    if not isinstance(spec, str):
+        index = _index(spec)  # a TypeError for anything but an integer
+        if not 0 <= index < N_TEST:
+            raise ValueError(f"test image index {index} is out of range; use 0-{N_TEST - 1}")
+        return [index]
     if not spec.strip():
         raise ValueError("empty index spec; give indices like '0-14' or '0,3,5-7'")
     out: list[int] = []
@@ -153,6 +159,18 @@ def _from_npz(path: Path, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
         return images[rows], np.asarray(d["labels"][rows], np.uint8)
 
 
+def _npz_arrays(path: Path, idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_from_npz`, with NumPy's refusal of an array of Python objects in rdip's words."""
+    try:
+        return _from_npz(path, idx)
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise
+        raise ValueError(f"{path}: an array in it holds Python objects (dtype object), which rdip does "
+                         "not load; save numeric arrays: np.savez(PATH, images=uint8 (N, 32, 32, 3), "
+                         "labels=integers, indices=integers)") from None
+
+
 def _from_samples(idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
@@ -209,7 +227,7 @@ def load_cifar10(indices: Iterable[int] | str, source: str | os.PathLike | None 
         elif not path.is_file():
             raise FileNotFoundError(f"{path}: no such file or folder")
         elif path.suffix.lower() == ".npz":
-            return _from_npz(path, idx)
+            return _npz_arrays(path, idx)
         elif path.name != "test_batch" and not path.name.lower().endswith((".tar.gz", ".tgz")):
             raise ValueError(f"{path}: not an .npz, {ARCHIVE_NAME} or test_batch; give one of those")
     data, labels = _read_batch(path, md5, batch_md5)

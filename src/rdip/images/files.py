@@ -218,6 +218,9 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, ImageInfo]:
     """
     path = Path(path)
     suffix = _check_suffix(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not an image file; give an image file "
+                                "(rdip batch denoises a folder's images)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if path.stat().st_size == 0:

@@ -47,6 +47,9 @@ def _items(images, name: str) -> list:
 
 def to_array(tensor: torch.Tensor, name: str) -> np.ndarray:
     """A float ``(C, H, W)`` tensor as a NumPy ``(H, W, C)`` float64 array on the host."""
+    if tensor.device.type == "meta":
+        raise ValueError(f"{name} is a tensor on the 'meta' device: it has a shape but no values; "
+                         "give a tensor that holds the image (on the CPU or a GPU)")
     if not tensor.is_floating_point():
         raise TypeError(f"{name} is a {tensor.dtype} tensor: give floats in [0, 1] "
                         "(e.g. x.float() / 255 for uint8)")
