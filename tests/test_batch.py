@@ -132,7 +132,7 @@ def test_resume_after_kill_9(tmp_path, rng):
     half = out / ".i3_denoised.png.k9x2z1.png"
     half.write_bytes(b"\x89PNG half")  # as a kill mid-write leaves, recorded in the lock file
     with open(out / LOCK, "a") as f:
-        f.write(json.dumps({"temp": str(half.resolve())}) + "\n")
+        f.write("\n" + json.dumps({"temp": str(half.resolve())}) + "\n")  # (a kill mid-rewrite leaves it empty)
 
     result = CliRunner().invoke(batch_command, [*args, "--iters", "2"])  # the rest, quickly
     assert result.exit_code == 0, result.output

@@ -299,6 +299,7 @@ def test_workers_end_when_the_study_is_killed(tmp_path):
 def test_a_runs_file_that_is_a_fifo_is_refused_not_waited_on(cli, tmp_path):
     path = study_file(tmp_path)
     (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".rdip-study.lock").touch()  # a study's folder (one without it is refused first)
     os.mkfifo(tmp_path / "out" / "runs.jsonl")
     before = sorted(tmp_path.rglob("*"))  # (names only: snapshot would open the FIFO)
     for extra in (["--check"], []):

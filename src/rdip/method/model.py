@@ -290,14 +290,40 @@ class RecurrentDIP(nn.Module):
             h_t    = U(z_t) + h_{t-1}          (h_mode ``sum``; see the class)
             f(z_t) = tanh(V(h_t))
         """
-        z_t = state.z_noise * (1 - self.epsilon) + state.f * self.epsilon
-        h_t = _H_RULES[self.h_mode](self.encoder(z_t), state.h, state.t + 1, self.h_leak)
-        return torch.tanh(self.decoder(h_t)), h_t
+        return eq1(self, state)
+
+    def mix(self, z_noise: torch.Tensor, f: torch.Tensor, epsilon: float) -> torch.Tensor:
+        """Eq. 1's input ``z_noise · (1 - ε) + f · ε``."""
+        return z_noise * (1 - epsilon) + f * epsilon
+
+    def encode(self, z: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """U (Table I's encoder); nothing else goes to V."""
+        return self.encoder(z), None
+
+    def decode(self, h: torch.Tensor, _levels: None) -> torch.Tensor:
+        """V (Table I's decoder), before the final tanh."""
+        return self.decoder(h)
 
     @staticmethod
     def advance(state: State, f_t: torch.Tensor, h_t: torch.Tensor) -> State:
         """The state after a time step: ``f_t`` and ``h_t`` kept as values, ``t`` counted."""
         return State(state.z_noise, f_t.detach(), h_t.detach(), state.t + 1)
+
+
+def eq1(net: nn.Module, state: State) -> tuple[torch.Tensor, torch.Tensor]:
+    """Time step ``t = state.t + 1`` of Eq. 1 for any network ``net`` (Table I's
+    :class:`RecurrentDIP`, the :class:`~rdip.method.hourglass.Hourglass`), which gives the input's
+    mix, U (``encode``: its output and what else goes to V, e.g. the hourglass's skips) and V
+    (``decode``); returns ``(f(z_t), h_t)`` with their graph::
+
+        z_t    = z_noise · (1 - ε) + f(z_{t-1}) · ε      (net.mix)
+        h_t    = U(z_t) + h_{t-1}                        (h_mode ``sum``; _H_RULES)
+        f(z_t) = tanh(V(h_t))
+    """
+    z_t = net.mix(state.z_noise, state.f, net.epsilon)
+    u, levels = net.encode(z_t)
+    h_t = _H_RULES[net.h_mode](u, state.h, state.t + 1, net.h_leak)
+    return torch.tanh(net.decode(h_t, levels)), h_t
 
 
 #: h_t from U(z_t), h_{t-1}, the 1-based step t and the leak, per ``h_mode``.
