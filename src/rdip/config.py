@@ -16,6 +16,11 @@ H_MODES = ("sum", "mean", "leaky", "none")
 DTYPES = ("float32", "float64", "bfloat16")
 STOPS = ("none", "wmv", "noise")
 CAPTURES = ("none", "graph")
+#: The networks (``FitConfig.network``): Table I's (:mod:`rdip.method.model`) and the multi-scale
+#: hourglass (:mod:`rdip.method.hourglass`), each under Eq. 1.
+NETWORKS = ("table1", "hourglass")
+NET_NORMS = ("batch", "none")
+NET_ACTIVATIONS = ("leaky", "tanh")
 #: How the stacked layers compute (:data:`rdip.method.model.FORMULATIONS`), ``auto``: per device.
 FORMULATIONS = ("auto", "grouped", "bmm")
 #: Padding modes of the target (``FitConfig.padding``); :data:`rdip.method.padding.MODES` says how
@@ -138,6 +143,12 @@ class FitConfig:
     margin: fit [0, 1] inside the range, moved inwards by ``margin`` × its half-width at each end
     (:func:`range_interval`; ``symmetric`` with 0.1: [-0.9, 0.9]), so that black and white are
     values tanh reaches rather than its asymptotes; σ and the noise rule follow the interval.
+    network: ``table1`` (the paper's encoder and decoder, Table I) or ``hourglass`` (the Deep
+    Image Prior's multi-scale network with skips, :class:`rdip.method.hourglass.Hourglass`); both
+    under Eq. 1 (ε, h_mode). Its fields (hourglass only): ``net_depth`` levels (0: from the image
+    size), ``net_width`` channels per level, ``net_skip`` channels per skip branch (0: none),
+    ``net_input`` input channels (its ``z_noise`` is uniform in [0, ``z_noise_std``)),
+    ``net_norm`` (``batch``, ``none``), ``net_activation`` (``leaky``, ``tanh``).
     """
 
     iters: int = 2000
@@ -169,6 +180,13 @@ class FitConfig:
     sync_every: int = field(default=0, metadata={"kind": "runtime"})
     capture: str = field(default="none", metadata={"kind": "runtime"})
     formulation: str = field(default="auto", metadata={"kind": "runtime"})
+    network: str = "table1"
+    net_depth: int = 0
+    net_width: int = 64
+    net_skip: int = 4
+    net_input: int = 32
+    net_norm: str = "batch"
+    net_activation: str = "leaky"
     preset: str = field(default="custom", compare=False, metadata={"kind": "name"})
 
     def __post_init__(self):
@@ -208,6 +226,16 @@ class FitConfig:
             (self.stop in STOPS, f"stop must be one of {STOPS}, got {self.stop!r}"),
             (2 <= self.stop_window <= MAX_ITERS, f"stop_window must be between 2 and {MAX_ITERS}, got {self.stop_window}"),
             (self.stop_patience >= 1, f"stop_patience must be >= 1, got {self.stop_patience}"),
+            (self.network in NETWORKS, f"network must be one of {NETWORKS}, got {self.network!r}"),
+            (0 <= self.net_depth <= 8, f"net_depth must be between 0 (automatic) and 8, got {self.net_depth}"),
+            (1 <= self.net_width <= 1024, f"net_width must be between 1 and 1024, got {self.net_width}"),
+            (0 <= self.net_skip <= 1024, f"net_skip must be between 0 and 1024, got {self.net_skip}"),
+            (3 <= self.net_input <= 1024, f"net_input must be between 3 and 1024, got {self.net_input}"),
+            (self.net_norm in NET_NORMS, f"net_norm must be one of {NET_NORMS}, got {self.net_norm!r}"),
+            (self.net_activation in NET_ACTIVATIONS,
+             f"net_activation must be one of {NET_ACTIVATIONS}, got {self.net_activation!r}"),
+            (self.network == "table1" or self.formulation != "bmm",
+             "formulation bmm is for network table1 only; use auto or grouped with the hourglass"),
         ]
         for ok, message in checks:
             if not ok:
@@ -298,6 +326,14 @@ PRESETS: dict[str, FitConfig] = {
                          range="symmetric", margin=0.1, preset="default"),
 }
 PRESETS["quality"] = PRESETS["default"].replace(ensemble=4, preset="quality")
+#: - ``tiles32``: the per-tile design of ``default`` until 2026-12-08 by name (Table I per 32×32
+#:   tile), so that every figure made with it can be made again.
+#: - ``hourglass``: one multi-scale hourglass per image (the Deep Image Prior's network under
+#:   Eq. 1, ε = 0.1, h summed), Adam lr 0.01, stopped by the noise rule, in [-0.9, 0.9]
+#:   (docs/hourglass.md: a first screen, not yet the study that is to choose ``default``).
+PRESETS["tiles32"] = PRESETS["default"].replace(preset="tiles32")
+PRESETS["hourglass"] = PRESETS["default"].replace(network="hourglass", tile=0, lr=1e-2, iters=2000,
+                                                  preset="hourglass")
 
 
 def preset(name: str, **changes) -> FitConfig:

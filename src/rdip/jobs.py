@@ -126,7 +126,8 @@ def denoise_file(input_path: Path, output: Path, config: FitConfig, *, sigma: fl
         log(f"rdip: warning: {how['warning']}")
     with progress_bar(config.iters * how["tiles"], "denoise", enabled=progress) as bar:
         result = fit(image, how["config"], clean=clean, sigma=sigma, callback=progress_callback(
-            bar, networks=how["tiles"], typical=expected_iters(how["config"])))
+            bar, networks=how["tiles"], typical=expected_iters(how["config"], min(how["tile"] or image.shape[0], image.shape[0])
+                                                              * min(how["tile"] or image.shape[1], image.shape[1]))))
     record = {
         "input": str(input_path), "output": str(output), "input_dtype": source.info.dtype,
         "input_orientation": source.info.orientation,

@@ -198,3 +198,37 @@ class Hourglass(nn.Module):
     def forward(self, state: State) -> tuple[torch.Tensor, torch.Tensor]:
         """Time step ``t = state.t + 1`` of Eq. 1 (:func:`rdip.method.model.eq1`)."""
         return eq1(self, state)
+
+
+def footprint(height: int, width: int, channels: int, depth: int = 0, width_ch: int = 64, skip: int = 4,
+              input_channels: int = 32) -> dict:
+    """Element counts of one hourglass on a ``height×width×channels`` target (analytic, like
+    :func:`rdip.method.model.footprint`): ``products`` (the forward pass's multiply-adds),
+    ``activations`` (every block's output) and ``parameters``."""
+    depth = depth or auto_depth(height, width)
+    counts = {"products": 0, "activations": 0, "parameters": 0}
+
+    def conv(cin, cout, k, h, w):
+        counts["products"] += cin * cout * k * k * h * w
+        counts["activations"] += 2 * cout * h * w  # the convolution's output and the normalised one
+        counts["parameters"] += cin * cout * k * k + 3 * cout
+
+    h, w, cin, sizes = height, width, input_channels, []
+    for _ in range(depth):
+        sizes.append((h, w))
+        if skip:
+            conv(cin, skip, 1, h, w)
+        h, w = -(-h // 2), -(-w // 2)
+        conv(cin, width_ch, 3, h, w)
+        conv(width_ch, width_ch, 3, h, w)
+        cin = width_ch
+    for h, w in reversed(sizes):
+        conv(width_ch + skip, width_ch, 3, h, w)
+        conv(width_ch, width_ch, 1, h, w)
+    conv(width_ch, channels, 1, height, width)
+    return counts
+
+
+def flops_per_iteration(height: int, width: int, channels: int = 3, **shape) -> float:
+    """Analytic FLOP of one iteration (forward + backward ≈ 3× the forward's 2 FLOP a product)."""
+    return 3.0 * 2.0 * footprint(height, width, channels, **shape)["products"]

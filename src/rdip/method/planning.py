@@ -22,6 +22,8 @@ from .devices import (
     network_bytes,
     resolve_device,
 )
+from . import hourglass
+from .devices import ACTIVATION_BYTES, PARAMETER_BYTES
 from .inputs import check_padding
 from .model import flops_per_iteration
 from .tiling import grids
@@ -46,6 +48,15 @@ RATES = {"cpu": 140e9, "cuda": 100e12}
 #: given they stop about twice as early, docs/comparison.md §4); inside [-0.9, 0.9] (2026-12-01)
 #: the same crops' tiles stopped after a median of 131 and 126 iterations.
 TYPICAL_STOP = {"unit": 215, "symmetric": 150}
+#: The hourglass (``network = "hourglass"``, one network per image) on 2 CPU cores: ≈48 and ≈64
+#: GFLOP/s by :func:`rdip.method.hourglass.flops_per_iteration` (preset ``hourglass``, scikit-image's
+#: astronaut, 64×64 and 128×128 colour crops, σ = 25/255 estimated: 5.4 s / 135 iterations and
+#: 43.5 s / 364 iterations; AVX2-only AMD EPYC, 2026-12-08). Its noise-rule stop grows with the
+#: image: :data:`HOURGLASS_STOP` iterations at 64×64, times (pixels / 64²) ** :data:`HOURGLASS_STOP_POWER`
+#: (fitted to those two runs: 135 → 357 at 128×128; an estimate, not a law).
+HOURGLASS_RATES = {"cpu": 55e9, "cuda": 100e12}
+HOURGLASS_STOP = 135
+HOURGLASS_STOP_POWER = 0.7
 
 
 def estimate(height: int, width: int, channels: int, config: FitConfig,
@@ -63,13 +74,21 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
     workspaces come on top).
     """
     height, width = _padded(height, width, config)
-    flop = flops_per_iteration(height, width, channels)
     kind = resolve_device("auto").type if device == "auto" else torch.device(device).type
-    memory = network_bytes(height, width, channels)
-    rate = RATES.get(kind, RATES["cpu"])
+    if config.network == "hourglass":
+        shape = {"depth": config.net_depth, "width_ch": config.net_width, "skip": config.net_skip,
+                 "input_channels": config.net_input}
+        flop = hourglass.flops_per_iteration(height, width, channels, **shape)
+        f = hourglass.footprint(height, width, channels, **shape)
+        memory = f["activations"] * ACTIVATION_BYTES + f["parameters"] * PARAMETER_BYTES
+        rate = HOURGLASS_RATES.get(kind, HOURGLASS_RATES["cpu"])
+    else:
+        flop = flops_per_iteration(height, width, channels)
+        memory = network_bytes(height, width, channels)
+        rate = RATES.get(kind, RATES["cpu"])
     return {"gflop_per_iter": flop / 1e9, "gflop_total": flop * config.iters / 1e9,
-            "seconds": flop * expected_iters(config) / rate, "seconds_max": flop * config.iters / rate,
-            "memory_mb": memory / 2**20}
+            "seconds": flop * expected_iters(config, height * width) / rate,
+            "seconds_max": flop * config.iters / rate, "memory_mb": memory / 2**20}
 
 
 def _padded(height: int, width: int, config: FitConfig) -> tuple[int, int]:
@@ -78,10 +97,15 @@ def _padded(height: int, width: int, config: FitConfig) -> tuple[int, int]:
     return height + pads, width + pads
 
 
-def expected_iters(config: FitConfig) -> int:
-    """The iterations a fit with ``config`` typically runs: all ``iters`` without early stopping,
-    else at most :data:`TYPICAL_STOP` for its fitting range."""
-    return config.iters if config.stop == "none" else min(config.iters, TYPICAL_STOP[config.range])
+def expected_iters(config: FitConfig, pixels: int = 32 * 32) -> int:
+    """The iterations a fit with ``config`` of a target of ``pixels`` typically runs: all ``iters``
+    without early stopping, else at most :data:`TYPICAL_STOP` for its fitting range (Table I) or
+    the hourglass's stop for its size (:data:`HOURGLASS_STOP`)."""
+    if config.stop == "none":
+        return config.iters
+    if config.network == "hourglass":
+        return min(config.iters, round(HOURGLASS_STOP * (pixels / 64**2) ** HOURGLASS_STOP_POWER))
+    return min(config.iters, TYPICAL_STOP[config.range])
 
 
 def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: bool = True,

@@ -25,10 +25,24 @@ import torch
 from ..config import FitConfig
 from .devices import formulation_for
 from .inputs import from_range
+from .hourglass import Hourglass
 from .model import RecurrentDIP, State, _per_channel
 from .optim import slot_optimizer
 from .padding import crop
 from .stopping import rule_for
+
+
+def network_for(cfg: FitConfig, channels: int, seeds: Sequence[int], height: int, width: int,
+                device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """The stacked networks of ``cfg.network`` (one per seed) for ``height×width×channels`` targets:
+    Table I's :class:`RecurrentDIP` or the :class:`Hourglass`, each under Eq. 1."""
+    if cfg.network == "hourglass":
+        return Hourglass(channels, seeds, height=height, width_px=width, depth=cfg.net_depth, width=cfg.net_width,
+                         skip=cfg.net_skip, input_channels=cfg.net_input, norm=cfg.net_norm,
+                         activation=cfg.net_activation, epsilon=cfg.epsilon, h_mode=cfg.h_mode,
+                         h_leak=cfg.h_leak, device=device, dtype=dtype)
+    return RecurrentDIP(channels, seeds, epsilon=cfg.epsilon, h_mode=cfg.h_mode, h_leak=cfg.h_leak,
+                        formulation=formulation_for(cfg, device), device=device, dtype=dtype)
 
 
 def torch_dtype(cfg: FitConfig) -> torch.dtype:
@@ -54,8 +68,7 @@ class Slots:
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes for many iterations: autotune once
         n, dtype = self.n, self.dtype
-        self.model = RecurrentDIP(self.channels, seeds, epsilon=cfg.epsilon, h_mode=cfg.h_mode, h_leak=cfg.h_leak,
-                                  formulation=formulation_for(cfg, device), device=device, dtype=dtype)
+        self.model = network_for(cfg, self.channels, seeds, self.height, self.width, device, dtype)
         state = self.model.initial_state(self.height, self.width, cfg.z_noise_std)
         self.state = State(state.z_noise, state.f, state.h, torch.zeros(n, dtype=torch.long, device=device))
         self.target = torch.cat([self._tensor(t) for t in targets])[None]
