@@ -16,7 +16,8 @@ from rdip.method.engine import denoise as fit_denoise
 
 SIGMA = 0.1
 CLASSICAL = ["nlmeans", "tv", "wavelet", "bm3d"]
-RDIP = ["rdip-default", "rdip-paper", "rdip-paper-literal", "rdip-paper-unit", "rdip-quality"]
+RDIP = ["rdip-default", "rdip-hourglass", "rdip-paper", "rdip-paper-literal", "rdip-paper-unit", "rdip-quality",
+        "rdip-tiles32"]
 
 
 def _clean(colour: bool) -> np.ndarray:

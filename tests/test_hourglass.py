@@ -90,3 +90,13 @@ def test_the_hourglass_denoises(rng):
 def test_bmm_is_refused_for_the_hourglass():
     with pytest.raises(ValueError, match="bmm is for network table1"):
         HG.replace(formulation="bmm")
+
+
+def test_on_cuda_a_stack_of_hourglasses_is_bounded_by_their_memory():
+    from rdip.method.devices import CPU_CHUNK, chunk_for
+
+    cfg = preset("hourglass")
+    cuda = torch.device("cuda")  # only its type is read
+    small = chunk_for(cfg, cuda, 64, 64, 3, available_mb=2048)
+    assert 1 <= chunk_for(cfg, cuda, 512, 512, 3, available_mb=2048) < small <= 64
+    assert chunk_for(cfg, torch.device("cpu"), 64, 64, 3, available_mb=2048) == CPU_CHUNK

@@ -26,6 +26,7 @@ import os
 import torch
 
 from ..config import FitConfig
+from .hourglass import footprint as hourglass_footprint
 from .model import footprint
 
 #: Bytes kept per activation element: the output, the copy autograd saves for tanh's backward,
@@ -149,6 +150,8 @@ def chunk_for(cfg: FitConfig, device: torch.device, height: int, width: int, cha
     ``cfg.chunk``, or :func:`auto_chunk` with the configuration's formulation and dtype."""
     if cfg.chunk:
         return cfg.chunk
+    if cfg.network == "hourglass":
+        return hourglass_chunk(cfg, device, height, width, channels, available_mb)
     return auto_chunk(device, height, width, channels, formulation_for(cfg, device),
                       8 if cfg.dtype == "float64" else 4, available_mb)
 
@@ -174,6 +177,23 @@ def auto_chunk(device: torch.device, height: int = 32, width: int = 32, channels
         return max(1, by_index)
     per = network_bytes(height, width, channels, formulation, element_bytes)
     return max(1, min(int(MEMORY_SHARE * available_mb * 2**20 // per), by_index))
+
+
+def hourglass_chunk(cfg: FitConfig, device: torch.device, height: int, width: int, channels: int,
+                    available_mb: float | None = None) -> int:
+    """Slots per stack of hourglass networks: on the CPU :data:`CPU_CHUNK`; on CUDA as many as
+    their activations and parameters (:func:`rdip.method.hourglass.footprint`, at
+    :data:`ACTIVATION_BYTES` and :data:`PARAMETER_BYTES`) fit in :data:`MEMORY_SHARE` of the
+    free memory (at most 64: one image's ensemble or a batch of same-shape images)."""
+    if device.type != "cuda":
+        return CPU_CHUNK
+    f = hourglass_footprint(height, width, channels, cfg.net_depth, cfg.net_width, cfg.net_skip, cfg.net_input)
+    per = f["activations"] * ACTIVATION_BYTES + f["parameters"] * PARAMETER_BYTES
+    if available_mb is None:
+        available_mb = available_memory_mb(device)
+    if not math.isfinite(available_mb):
+        return 64
+    return max(1, min(64, int(MEMORY_SHARE * available_mb * 2**20 // per)))
 
 
 def auto_sync(device: torch.device) -> int:
