@@ -329,11 +329,13 @@ PRESETS["quality"] = PRESETS["default"].replace(ensemble=4, preset="quality")
 #: - ``tiles32``: the per-tile design of ``default`` until 2026-12-08 by name (Table I per 32×32
 #:   tile), so that every figure made with it can be made again.
 #: - ``hourglass``: one multi-scale hourglass per image (the Deep Image Prior's network under
-#:   Eq. 1, ε = 0.1, h summed), Adam lr 0.01, stopped by the noise rule, in [-0.9, 0.9]
-#:   (docs/hourglass.md: a first screen, not yet the study that is to choose ``default``).
+#:   Eq. 1, ε = 0.1, h summed), Adam lr 0.01, in [-0.9, 0.9], the exponential average of its
+#:   outputs (0.99) kept where the fit's squared error to the noisy image reaches 0.8 σ²: the best
+#:   of a first screen (studies/hourglass-screen.toml, 13 variants on 8 crops of 64×64 at σ = 25,
+#:   docs/hourglass.md), not yet confirmed on the full sets nor chosen as ``default``.
 PRESETS["tiles32"] = PRESETS["default"].replace(preset="tiles32")
-PRESETS["hourglass"] = PRESETS["default"].replace(network="hourglass", tile=0, lr=1e-2, iters=2000,
-                                                  preset="hourglass")
+PRESETS["hourglass"] = PRESETS["default"].replace(network="hourglass", tile=0, lr=1e-2, iters=2000, ema=0.99,
+                                                  stop_ratio=0.8, preset="hourglass")
 
 
 def preset(name: str, **changes) -> FitConfig:

@@ -53,10 +53,13 @@ TYPICAL_STOP = {"unit": 215, "symmetric": 150}
 #: astronaut, 64×64 and 128×128 colour crops, σ = 25/255 estimated: 5.4 s / 135 iterations and
 #: 43.5 s / 364 iterations; AVX2-only AMD EPYC, 2026-12-08). Its noise-rule stop grows with the
 #: image: :data:`HOURGLASS_STOP` iterations at 64×64, times (pixels / 64²) ** :data:`HOURGLASS_STOP_POWER`
-#: (fitted to those two runs: 135 → 357 at 128×128; an estimate, not a law).
+#: (fitted to those two runs: 135 → 357 at 128×128), and later at a lower ``stop_ratio``: times
+#: stop_ratio ** -:data:`HOURGLASS_RATIO_POWER` (the screen's 8 crops of 64×64, σ given: a mean of
+#: 157, 232 and 320 iterations at 1, 0.8 and 0.6). An estimate, not a law.
 HOURGLASS_RATES = {"cpu": 55e9, "cuda": 100e12}
-HOURGLASS_STOP = 135
+HOURGLASS_STOP = 150
 HOURGLASS_STOP_POWER = 0.7
+HOURGLASS_RATIO_POWER = 1.5
 
 
 def estimate(height: int, width: int, channels: int, config: FitConfig,
@@ -104,7 +107,8 @@ def expected_iters(config: FitConfig, pixels: int = 32 * 32) -> int:
     if config.stop == "none":
         return config.iters
     if config.network == "hourglass":
-        return min(config.iters, round(HOURGLASS_STOP * (pixels / 64**2) ** HOURGLASS_STOP_POWER))
+        return min(config.iters, round(HOURGLASS_STOP * (pixels / 64**2) ** HOURGLASS_STOP_POWER
+                                       * config.stop_ratio ** -HOURGLASS_RATIO_POWER))
     return min(config.iters, TYPICAL_STOP[config.range])
 
 
