@@ -31,7 +31,7 @@ from .method.devices import resolve_device
 from .method.engine import fit
 from .method.inputs import check_image
 from .method.outcome import FitResult
-from .method.planning import expected_iters, plan
+from .method.planning import plan
 from .progress import progress_bar, progress_callback
 
 
@@ -126,8 +126,7 @@ def denoise_file(input_path: Path, output: Path, config: FitConfig, *, sigma: fl
         log(f"rdip: warning: {how['warning']}")
     with progress_bar(config.iters * how["tiles"], "denoise", enabled=progress) as bar:
         result = fit(image, how["config"], clean=clean, sigma=sigma, callback=progress_callback(
-            bar, networks=how["tiles"], typical=expected_iters(how["config"], min(how["tile"] or image.shape[0], image.shape[0])
-                                                              * min(how["tile"] or image.shape[1], image.shape[1]))))
+            bar, networks=how["tiles"], typical=how["iters"]))
     record = {
         "input": str(input_path), "output": str(output), "input_dtype": source.info.dtype,
         "input_orientation": source.info.orientation,

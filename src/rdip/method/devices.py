@@ -179,16 +179,22 @@ def auto_chunk(device: torch.device, height: int = 32, width: int = 32, channels
     return max(1, min(int(MEMORY_SHARE * available_mb * 2**20 // per), by_index))
 
 
+def hourglass_bytes(cfg: FitConfig, height: int, width: int, channels: int = 3) -> float:
+    """Memory one hourglass of ``cfg`` needs while it trains on a ``height×width×channels``
+    target: its activations × :data:`ACTIVATION_BYTES` and parameters × :data:`PARAMETER_BYTES`
+    (:func:`rdip.method.hourglass.footprint`), like :func:`network_bytes` for Table I."""
+    f = hourglass_footprint(height, width, channels, cfg.net_depth, cfg.net_width, cfg.net_skip, cfg.net_input)
+    return f["activations"] * ACTIVATION_BYTES + f["parameters"] * PARAMETER_BYTES
+
+
 def hourglass_chunk(cfg: FitConfig, device: torch.device, height: int, width: int, channels: int,
                     available_mb: float | None = None) -> int:
     """Slots per stack of hourglass networks: on the CPU :data:`CPU_CHUNK`; on CUDA as many as
-    their activations and parameters (:func:`rdip.method.hourglass.footprint`, at
-    :data:`ACTIVATION_BYTES` and :data:`PARAMETER_BYTES`) fit in :data:`MEMORY_SHARE` of the
+    :func:`hourglass_bytes` fit in :data:`MEMORY_SHARE` of the
     free memory (at most 64: one image's ensemble or a batch of same-shape images)."""
     if device.type != "cuda":
         return CPU_CHUNK
-    f = hourglass_footprint(height, width, channels, cfg.net_depth, cfg.net_width, cfg.net_skip, cfg.net_input)
-    per = f["activations"] * ACTIVATION_BYTES + f["parameters"] * PARAMETER_BYTES
+    per = hourglass_bytes(cfg, height, width, channels)
     if available_mb is None:
         available_mb = available_memory_mb(device)
     if not math.isfinite(available_mb):

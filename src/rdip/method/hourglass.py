@@ -150,9 +150,6 @@ class Hourglass(nn.Module):
             block.select(keep.to(self.out.weight.device))
         self.seeds = [self.seeds[int(i)] for i in keep]
         self.n = len(keep)
-        for block in self.blocks():
-            if isinstance(block, _Block):
-                block.conv.n = self.n
 
     def z_noise(self, seed: int, height: int, width: int, z_noise_std: float) -> torch.Tensor:
         """One network's ``z_noise`` ``(input_channels, H, W)``, uniform in [0, z_noise_std)

@@ -14,16 +14,16 @@ import math
 import torch
 
 from ..config import MEMORY_TILE, FitConfig
+from . import hourglass
 from .devices import (
     MEMORY_SHARE,
     available_memory_mb,
     chunk_for,
+    hourglass_bytes,
     lanes_for,
     network_bytes,
     resolve_device,
 )
-from . import hourglass
-from .devices import ACTIVATION_BYTES, PARAMETER_BYTES
 from .inputs import check_padding
 from .model import flops_per_iteration
 from .tiling import grids
@@ -67,8 +67,8 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
     """What fitting one ``height×width×channels`` image with ``config`` will cost, roughly.
 
     Counts the padded target when ``config.padding`` pads. Returns ``gflop_per_iter``,
-    ``gflop_total`` (for ``config.iters`` iterations), ``seconds`` (at :data:`RATES`, for
-    :func:`expected_iters`), ``seconds_max`` (for all ``config.iters``) and ``memory_mb`` for one
+    ``gflop_total`` (for ``config.iters`` iterations), ``iters`` (:func:`expected_iters`: what a
+    network typically runs), ``seconds`` (at :data:`RATES`, for those ``iters``), ``seconds_max`` (for all ``config.iters``) and ``memory_mb`` for one
     network (:func:`rdip.method.devices.network_bytes`: its activations and parameters). A fit
     of ``n`` stacked networks needs ``n`` times the memory; the time is the same per network.
     Order-of-magnitude figures, not measurements: on 2 CPU cores the peak resident memory of one fit grew by 23 MB (64×64 RGB) and 93 MB
@@ -82,16 +82,15 @@ def estimate(height: int, width: int, channels: int, config: FitConfig,
         shape = {"depth": config.net_depth, "width_ch": config.net_width, "skip": config.net_skip,
                  "input_channels": config.net_input}
         flop = hourglass.flops_per_iteration(height, width, channels, **shape)
-        f = hourglass.footprint(height, width, channels, **shape)
-        memory = f["activations"] * ACTIVATION_BYTES + f["parameters"] * PARAMETER_BYTES
+        memory = hourglass_bytes(config, height, width, channels)
         rate = HOURGLASS_RATES.get(kind, HOURGLASS_RATES["cpu"])
     else:
         flop = flops_per_iteration(height, width, channels)
         memory = network_bytes(height, width, channels)
         rate = RATES.get(kind, RATES["cpu"])
-    return {"gflop_per_iter": flop / 1e9, "gflop_total": flop * config.iters / 1e9,
-            "seconds": flop * expected_iters(config, height * width) / rate,
-            "seconds_max": flop * config.iters / rate, "memory_mb": memory / 2**20}
+    iters = expected_iters(config, height * width)
+    return {"gflop_per_iter": flop / 1e9, "gflop_total": flop * config.iters / 1e9, "iters": iters,
+            "seconds": flop * iters / rate, "seconds_max": flop * config.iters / rate, "memory_mb": memory / 2**20}
 
 
 def _padded(height: int, width: int, config: FitConfig) -> tuple[int, int]:
@@ -123,6 +122,7 @@ def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: boo
     is fitted as :data:`rdip.config.MEMORY_TILE` tiles with the configuration's overlap; without
     ``auto`` it is a ``MemoryError`` (with the estimate and the option to use). Returns ``tile``
     (None: whole image), ``overlap``, ``tiles`` (the networks: tiles of every ensemble fit),
+    ``iters`` (what each typically runs, :func:`expected_iters`),
     ``seconds``, ``memory_mb`` (the networks of one
     pass), ``available_mb``, ``config`` (the configuration that fits the image this way: pass it
     to :func:`rdip.fit`), a one-line ``message``, and a ``warning`` (None unless the fit is
@@ -159,7 +159,8 @@ def plan(height: int, width: int, channels: int, config: FitConfig, *, auto: boo
     cap = f", at most ≈{_duration(most)} if no network stops early" if most > 1.5 * seconds else ""
     message = (f"{height}×{width}×{channels}, {how}: estimated ≈{_duration(seconds)}{cap}, "
                f"≈{memory:.0f} MB on {device.type} ({free})")
-    return {"tile": tile, "overlap": overlap, "tiles": count, "seconds": seconds, "seconds_max": most,
+    return {"tile": tile, "overlap": overlap, "tiles": count, "iters": part["iters"], "seconds": seconds,
+            "seconds_max": most,
             "memory_mb": memory, "available_mb": available_mb, "config": config,
             "message": message, "warning": _slow(seconds, device)}
 
